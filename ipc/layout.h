@@ -1,0 +1,161 @@
+/*
+ * layout.h — the layout of dshm's control table, a System V segment that
+ * dshmd's master creates and its workers (and the tools) attach.
+ *
+ * Invariants: the table holds no pointers, only indices and byte offsets
+ * from its own start, so any process may attach it at any address; the
+ * header's creator_pid is written before its magic, and magic last of all,
+ * so a reader that sees the magic sees a complete header; a change to any
+ * structure here bumps DSHM_LAYOUT_VERSION.
+ */
+#ifndef DSHM_IPC_LAYOUT_H
+#define DSHM_IPC_LAYOUT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define DSHM_TABLE_MAGIC UINT64_C(0x4453484d5441424c) /* "DSHMTABL" */
+#define DSHM_LAYOUT_VERSION 1
+
+/* Page trees: FANOUT entries a chunk, at most PT_MAX_HEIGHT levels. */
+#define PT_SHIFT 6
+#define PT_FANOUT (1u << PT_SHIFT)
+#define PT_MAX_HEIGHT 5
+#define CHUNK_NULL 0u /* chunk 0 is never handed out: it means "none" */
+
+/*
+ * A robust, process-shared mutex and the PID of its holder.  The holder
+ * field is advisory (for the tools and the logs); the mutex itself is
+ * what the kernel's robust-futex list recovers when a holder dies.
+ */
+struct dshm_lock {
+	pthread_mutex_t mutex;
+	_Atomic int32_t holder;
+	_Atomic uint32_t repairs; /* times this lock was recovered from a dead holder */
+};
+
+enum owner_state {
+	OWNER_FREE = 0, /* never used since the index was last rebuilt */
+	OWNER_USED = 1,
+};
+
+enum owner_kind {
+	OWNER_PROCESS = 1, /* a paging process of the seed-000 API */
+};
+
+/*
+ * An owner of frames: a paging process.  lock serialises every access to
+ * the owner's bytes (so each read and write is atomic as a whole); the
+ * structural fields (state, npages, root, height) change only while both
+ * lock and the table's alloc_lock are held, so holding either one is
+ * enough to read them.
+ */
+struct owner {
+	struct dshm_lock lock;
+	_Atomic uint32_t state;
+	_Atomic uint32_t kind;
+	_Atomic int64_t id; /* the pid of a paging process */
+	_Atomic uint32_t npages;
+	uint32_t root;   /* chunk index of the page tree's root, CHUNK_NULL when empty */
+	uint32_t height; /* levels in the page tree: a tree of height h maps FANOUT^h pages */
+	uint32_t uid;    /* the creator's uid, when the transport tells it */
+	int64_t created; /* time(NULL) at creation */
+};
+
+/*
+ * The owner index: an open-addressing hash of (kind, id) to owner slot.
+ * An entry is INDEX_EMPTY, INDEX_TOMB (deleted: probing goes on), or
+ * slot + 1.  Entries change only under alloc_lock; lookups read them
+ * without a lock and confirm the owner under its own lock.  index_gen is
+ * odd while the index is being rebuilt, so a lockless reader that saw a
+ * rebuild retries.
+ */
+#define INDEX_EMPTY 0u
+#define INDEX_TOMB UINT32_MAX
+
+/*
+ * What the holder of alloc_lock is doing to an owner's structure, written
+ * before it starts and cleared when it is done, so that whoever recovers
+ * alloc_lock from a dead holder can finish or undo it.
+ */
+enum journal_op {
+	JOURNAL_NONE = 0,
+	JOURNAL_GROW = 1,    /* owner grows from old_npages; undo: truncate to old_npages */
+	JOURNAL_RELEASE = 2, /* owner is being freed; redo: free it whole */
+};
+
+struct alloc_journal {
+	uint32_t op;
+	uint32_t owner;
+	uint32_t old_npages;
+	uint32_t pad;
+};
+
+enum worker_state {
+	WORKER_EMPTY = 0,
+	WORKER_STARTING = 1,
+	WORKER_SERVING = 2,
+	WORKER_STOPPING = 3,
+};
+
+/* A worker's row in the scoreboard: written only by that worker. */
+struct worker_slot {
+	_Atomic int32_t pid;
+	_Atomic uint32_t state;
+	_Atomic uint64_t conns_now;
+	_Atomic uint64_t conns_total;
+	_Atomic uint64_t requests;
+	_Atomic uint64_t bytes_in;
+	_Atomic uint64_t bytes_out;
+	_Atomic int64_t started;       /* time(NULL) */
+	_Atomic int64_t last_activity; /* time(NULL) */
+	_Atomic uint64_t respawns;     /* written by the master */
+};
+
+struct table_header {
+	_Atomic int64_t creator_pid; /* first field, written first */
+	_Atomic uint64_t magic;      /* written last */
+	uint32_t layout_version;
+	uint32_t header_size;
+	uint64_t table_size; /* bytes in the whole segment */
+	int32_t key;
+	uint32_t frame_size;
+	uint64_t nframes;
+	uint32_t max_owners;
+	uint32_t index_size; /* entries in the owner index, a power of two */
+	uint32_t nworkers;
+	uint32_t pad0;
+	uint64_t nchunks; /* page-tree chunks, chunk 0 included */
+
+	/* byte offsets from the start of the segment */
+	uint64_t off_owners;
+	uint64_t off_index;
+	uint64_t off_frame_owner;
+	uint64_t off_frame_bits;
+	uint64_t off_chunks;
+	uint64_t off_chunk_bits;
+	uint64_t off_workers;
+
+	int64_t started; /* time(NULL) when the table was created */
+	char version[32];
+
+	/*
+	 * alloc_lock guards the frame allocator (frame_owner, frame_bits,
+	 * frames_free, frame_hint), the chunk pool, the owner index and
+	 * owners_used, and journal.  Reads and writes of bytes never take it.
+	 */
+	struct dshm_lock alloc_lock;
+	struct alloc_journal journal;
+	uint64_t frames_free;
+	uint64_t frame_hint;
+	uint64_t chunks_free;
+	uint64_t chunk_hint;
+	uint32_t owners_used;
+	uint32_t index_tombs;
+	_Atomic uint32_t index_gen;
+	uint32_t pad1;
+};
+
+#endif /* DSHM_IPC_LAYOUT_H */

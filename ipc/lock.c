@@ -1,0 +1,61 @@
+/*
+ * lock.c — robust, process-shared mutexes with a repair hook.
+ *
+ * Invariant: a lock is marked consistent only after the state it guards
+ * has been repaired, so a dead holder's half-done work is never visible.
+ */
+#include "lock.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include "fault.h"
+
+int
+lock_init(struct dshm_lock *lock)
+{
+	pthread_mutexattr_t attr;
+	int err;
+
+	if ((err = pthread_mutexattr_init(&attr)) != 0)
+		return err;
+	if ((err = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED)) == 0 &&
+	    (err = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST)) == 0)
+		err = pthread_mutex_init(&lock->mutex, &attr);
+	pthread_mutexattr_destroy(&attr);
+	atomic_store(&lock->holder, 0);
+	atomic_store(&lock->repairs, 0);
+	return err;
+}
+
+int
+lock_acquire(struct dshm_lock *lock, lock_repair_fn repair, void *ctx)
+{
+	int err = pthread_mutex_lock(&lock->mutex);
+
+	if (err == EOWNERDEAD) {
+		/* We hold the mutex; its previous holder died inside. */
+		atomic_store(&lock->holder, (int32_t)getpid());
+		if (repair != NULL)
+			repair(ctx);
+		atomic_fetch_add(&lock->repairs, 1);
+		err = pthread_mutex_consistent(&lock->mutex);
+		if (err != 0) {
+			pthread_mutex_unlock(&lock->mutex);
+			return err;
+		}
+		return 0;
+	}
+	if (err != 0)
+		return err;
+	atomic_store(&lock->holder, (int32_t)getpid());
+	return 0;
+}
+
+void
+lock_release(struct dshm_lock *lock)
+{
+	FAULT_POINT("lock_release");
+	atomic_store(&lock->holder, 0);
+	pthread_mutex_unlock(&lock->mutex);
+}

@@ -1,0 +1,402 @@
+/*
+ * owners.c — owner slots, the owner index, and the alloc lock's repair.
+ *
+ * Invariants: an owner is visible (state OWNER_USED, found through the
+ * index) only once its page tree maps all its npages pages; every change
+ * to the allocator is journaled first, so owners_repair can undo a grow
+ * or finish a release that a dead worker left half-done; after a repair
+ * the frame and chunk maps are exactly what the owners' trees reach.
+ */
+#include "owners.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../lib/dshm.h"
+#include "fault.h"
+#include "lock.h"
+#include "pagetree.h"
+
+static uint32_t
+index_hash(uint32_t kind, int64_t id)
+{
+	uint64_t x = (uint64_t)id ^ ((uint64_t)kind << 56);
+
+	/* splitmix64's finaliser: every bit of the id reaches every bit of the hash */
+	x ^= x >> 30;
+	x *= UINT64_C(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64_C(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return (uint32_t)x;
+}
+
+static bool
+owner_is(struct table *t, uint32_t slot, uint32_t kind, int64_t id)
+{
+	struct owner *o = &t->owners[slot];
+
+	return atomic_load(&o->state) == OWNER_USED && atomic_load(&o->kind) == kind &&
+	       atomic_load(&o->id) == id;
+}
+
+/* Probes the index; returns the position of (kind, id), or of the first free entry as ~pos. */
+static int64_t
+index_probe(struct table *t, uint32_t kind, int64_t id, bool want_free)
+{
+	uint32_t mask = t->hdr->index_size - 1;
+	uint32_t pos = index_hash(kind, id) & mask;
+	int64_t free_pos = -1;
+
+	for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1) & mask) {
+		uint32_t e = atomic_load_explicit(&t->index[pos], memory_order_acquire);
+
+		if (e == INDEX_EMPTY)
+			break;
+		if (e == INDEX_TOMB) {
+			if (free_pos < 0)
+				free_pos = pos;
+			continue;
+		}
+		if (e - 1 < t->hdr->max_owners && owner_is(t, e - 1, kind, id))
+			return pos;
+	}
+	if (!want_free)
+		return INT64_MIN;
+	if (free_pos < 0)
+		free_pos = pos;
+	return ~free_pos;
+}
+
+/* Lockless lookup; retries while the index is being rebuilt under it. */
+static int64_t
+index_lookup(struct table *t, uint32_t kind, int64_t id)
+{
+	for (;;) {
+		uint32_t gen = atomic_load_explicit(&t->hdr->index_gen, memory_order_acquire);
+		int64_t pos;
+
+		if (gen & 1) {
+			sched_yield();
+			continue;
+		}
+		pos = index_probe(t, kind, id, false);
+		if (atomic_load_explicit(&t->hdr->index_gen, memory_order_acquire) == gen)
+			return pos < 0 ? -1 : (int64_t)atomic_load(&t->index[pos]) - 1;
+	}
+}
+
+/* Rebuilds the index from the owners; requires the alloc lock. */
+static void
+index_rebuild(struct table *t)
+{
+	struct table_header *h = t->hdr;
+
+	atomic_fetch_add_explicit(&h->index_gen, 1, memory_order_acq_rel);
+	for (uint32_t i = 0; i < h->index_size; i++)
+		atomic_store(&t->index[i], INDEX_EMPTY);
+	h->index_tombs = 0;
+	for (uint32_t s = 0; s < h->max_owners; s++) {
+		struct owner *o = &t->owners[s];
+
+		if (atomic_load(&o->state) != OWNER_USED)
+			continue;
+		int64_t pos = index_probe(t, atomic_load(&o->kind), atomic_load(&o->id), true);
+		if (pos < 0)
+			atomic_store(&t->index[~pos], s + 1);
+	}
+	atomic_fetch_add_explicit(&h->index_gen, 1, memory_order_acq_rel);
+}
+
+static void
+index_remove(struct table *t, uint32_t slot)
+{
+	struct owner *o = &t->owners[slot];
+	int64_t pos = index_probe(t, atomic_load(&o->kind), atomic_load(&o->id), false);
+
+	if (pos >= 0) {
+		atomic_store(&t->index[pos], INDEX_TOMB);
+		if (++t->hdr->index_tombs > t->hdr->index_size / 4)
+			index_rebuild(t);
+	}
+}
+
+int
+owners_alloc_lock(struct table *t)
+{
+	return lock_acquire(&t->hdr->alloc_lock, owners_repair, t);
+}
+
+void
+owners_alloc_unlock(struct table *t)
+{
+	lock_release(&t->hdr->alloc_lock);
+}
+
+bool
+owners_find_locked(struct table *t, uint32_t kind, int64_t id, uint32_t *slot)
+{
+	for (;;) {
+		int64_t s = index_lookup(t, kind, id);
+
+		if (s < 0 || s >= t->hdr->max_owners)
+			return false;
+		if (lock_acquire(&t->owners[s].lock, NULL, NULL) != 0)
+			return false;
+		if (owner_is(t, (uint32_t)s, kind, id)) {
+			*slot = (uint32_t)s;
+			return true;
+		}
+		/* Released (and perhaps reused) while we waited: look again. */
+		lock_release(&t->owners[s].lock);
+	}
+}
+
+void
+owners_unlock(struct table *t, uint32_t slot)
+{
+	lock_release(&t->owners[slot].lock);
+}
+
+static int64_t
+free_slot(struct table *t)
+{
+	for (uint32_t s = 0; s < t->hdr->max_owners; s++)
+		if (atomic_load(&t->owners[s].state) == OWNER_FREE)
+			return s;
+	return -1;
+}
+
+static void
+journal(struct table *t, uint32_t op, uint32_t slot, uint32_t old_npages)
+{
+	struct alloc_journal *j = &t->hdr->journal;
+
+	j->owner = slot;
+	j->old_npages = old_npages;
+	atomic_thread_fence(memory_order_release);
+	j->op = op;
+}
+
+int
+owners_create(struct table *t, uint32_t kind, int64_t id, uint32_t npages, uint32_t uid)
+{
+	struct table_header *h = t->hdr;
+	struct owner *o;
+	int64_t s, pos;
+
+	if (owners_alloc_lock(t) != 0)
+		return DSHM_ERROR;
+	pos = index_probe(t, kind, id, true);
+	if (pos >= 0) {
+		owners_alloc_unlock(t);
+		return DSHM_PROCESS_EXISTS;
+	}
+	if (h->frames_free < npages) {
+		owners_alloc_unlock(t);
+		return DSHM_NO_SPACE;
+	}
+	if ((s = free_slot(t)) < 0) {
+		owners_alloc_unlock(t);
+		return DSHM_TABLE_FULL;
+	}
+	o = &t->owners[s];
+	journal(t, JOURNAL_GROW, (uint32_t)s, 0);
+	atomic_store(&o->kind, kind);
+	atomic_store(&o->id, id);
+	atomic_store(&o->npages, 0);
+	o->root = CHUNK_NULL;
+	o->height = 0;
+	o->uid = uid;
+	o->created = time(NULL);
+	pagetree_grow(t, (uint32_t)s, npages);
+	FAULT_POINT("create_grown");
+	atomic_store(&o->npages, npages);
+	/* Visible only now, complete. */
+	atomic_store_explicit(&o->state, OWNER_USED, memory_order_release);
+	if (atomic_load(&t->index[~pos]) == INDEX_TOMB)
+		h->index_tombs--;
+	atomic_store_explicit(&t->index[~pos], (uint32_t)s + 1, memory_order_release);
+	h->owners_used++;
+	h->journal.op = JOURNAL_NONE;
+	owners_alloc_unlock(t);
+	return DSHM_SUCCESS;
+}
+
+int
+owners_grow(struct table *t, uint32_t slot, uint32_t add)
+{
+	struct owner *o = &t->owners[slot];
+
+	if (owners_alloc_lock(t) != 0)
+		return DSHM_ERROR;
+	if (t->hdr->frames_free < add) {
+		owners_alloc_unlock(t);
+		return DSHM_NO_SPACE;
+	}
+	journal(t, JOURNAL_GROW, slot, atomic_load(&o->npages));
+	pagetree_grow(t, slot, add);
+	FAULT_POINT("grow_grown");
+	atomic_store(&o->npages, atomic_load(&o->npages) + add);
+	t->hdr->journal.op = JOURNAL_NONE;
+	owners_alloc_unlock(t);
+	return DSHM_SUCCESS;
+}
+
+/* Empties slot's tree and frees the slot; requires the alloc lock. */
+static void
+release_slot(struct table *t, uint32_t slot)
+{
+	struct owner *o = &t->owners[slot];
+
+	pagetree_truncate(t, slot, 0);
+	FAULT_POINT("release_truncated");
+	atomic_store(&o->npages, 0);
+	atomic_store(&o->state, OWNER_FREE);
+}
+
+void
+owners_release(struct table *t, uint32_t slot)
+{
+	if (owners_alloc_lock(t) == 0) {
+		journal(t, JOURNAL_RELEASE, slot, 0);
+		index_remove(t, slot);
+		release_slot(t, slot);
+		t->hdr->owners_used--;
+		t->hdr->journal.op = JOURNAL_NONE;
+		owners_alloc_unlock(t);
+	}
+	owners_unlock(t, slot);
+}
+
+void
+owners_copy(struct table *t, uint32_t slot, uint64_t pos, void *buf, uint64_t len,
+	    bool to_owner)
+{
+	const struct owner *o = &t->owners[slot];
+	uint64_t fsize = t->hdr->frame_size;
+	unsigned char *b = buf;
+
+	while (len > 0) {
+		uint64_t off = pos & (fsize - 1);
+		uint64_t n = fsize - off < len ? fsize - off : len;
+		unsigned char *f = table_frame(t, pagetree_frame(t, o, pos >> t->frame_shift)) + off;
+
+		if (to_owner)
+			memcpy(f, b, n);
+		else
+			memcpy(b, f, n);
+		b += n;
+		pos += n;
+		len -= n;
+	}
+}
+
+/* ---- repair ---------------------------------------------------------- */
+
+struct marks {
+	bitstr_t *frames;
+	bitstr_t *chunks;
+	struct table *t;
+	uint32_t slot;
+};
+
+static void
+mark_page(void *ctx, uint64_t page, uint32_t frame)
+{
+	struct marks *m = ctx;
+
+	(void)page;
+	if (frame < m->t->hdr->nframes) {
+		bit_set(m->frames, frame);
+		atomic_store(&m->t->frame_owner[frame], m->slot + 1);
+	}
+}
+
+static void
+mark_chunk(void *ctx, uint32_t chunk)
+{
+	struct marks *m = ctx;
+
+	bit_set(m->chunks, chunk);
+}
+
+void
+owners_repair(void *table)
+{
+	struct table *t = table;
+	struct table_header *h = t->hdr;
+	struct alloc_journal *j = &h->journal;
+	struct pagetree_visitor v = {mark_page, mark_chunk, NULL};
+	struct frame_run run = {0, 0};
+	struct marks m = {NULL, NULL, t, 0};
+
+	/* 1. Undo the grow or finish the release that the dead holder began. */
+	if (j->op != JOURNAL_NONE && j->owner < h->max_owners) {
+		struct owner *o = &t->owners[j->owner];
+
+		if (j->op == JOURNAL_RELEASE || atomic_load(&o->state) != OWNER_USED) {
+			release_slot(t, j->owner);
+		} else {
+			pagetree_truncate(t, j->owner, j->old_npages);
+			atomic_store(&o->npages, j->old_npages);
+		}
+	}
+
+	/* 2. Recompute which frames and chunks the trees reach. */
+	m.frames = calloc(1, bitstr_size(h->nframes));
+	m.chunks = calloc(1, bitstr_size(h->nchunks));
+	if (m.frames == NULL || m.chunks == NULL)
+		abort(); /* the mutex stays owner-dead: the next taker repairs */
+	v.ctx = &m;
+	for (uint64_t f = 0; f < h->nframes; f++)
+		atomic_store(&t->frame_owner[f], 0);
+	h->owners_used = 0;
+	for (uint32_t s = 0; s < h->max_owners; s++) {
+		if (atomic_load(&t->owners[s].state) != OWNER_USED)
+			continue;
+		h->owners_used++;
+		m.slot = s;
+		pagetree_visit(t, &t->owners[s], &v);
+	}
+	bit_set(m.chunks, 0);
+
+	/*
+	 * 3. Frames and chunks in use but reached by no tree were being taken
+	 * or given back: clear them so that free memory stays zero.
+	 */
+	h->frames_free = 0;
+	for (uint64_t f = 0; f < h->nframes; f++) {
+		if (bit_test(m.frames, f))
+			continue;
+		if (bit_test(t->frame_bits, f)) {
+			frames_put(t, &run, (uint32_t)f); /* zeroes, clears and counts it */
+			continue;
+		}
+		h->frames_free++;
+	}
+	frames_flush(t, &run);
+	h->chunks_free = 0;
+	for (uint64_t c = 0; c < h->nchunks; c++) {
+		if (bit_test(m.chunks, c))
+			continue;
+		if (bit_test(t->chunk_bits, c)) {
+			memset(t->chunks + c * PT_FANOUT, 0, PT_FANOUT * sizeof(uint32_t));
+			bit_clear(t->chunk_bits, c);
+		}
+		h->chunks_free++;
+	}
+	memcpy(t->frame_bits, m.frames, bitstr_size(h->nframes));
+	memcpy(t->chunk_bits, m.chunks, bitstr_size(h->nchunks));
+	h->frame_hint = 0;
+	h->chunk_hint = 1;
+	free(m.frames);
+	free(m.chunks);
+
+	/* 4. The index may hold a half-made insertion or removal. */
+	index_rebuild(t);
+	j->op = JOURNAL_NONE;
+}

@@ -1,0 +1,56 @@
+/*
+ * owners.h — owners of frames (paging processes): their slots, the index
+ * that finds them by (kind, id), their creation, growth and release, and
+ * copies between their pages and a buffer.
+ *
+ * Lock order: an owner's lock before the alloc lock.  A read or write of
+ * an owner's bytes holds only that owner's lock, so unrelated owners never
+ * wait for each other.
+ */
+#ifndef DSHM_IPC_OWNERS_H
+#define DSHM_IPC_OWNERS_H
+
+#include <stdbool.h>
+
+#include "table.h"
+
+/*
+ * Finds the owner (kind, id) and returns with its lock held, or returns
+ * false (nothing held) when there is none.
+ */
+bool owners_find_locked(struct table *t, uint32_t kind, int64_t id, uint32_t *slot);
+
+void owners_unlock(struct table *t, uint32_t slot);
+
+/*
+ * Creates owner (kind, id) with npages zero-filled pages.  Returns
+ * DSHM_SUCCESS, DSHM_PROCESS_EXISTS, DSHM_TABLE_FULL or DSHM_NO_SPACE; on
+ * failure nothing is allocated.
+ */
+int owners_create(struct table *t, uint32_t kind, int64_t id, uint32_t npages, uint32_t uid);
+
+/* Adds pages to a locked owner: DSHM_SUCCESS or DSHM_NO_SPACE (nothing allocated). */
+int owners_grow(struct table *t, uint32_t slot, uint32_t add);
+
+/* Frees a locked owner and all its frames, then releases its lock. */
+void owners_release(struct table *t, uint32_t slot);
+
+/*
+ * Copies len bytes at byte offset pos of a locked owner's pages to
+ * (to_owner false) or from (to_owner true) buf.  The range was checked.
+ */
+void owners_copy(struct table *t, uint32_t slot, uint64_t pos, void *buf, uint64_t len,
+		 bool to_owner);
+
+/* Takes the alloc lock, repairing the allocator if its holder died. */
+int owners_alloc_lock(struct table *t);
+void owners_alloc_unlock(struct table *t);
+
+/*
+ * Rebuilds the allocator (frame and chunk maps, counts, index) from the
+ * owners' page trees after finishing or undoing the journaled operation.
+ * This is the alloc lock's repair; exported for tests.
+ */
+void owners_repair(void *table);
+
+#endif /* DSHM_IPC_OWNERS_H */

@@ -1,0 +1,112 @@
+/*
+ * procs.c — the seed-000 paging semantics on top of owners.c.
+ *
+ * Checks run in a fixed order, so each bad request gets one predictable
+ * code: arguments first (BAD_REQUEST, OUT_OF_FRAME), then the process
+ * (NO_SUCH_PROCESS), then the range (PAGE_FAULT, SEGMENTATION_FAULT).
+ */
+#include "procs.h"
+
+#include <stdbool.h>
+
+#include "../lib/dshm.h"
+#include "owners.h"
+
+int
+procs_init(struct table *t, int64_t pid, int64_t pages, uint32_t uid)
+{
+	if (pid < 0 || pages < 0)
+		return DSHM_BAD_REQUEST;
+	if ((uint64_t)pages > t->hdr->nframes)
+		return DSHM_NO_SPACE;
+	return owners_create(t, OWNER_PROCESS, pid, (uint32_t)pages, uid);
+}
+
+int
+procs_assign(struct table *t, int64_t pid, int64_t pages)
+{
+	uint32_t slot;
+	int rc;
+
+	if (pid < 0 || pages < 0)
+		return DSHM_BAD_REQUEST;
+	if (!owners_find_locked(t, OWNER_PROCESS, pid, &slot))
+		return DSHM_NO_SUCH_PROCESS;
+	if ((uint64_t)pages > t->hdr->nframes ||
+	    atomic_load(&t->owners[slot].npages) + (uint64_t)pages > PROCS_MAX_PAGES)
+		rc = DSHM_NO_SPACE;
+	else
+		rc = owners_grow(t, slot, (uint32_t)pages);
+	owners_unlock(t, slot);
+	return rc;
+}
+
+int
+procs_finalize(struct table *t, int64_t pid)
+{
+	uint32_t slot;
+
+	if (pid < 0)
+		return DSHM_BAD_REQUEST;
+	if (!owners_find_locked(t, OWNER_PROCESS, pid, &slot))
+		return DSHM_NO_SUCH_PROCESS;
+	owners_release(t, slot);
+	return DSHM_SUCCESS;
+}
+
+/* Finds and locks pid and checks the range; on success the lock is held. */
+static int
+access_range(struct table *t, int64_t pid, int64_t page, int64_t offset, int64_t size,
+	     uint32_t *slot, uint64_t *pos)
+{
+	uint64_t npages;
+
+	if (pid < 0 || size < 0)
+		return DSHM_BAD_REQUEST;
+	if (offset < 0 || (uint64_t)offset >= t->hdr->frame_size)
+		return DSHM_OUT_OF_FRAME;
+	if (!owners_find_locked(t, OWNER_PROCESS, pid, slot))
+		return DSHM_NO_SUCH_PROCESS;
+	npages = atomic_load(&t->owners[*slot].npages);
+	if (page < 0 || (uint64_t)page >= npages) {
+		owners_unlock(t, *slot);
+		return DSHM_PAGE_FAULT;
+	}
+	*pos = ((uint64_t)page << t->frame_shift) + (uint64_t)offset;
+	/* 64-bit arithmetic: page < 2^31 and size < 2^63, no overflow. */
+	if ((uint64_t)size > (npages << t->frame_shift) - *pos) {
+		owners_unlock(t, *slot);
+		return DSHM_SEGMENTATION_FAULT;
+	}
+	return DSHM_SUCCESS;
+}
+
+int
+procs_write(struct table *t, int64_t pid, int64_t page, int64_t offset, const void *buf,
+	    int64_t size)
+{
+	uint32_t slot;
+	uint64_t pos;
+	int rc = access_range(t, pid, page, offset, size, &slot, &pos);
+
+	if (rc != DSHM_SUCCESS)
+		return rc;
+	owners_copy(t, slot, pos, (void *)buf, (uint64_t)size, true);
+	owners_unlock(t, slot);
+	return DSHM_SUCCESS;
+}
+
+int
+procs_read(struct table *t, int64_t pid, int64_t page, int64_t offset, void *buf,
+	   int64_t size)
+{
+	uint32_t slot;
+	uint64_t pos;
+	int rc = access_range(t, pid, page, offset, size, &slot, &pos);
+
+	if (rc != DSHM_SUCCESS)
+		return rc;
+	owners_copy(t, slot, pos, buf, (uint64_t)size, false);
+	owners_unlock(t, slot);
+	return DSHM_SUCCESS;
+}

@@ -1,0 +1,109 @@
+/*
+ * proto.h — dshm's wire protocol, one codec for dshmd and libdshm.
+ *
+ * Every message is a 16-byte header in network byte order followed by
+ * len bytes of body:
+ *
+ *   magic u16 (0xD54D) | version u8 | opcode u8 | id u32 | status i32 | len u32
+ *
+ * magic and version keep these offsets in every protocol version, so a
+ * peer of another version is recognised and told so.  Requests carry
+ * status 0; replies carry the request's opcode and id and a DSHM_* status.
+ * Requests on one connection are answered in order.  docs/PROTOCOL.md
+ * describes each body.
+ */
+#ifndef DSHM_IPC_PROTO_H
+#define DSHM_IPC_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_MAGIC 0xD54Du
+#define PROTO_VERSION 1
+#define PROTO_HEADER_LEN 16
+
+/* Largest data a read or write carries, and the largest body at all. */
+#define PROTO_MAX_DATA (16u << 20)
+#define PROTO_MAX_BODY (PROTO_MAX_DATA + 64u)
+
+enum proto_opcode {
+	OP_HELLO = 1,         /* -> u32 frame_size, u32 max_data, u64 nframes, u64 frames_free */
+	OP_PROC_INIT = 2,     /* i32 pid, i32 pages */
+	OP_PROC_ASSIGN = 3,   /* i32 pid, i32 pages */
+	OP_PROC_FINALIZE = 4, /* i32 pid */
+	OP_PROC_WRITE = 5,    /* i32 pid, i32 page, i32 offset, i32 size, size bytes */
+	OP_PROC_READ = 6,     /* i32 pid, i32 page, i32 offset, i32 size -> size bytes */
+	OP_MAX_
+};
+
+struct proto_header {
+	uint16_t magic;
+	uint8_t version;
+	uint8_t opcode;
+	uint32_t id;
+	int32_t status;
+	uint32_t len;
+};
+
+/* A decoded request: the fixed arguments, then the data of a write. */
+struct proto_request {
+	uint8_t opcode;
+	uint32_t id;
+	int32_t arg[4]; /* pid, then pages or page, offset, size */
+	const unsigned char *data;
+	uint32_t data_len;
+};
+
+struct proto_hello {
+	uint32_t frame_size;
+	uint32_t max_data;
+	uint64_t nframes;
+	uint64_t frames_free;
+};
+#define PROTO_HELLO_LEN 24
+
+void proto_put_header(unsigned char *out, const struct proto_header *h);
+void proto_get_header(const unsigned char *in, struct proto_header *h);
+
+/* The exact body length of a request with this opcode, not counting write data; -1 if unknown. */
+int proto_args_len(uint8_t opcode);
+
+/*
+ * Checks a request header.  Returns DSHM_SUCCESS, DSHM_BAD_REQUEST (bad
+ * magic: the stream cannot be trusted), DSHM_VERSION_MISMATCH or
+ * DSHM_TOO_LARGE (len above PROTO_MAX_BODY).  Opcode and exact lengths are
+ * checked by proto_decode_request.
+ */
+int proto_check_header(const struct proto_header *h);
+
+/* Decodes a request body whose header passed proto_check_header. */
+int proto_decode_request(const struct proto_header *h, const unsigned char *body,
+			 struct proto_request *r);
+
+/*
+ * Encodes a request (header, arguments; the data of a write follows
+ * separately) into out, which holds PROTO_HEADER_LEN + 16 bytes.
+ * Returns the bytes written.
+ */
+size_t proto_encode_request(unsigned char *out, const struct proto_request *r);
+
+void proto_encode_hello(unsigned char *out, const struct proto_hello *hello);
+void proto_decode_hello(const unsigned char *in, struct proto_hello *hello);
+
+static inline void
+proto_put_u32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static inline uint32_t
+proto_get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+#endif /* DSHM_IPC_PROTO_H */

@@ -1,0 +1,261 @@
+/*
+ * client.c — connecting to dshmd and exchanging one request and reply.
+ *
+ * Invariants: nothing here raises SIGPIPE (MSG_NOSIGNAL); no call waits
+ * longer than the timeout; a socket whose exchange failed part-way is
+ * shut down, so every later call on it fails at once with
+ * DSHM_DISCONNECTED_SERVER instead of reading a stale reply.
+ */
+#include "client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dshm.h"
+#include "naming.h"
+
+#define DEFAULT_TIMEOUT_MS 30000
+#define STRIPES 64
+
+static _Atomic int timeout_ms;     /* 0: not yet read from the environment */
+static _Atomic uint32_t next_id = 1;
+/* Calls on one socket are serialised by the stripe of its descriptor. */
+static pthread_mutex_t stripes[STRIPES] = {[0 ... STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
+
+void
+dshm_set_timeout(int milliseconds)
+{
+	atomic_store(&timeout_ms, milliseconds > 0 ? milliseconds : -1);
+}
+
+static int
+current_timeout(void)
+{
+	int t = atomic_load(&timeout_ms);
+
+	if (t == 0) {
+		const char *env = getenv("DSHM_TIMEOUT_MS");
+		long v = env != NULL ? strtol(env, NULL, 10) : 0;
+
+		t = v > 0 && v < INT32_MAX ? (int)v : -1;
+		atomic_store(&timeout_ms, t);
+	}
+	return t > 0 ? t : DEFAULT_TIMEOUT_MS;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until fd is ready for events or the deadline passes. */
+static bool
+wait_ready(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = events};
+		int64_t left = deadline - now_ms();
+		int n;
+
+		if (left <= 0)
+			return false;
+		n = poll(&p, 1, (int)left);
+		if (n > 0)
+			return (p.revents & (events | POLLHUP | POLLERR)) != 0;
+		if (n < 0 && errno != EINTR)
+			return false;
+	}
+}
+
+static int
+connect_with_deadline(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline)
+{
+	int flags = fcntl(fd, F_GETFL), err = 0;
+	socklen_t el = sizeof(err);
+
+	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	if (connect(fd, sa, len) < 0) {
+		if (errno != EINPROGRESS && errno != EAGAIN)
+			return -1;
+		if (!wait_ready(fd, POLLOUT, deadline) ||
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err != 0)
+			return -1;
+	}
+	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	return 0;
+}
+
+int
+dshm_connect(const char *addr)
+{
+	char path[108], host[256], port[16];
+	int64_t deadline = now_ms() + current_timeout();
+	int fd;
+
+	if (addr == NULL)
+		addr = getenv("DSHM_SERVER");
+	if (addr == NULL || addr[0] == '\0') {
+		if (!naming_default_socket(path, sizeof(path)))
+			return DSHM_DISCONNECTED_SERVER;
+		addr = NULL;
+	} else if (strncmp(addr, "unix:", 5) == 0) {
+		if (strlen(addr + 5) >= sizeof(path) || addr[5] == '\0')
+			return DSHM_DISCONNECTED_SERVER;
+		strcpy(path, addr + 5);
+		addr = NULL;
+	}
+	if (addr == NULL) {
+		struct sockaddr_un sun = {.sun_family = AF_UNIX};
+
+		memcpy(sun.sun_path, path, strlen(path) + 1);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return DSHM_DISCONNECTED_SERVER;
+		if (connect_with_deadline(fd, (struct sockaddr *)&sun, sizeof(sun), deadline) < 0) {
+			close(fd);
+			return DSHM_DISCONNECTED_SERVER;
+		}
+		return fd;
+	}
+
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+	struct addrinfo *res, *ai;
+
+	if (!naming_split_hostport(addr, host, sizeof(host), port, sizeof(port)) ||
+	    getaddrinfo(host, port, &hints, &res) != 0)
+		return DSHM_DISCONNECTED_SERVER;
+	fd = -1;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		int one = 1;
+
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		if (connect_with_deadline(fd, ai->ai_addr, ai->ai_addrlen, deadline) == 0) {
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			break;
+		}
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd >= 0 ? fd : DSHM_DISCONNECTED_SERVER;
+}
+
+static bool
+send_all(int fd, struct iovec *iov, int iovcnt, int64_t deadline)
+{
+	while (iovcnt > 0) {
+		struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
+		ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_ready(fd, POLLOUT, deadline))
+				continue;
+			return false;
+		}
+		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	return true;
+}
+
+static bool
+recv_all(int fd, void *buf, size_t len, int64_t deadline)
+{
+	unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = recv(fd, p, len, MSG_DONTWAIT);
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return false;
+		if (errno == EINTR)
+			continue;
+		if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_ready(fd, POLLIN, deadline))
+			continue;
+		return false;
+	}
+	return true;
+}
+
+static int
+exchange(int fd, struct proto_request *r, const void *data, void *body, size_t body_cap,
+	 size_t *body_len)
+{
+	unsigned char head[PROTO_HEADER_LEN + 16], rhead[PROTO_HEADER_LEN];
+	int64_t deadline = now_ms() + current_timeout();
+	struct iovec iov[2];
+	struct proto_header h;
+	size_t n;
+
+	r->id = atomic_fetch_add(&next_id, 1);
+	n = proto_encode_request(head, r);
+	iov[0] = (struct iovec){head, n};
+	iov[1] = (struct iovec){(void *)data, r->data_len};
+	if (!send_all(fd, iov, r->data_len > 0 ? 2 : 1, deadline) ||
+	    !recv_all(fd, rhead, sizeof(rhead), deadline))
+		return DSHM_DISCONNECTED_SERVER;
+	proto_get_header(rhead, &h);
+	if (h.magic != PROTO_MAGIC)
+		return DSHM_DISCONNECTED_SERVER;
+	if (h.version != PROTO_VERSION || h.status == DSHM_VERSION_MISMATCH)
+		return DSHM_VERSION_MISMATCH;
+	if (h.id != r->id || h.opcode != r->opcode || h.len > body_cap)
+		return DSHM_DISCONNECTED_SERVER;
+	if (h.len > 0 && !recv_all(fd, body, h.len, deadline))
+		return DSHM_DISCONNECTED_SERVER;
+	if (body_len != NULL)
+		*body_len = h.len;
+	return h.status;
+}
+
+int
+client_call(int fd, struct proto_request *r, const void *data, void *body, size_t body_cap,
+	    size_t *body_len)
+{
+	pthread_mutex_t *m;
+	int rc;
+
+	if (fd < 0)
+		return DSHM_DISCONNECTED_CLIENT;
+	m = &stripes[fd % STRIPES];
+	pthread_mutex_lock(m);
+	rc = exchange(fd, r, data, body, body_cap, body_len);
+	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_VERSION_MISMATCH)
+		shutdown(fd, SHUT_RDWR); /* out of step for good */
+	pthread_mutex_unlock(m);
+	return rc;
+}

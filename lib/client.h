@@ -1,0 +1,24 @@
+/*
+ * client.h — libdshm's internal transport: one request, one reply, on a
+ * blocking socket, bounded by the library's timeout.
+ */
+#ifndef DSHM_LIB_CLIENT_H
+#define DSHM_LIB_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+/*
+ * Sends request r (with data_len bytes of data after its arguments) on fd
+ * and receives its reply.  A reply body of at most body_cap bytes goes to
+ * body (body_len receives its length).  Returns the reply's status, or
+ * DSHM_DISCONNECTED_SERVER / DSHM_VERSION_MISMATCH when the exchange
+ * failed; then the socket is shut down, since its stream is out of step.
+ * Calls on one socket are serialised, so threads may share it.
+ */
+int client_call(int fd, struct proto_request *r, const void *data, void *body,
+		size_t body_cap, size_t *body_len);
+
+#endif /* DSHM_LIB_CLIENT_H */

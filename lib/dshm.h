@@ -1,0 +1,172 @@
+/*
+ * dshm.h — the public interface of libdshm, the client library of dshmd.
+ *
+ * Two APIs share one connection model:
+ *  - the paging API (handshake, memory_init_process, memory_write,
+ *    memory_read, memory_assign_pages, memory_finalize_process), with the
+ *    exact signatures of the "Memoria" shared library it descends from;
+ *  - helpers to open connections and an optional logger.
+ * Every call returns a status code from the list below; the library never
+ * prints unless it is given a logger.
+ */
+#ifndef DSHM_H
+#define DSHM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Status codes.  SUCCESS, DISCONNECTED_SERVER and -203 come from the seed
+ * library; the others belong to the same family.  The server never returns
+ * DISCONNECTED_SERVER or DISCONNECTED_CLIENT: the library does, when the
+ * connection fails.
+ */
+#define DSHM_SUCCESS 1
+#define DSHM_ERROR (-200)               /* unspecified server-side failure */
+#define DSHM_DISCONNECTED_CLIENT (-201) /* the client side of the socket is unusable */
+#define DSHM_DISCONNECTED_SERVER (-202) /* the server is gone or timed out */
+#define DSHM_NO_SPACE (-203)            /* not enough free frames: nothing allocated */
+#define DSHM_OUT_OF_FRAME (-204)        /* offset is not inside a frame (0 <= offset < frame size) */
+#define DSHM_PAGE_FAULT (-205)          /* the page is not one of the process's pages */
+#define DSHM_SEGMENTATION_FAULT (-206)  /* the range runs past the process's last page */
+#define DSHM_NO_SUCH_PROCESS (-207)     /* no process with that pid */
+#define DSHM_PROCESS_EXISTS (-208)      /* memory_init_process of a pid that exists */
+#define DSHM_BAD_REQUEST (-209)         /* an argument is out of range (negative size, size > buffer_size...) */
+#define DSHM_TOO_LARGE (-210)           /* the request or reply exceeds the server's size cap */
+#define DSHM_VERSION_MISMATCH (-211)    /* client and server speak different protocol versions */
+#define DSHM_TABLE_FULL (-212)          /* the server's process table is full */
+#define DSHM_NO_MEMORY (-213)           /* the client could not allocate memory */
+#define DSHM_SHUTTING_DOWN (-214)       /* the server is stopping and takes no new work */
+
+/*
+ * The seed library's own names.  They are plain words that other code may
+ * define too, so each is defined only when free; define DSHM_NO_SEED_NAMES
+ * before including this header to get none of them.  The seed called -203
+ * "ENOSPC", which <errno.h> already defines: here it is NO_SPACE.
+ */
+#ifndef DSHM_NO_SEED_NAMES
+#ifndef SUCCESS
+#define SUCCESS DSHM_SUCCESS
+#endif
+#ifndef DISCONNECTED_CLIENT
+#define DISCONNECTED_CLIENT DSHM_DISCONNECTED_CLIENT
+#endif
+#ifndef DISCONNECTED_SERVER
+#define DISCONNECTED_SERVER DSHM_DISCONNECTED_SERVER
+#endif
+#ifndef NO_SPACE
+#define NO_SPACE DSHM_NO_SPACE
+#endif
+#ifndef OUT_OF_FRAME
+#define OUT_OF_FRAME DSHM_OUT_OF_FRAME
+#endif
+#ifndef PAGE_FAULT
+#define PAGE_FAULT DSHM_PAGE_FAULT
+#endif
+#ifndef SEGMENTATION_FAULT
+#define SEGMENTATION_FAULT DSHM_SEGMENTATION_FAULT
+#endif
+#endif
+
+/* A short English description of a status code ("no space", ...). */
+const char *dshm_strerror(int code);
+
+/* ---- logger --------------------------------------------------------- */
+
+/*
+ * A small logger in the spirit of so-commons' log.  Its names carry a dshm_
+ * prefix so that a program may link so-commons too; the paging API's
+ * parameter type t_log is a typedef of struct dshm_log.  A program that
+ * includes so-commons' <commons/log.h> (which defines its own t_log) defines
+ * DSHM_NO_T_LOG before including this header and passes a struct dshm_log *
+ * (or NULL) to the paging calls.
+ */
+typedef enum {
+	DSHM_LOG_TRACE,
+	DSHM_LOG_DEBUG,
+	DSHM_LOG_INFO,
+	DSHM_LOG_WARNING,
+	DSHM_LOG_ERROR
+} dshm_log_level;
+
+struct dshm_log;
+#ifndef DSHM_NO_T_LOG
+typedef struct dshm_log t_log;
+#endif
+
+/* file may be NULL (console only); NULL when memory or the file fails. */
+struct dshm_log *dshm_log_create(const char *file, const char *program_name,
+				 bool is_active_console, dshm_log_level level);
+void dshm_log_destroy(struct dshm_log *logger);
+/* Writes one line at the given level; NULL logger: does nothing. */
+void dshm_log_message(struct dshm_log *logger, dshm_log_level level,
+		      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- connections ---------------------------------------------------- */
+
+/*
+ * Connects to a dshmd.  addr is "HOST:PORT", "[V6ADDR]:PORT", "unix:PATH",
+ * or NULL for $DSHM_SERVER, and when that is unset the default Unix socket
+ * ($XDG_RUNTIME_DIR/dshm.sock, else /tmp/dshm-UID.sock).  Returns a
+ * connected socket (close-on-exec, with the library's timeout applied) or
+ * DSHM_DISCONNECTED_SERVER.
+ */
+int dshm_connect(const char *addr);
+
+/*
+ * Sets the timeout of every later call, in milliseconds (default 30000, or
+ * $DSHM_TIMEOUT_MS).  A call that waits longer returns
+ * DSHM_DISCONNECTED_SERVER and the socket is shut down: its stream can no
+ * longer be trusted.  0 or less restores the default.
+ */
+void dshm_set_timeout(int milliseconds);
+
+/* ---- the paging API (seed library "Memoria") ------------------------ */
+
+typedef struct {
+	int exec_code;   /* DSHM_SUCCESS or an error code */
+	int buffer_size; /* bytes in buffer (0 on error) */
+	void *buffer;    /* malloc'd, NULL on error; the caller frees it */
+} t_read_response;
+
+/*
+ * Asks for the frame size.  Returns it (> 0) or an error code.  When
+ * *server_socket is negative, handshake first connects with
+ * dshm_connect(NULL) and stores the socket there.
+ */
+int handshake(int *server_socket, t_log *logger);
+
+/* Creates process pid (>= 0) with pages zero-filled pages.  All or nothing. */
+int memory_init_process(int server_socket, int pid, int pages, t_log *logger);
+
+/*
+ * Writes size bytes of buffer at (page, offset) of process pid; the bytes
+ * run on into the following pages.  All or nothing: the whole range must
+ * lie inside the process's pages.  size > buffer_size is DSHM_BAD_REQUEST.
+ */
+int memory_write(int server_socket, int pid, int page, int offset, int size,
+		 int buffer_size, void *buffer, t_log *logger);
+
+/*
+ * Reads size bytes at (page, offset) of process pid.  Returns a response
+ * carrying exec_code (and the bytes on success); NULL only when the client
+ * runs out of memory.  Free buffer, then the response.
+ */
+t_read_response *memory_read(int server_socket, int pid, int page, int offset,
+			     int size, t_log *logger);
+
+/* Gives process pid pages more zero-filled pages.  All or nothing. */
+int memory_assign_pages(int server_socket, int pid, int pages, t_log *logger);
+
+/* Ends process pid and frees every one of its frames. */
+int memory_finalize_process(int server_socket, int pid, t_log *logger);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DSHM_H */

@@ -1,0 +1,28 @@
+/*
+ * errors.c — descriptions of libdshm's status codes.
+ */
+#include "dshm.h"
+
+const char *
+dshm_strerror(int code)
+{
+	switch (code) {
+	case DSHM_SUCCESS: return "success";
+	case DSHM_ERROR: return "server error";
+	case DSHM_DISCONNECTED_CLIENT: return "client socket unusable";
+	case DSHM_DISCONNECTED_SERVER: return "server disconnected or timed out";
+	case DSHM_NO_SPACE: return "not enough free frames";
+	case DSHM_OUT_OF_FRAME: return "offset outside the frame";
+	case DSHM_PAGE_FAULT: return "page not owned by the process";
+	case DSHM_SEGMENTATION_FAULT: return "range runs past the process's pages";
+	case DSHM_NO_SUCH_PROCESS: return "no such process";
+	case DSHM_PROCESS_EXISTS: return "process already exists";
+	case DSHM_BAD_REQUEST: return "bad request";
+	case DSHM_TOO_LARGE: return "request or reply too large";
+	case DSHM_VERSION_MISMATCH: return "protocol version mismatch";
+	case DSHM_TABLE_FULL: return "process table full";
+	case DSHM_NO_MEMORY: return "client out of memory";
+	case DSHM_SHUTTING_DOWN: return "server shutting down";
+	default: return "unknown status code";
+	}
+}

@@ -1,0 +1,147 @@
+/*
+ * conn.c — request framing and reply buffering (see conn.h).
+ *
+ * Validate at the edge: a header is checked (magic, version, length cap)
+ * before any of its body is buffered, and a body is decoded only once it
+ * is complete.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dshm.h"
+
+bool
+conn_has_request(const struct conn *c)
+{
+	struct proto_header h;
+
+	if (c->closing || buf_len(&c->in) < PROTO_HEADER_LEN)
+		return false;
+	proto_get_header(c->in.data + c->in.start, &h);
+	return proto_check_header(&h) != DSHM_SUCCESS ||
+	       buf_len(&c->in) >= PROTO_HEADER_LEN + (size_t)h.len;
+}
+
+bool
+conn_read(struct conn *c, struct conn_stats *st)
+{
+	while (!c->eof && !c->closing) {
+		size_t want = CONN_READ_CHUNK;
+		struct proto_header h;
+		unsigned char *at;
+		ssize_t n;
+
+		/* A large request gets room for all of itself at once. */
+		if (c->swallow == 0 && buf_len(&c->in) >= PROTO_HEADER_LEN) {
+			proto_get_header(c->in.data + c->in.start, &h);
+			if (proto_check_header(&h) == DSHM_SUCCESS) {
+				size_t need = PROTO_HEADER_LEN + (size_t)h.len;
+
+				if (buf_len(&c->in) >= need)
+					return true; /* serve it before reading more */
+				if (need - buf_len(&c->in) > want)
+					want = need - buf_len(&c->in);
+			}
+		}
+		if ((at = buf_reserve(&c->in, want)) == NULL)
+			return false;
+		n = recv(c->fd, at, c->in.cap - c->in.end, 0);
+		if (n > 0) {
+			c->in.end += (size_t)n;
+			st->bytes_in += (uint64_t)n;
+			/* Swallowed bytes are dropped as they come. */
+			if (c->swallow > 0) {
+				size_t drop = buf_len(&c->in) < c->swallow ? buf_len(&c->in) : c->swallow;
+
+				buf_consume(&c->in, drop);
+				c->swallow -= drop;
+			}
+			continue;
+		}
+		if (n == 0) {
+			c->eof = true;
+			return true;
+		}
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN || errno == EWOULDBLOCK;
+	}
+	return true;
+}
+
+bool
+conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
+{
+	for (int served = 0; !c->closing; served++) {
+		struct proto_header h;
+		struct proto_request r;
+		int rc;
+
+		if (buf_len(&c->out) >= CONN_OUT_HIGH)
+			return false; /* resumes once replies drain */
+		if (buf_len(&c->in) < PROTO_HEADER_LEN)
+			break;
+		if (served == CONN_BUDGET)
+			return true;
+		proto_get_header(c->in.data + c->in.start, &h);
+		rc = proto_check_header(&h);
+		if (rc == DSHM_BAD_REQUEST || rc == DSHM_VERSION_MISMATCH) {
+			/* The stream cannot be trusted past this header: answer, then close. */
+			dispatch_reply_status(&c->out, h.opcode, h.id, rc);
+			c->closing = true;
+			break;
+		}
+		if (rc == DSHM_TOO_LARGE) {
+			if (!dispatch_reply_status(&c->out, h.opcode, h.id, rc))
+				return c->closing = true, false;
+			buf_consume(&c->in, PROTO_HEADER_LEN);
+			c->swallow = h.len;
+			size_t drop = buf_len(&c->in) < c->swallow ? buf_len(&c->in) : c->swallow;
+			buf_consume(&c->in, drop);
+			c->swallow -= drop;
+			st->requests++;
+			continue;
+		}
+		if (buf_len(&c->in) < PROTO_HEADER_LEN + (size_t)h.len)
+			break;
+		rc = proto_decode_request(&h, c->in.data + c->in.start + PROTO_HEADER_LEN, &r);
+		if (rc != DSHM_SUCCESS ? !dispatch_reply_status(&c->out, h.opcode, h.id, rc)
+				       : !dispatch(t, &r, &c->peer, &c->out)) {
+			c->closing = true; /* out of memory for the reply */
+			break;
+		}
+		buf_consume(&c->in, PROTO_HEADER_LEN + (size_t)h.len);
+		st->requests++;
+	}
+	buf_trim(&c->in, 4 * CONN_READ_CHUNK);
+	return false;
+}
+
+bool
+conn_flush(struct conn *c, struct conn_stats *st)
+{
+	while (buf_len(&c->out) > 0) {
+		ssize_t n = send(c->fd, c->out.data + c->out.start, buf_len(&c->out), MSG_NOSIGNAL);
+
+		if (n > 0) {
+			buf_consume(&c->out, (size_t)n);
+			st->bytes_out += (uint64_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+	}
+	buf_trim(&c->out, 4 * CONN_READ_CHUNK);
+	return true;
+}
+
+void
+conn_free_buffers(struct conn *c)
+{
+	buf_free(&c->in);
+	buf_free(&c->out);
+}

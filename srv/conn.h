@@ -1,0 +1,62 @@
+/*
+ * conn.h — one client connection inside a worker: its buffers and the
+ * framing of requests and replies.
+ *
+ * Invariants: replies leave in the order requests arrived; a connection
+ * whose stream cannot be trusted (bad magic, wrong version) is answered
+ * once and then closed; a rejected oversized body is swallowed so the
+ * stream stays in step; at most CONN_OUT_HIGH bytes of replies wait
+ * before the connection stops taking requests.
+ */
+#ifndef DSHM_SRV_CONN_H
+#define DSHM_SRV_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "dispatch.h"
+
+#define CONN_READ_CHUNK (64u << 10)
+#define CONN_OUT_HIGH (4u << 20)
+#define CONN_BUDGET 64 /* requests served per connection per wakeup, for fairness */
+
+struct conn {
+	int kind; /* SOURCE_CONN: first, so epoll data can be told apart */
+	int fd;
+	struct peer peer;
+	struct buf in, out;
+	uint64_t swallow;   /* body bytes still to discard after a rejected header */
+	uint32_t events;    /* the epoll events now registered */
+	bool eof;           /* the client will send nothing more */
+	bool closing;       /* take no more requests; close once out is flushed */
+	bool ready;         /* on the worker's ready list */
+	struct conn *prev, *next;  /* all connections of the worker */
+	struct conn *next_ready;   /* connections with complete requests left unserved */
+};
+
+struct conn_stats {
+	uint64_t requests, bytes_in, bytes_out;
+};
+
+/*
+ * Reads what the socket has (until EAGAIN, or the buffer's need is met).
+ * Returns false when the connection failed and must be closed now.
+ */
+bool conn_read(struct conn *c, struct conn_stats *st);
+
+/*
+ * Serves up to CONN_BUDGET complete requests.  Returns true if complete
+ * requests are still waiting (budget used up), so the caller comes back.
+ */
+bool conn_serve(struct conn *c, struct table *t, struct conn_stats *st);
+
+/* Sends pending replies.  Returns false when the connection failed. */
+bool conn_flush(struct conn *c, struct conn_stats *st);
+
+/* Whether a whole request waits in the input buffer. */
+bool conn_has_request(const struct conn *c);
+
+void conn_free_buffers(struct conn *c);
+
+#endif /* DSHM_SRV_CONN_H */

@@ -1,0 +1,106 @@
+/*
+ * dispatch.c — request execution (see dispatch.h).
+ *
+ * Invariant: a reply is appended for every request, in order; a read's
+ * bytes are copied from the arena straight into the output buffer.
+ */
+#include "dispatch.h"
+
+#include "dshm.h"
+#include "procs.h"
+
+static void
+put_reply_header(unsigned char *at, uint8_t opcode, uint32_t id, int32_t status, uint32_t len)
+{
+	struct proto_header h = {
+		.magic = PROTO_MAGIC,
+		.version = PROTO_VERSION,
+		.opcode = opcode,
+		.id = id,
+		.status = status,
+		.len = len,
+	};
+
+	proto_put_header(at, &h);
+}
+
+bool
+dispatch_reply_status(struct buf *out, uint8_t opcode, uint32_t id, int32_t status)
+{
+	unsigned char *at = buf_reserve(out, PROTO_HEADER_LEN);
+
+	if (at == NULL)
+		return false;
+	put_reply_header(at, opcode, id, status, 0);
+	out->end += PROTO_HEADER_LEN;
+	return true;
+}
+
+static bool
+reply_hello(struct table *t, const struct proto_request *r, struct buf *out)
+{
+	unsigned char *at = buf_reserve(out, PROTO_HEADER_LEN + PROTO_HELLO_LEN);
+	struct proto_hello hello = {
+		.frame_size = t->hdr->frame_size,
+		.max_data = PROTO_MAX_DATA,
+		.nframes = t->hdr->nframes,
+		.frames_free = t->hdr->frames_free, /* a snapshot, read without the lock */
+	};
+
+	if (at == NULL)
+		return false;
+	put_reply_header(at, r->opcode, r->id, DSHM_SUCCESS, PROTO_HELLO_LEN);
+	proto_encode_hello(at + PROTO_HEADER_LEN, &hello);
+	out->end += PROTO_HEADER_LEN + PROTO_HELLO_LEN;
+	return true;
+}
+
+static bool
+reply_read(struct table *t, const struct proto_request *r, struct buf *out)
+{
+	int32_t size = r->arg[3];
+	unsigned char *at;
+	int rc;
+
+	if (size < 0)
+		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+	if ((uint32_t)size > PROTO_MAX_DATA)
+		return dispatch_reply_status(out, r->opcode, r->id, DSHM_TOO_LARGE);
+	if ((at = buf_reserve(out, PROTO_HEADER_LEN + (size_t)size)) == NULL)
+		return false;
+	rc = procs_read(t, r->arg[0], r->arg[1], r->arg[2], at + PROTO_HEADER_LEN, size);
+	if (rc != DSHM_SUCCESS)
+		size = 0;
+	put_reply_header(at, r->opcode, r->id, rc, (uint32_t)size);
+	out->end += PROTO_HEADER_LEN + (size_t)size;
+	return true;
+}
+
+bool
+dispatch(struct table *t, const struct proto_request *r, const struct peer *p, struct buf *out)
+{
+	int rc;
+
+	switch (r->opcode) {
+	case OP_HELLO:
+		return reply_hello(t, r, out);
+	case OP_PROC_READ:
+		return reply_read(t, r, out);
+	case OP_PROC_INIT:
+		rc = procs_init(t, r->arg[0], r->arg[1], p->uid);
+		break;
+	case OP_PROC_ASSIGN:
+		rc = procs_assign(t, r->arg[0], r->arg[1]);
+		break;
+	case OP_PROC_FINALIZE:
+		rc = procs_finalize(t, r->arg[0]);
+		break;
+	case OP_PROC_WRITE:
+		rc = procs_write(t, r->arg[0], r->arg[1], r->arg[2], r->data, r->data_len);
+		break;
+	default:
+		rc = DSHM_BAD_REQUEST;
+		break;
+	}
+	return dispatch_reply_status(out, r->opcode, r->id, rc);
+}

@@ -1,0 +1,31 @@
+/*
+ * listen.h — dshmd's listening sockets: one TCP, one Unix, opened by the
+ * master before it forks and shared by every worker (EPOLLEXCLUSIVE, no
+ * SO_REUSEPORT: two servers can never silently share a port).
+ *
+ * A starting dshmd never disturbs a running one: a Unix socket that
+ * answers a connect is left alone (start-up is refused); only a socket
+ * file nobody answers on is replaced.
+ */
+#ifndef DSHM_SRV_LISTEN_H
+#define DSHM_SRV_LISTEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum unix_state { UNIX_FREE, UNIX_STALE, UNIX_LIVE, UNIX_NOT_SOCKET };
+
+/* What is at path now; connects to it to tell a live server from a stale file. */
+enum unix_state listen_probe_unix(const char *path);
+
+/*
+ * Opens a listening TCP socket at "HOST:PORT" (non-blocking, close-on-
+ * exec); bound receives the address actually bound (port 0 resolved).
+ * Returns the socket, or -1 with a message naming the failed call.
+ */
+int listen_tcp(const char *hostport, char *bound, size_t boundlen, char *err, size_t errlen);
+
+/* Opens a listening Unix socket at path (mode 0660), replacing a stale file. */
+int listen_unix(const char *path, char *err, size_t errlen);
+
+#endif /* DSHM_SRV_LISTEN_H */

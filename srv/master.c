@@ -1,0 +1,437 @@
+/*
+ * master.c — dshmd's master: it creates the frame arena and the control
+ * table, opens the listening sockets, forks the workers and keeps them
+ * alive, and on SIGTERM/SIGINT stops them and removes everything it made.
+ *
+ * Start-up never disturbs another server: every check that could find
+ * one (pidfile, Unix socket, key, TCP port) comes before anything is
+ * created, and a failure removes only what this process created.  The
+ * master handles signals synchronously (sigtimedwait): no handler runs
+ * asynchronously, so no state is ever half-updated by one.
+ */
+#include "master.h"
+
+#include <errno.h>
+#include <libutil.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "listen.h"
+#include "log.h"
+#include "table.h"
+#include "worker.h"
+
+#define STOP_KILL_MS 4500    /* workers still alive then are killed: the stop stays under 5 s */
+#define READY_WAIT_MS 5000   /* how long start-up waits for the first workers */
+#define RESPAWN_MAX_DELAY_MS 1000
+
+struct worker_life {
+	pid_t pid;
+	int64_t started_ms;
+	uint32_t quick_deaths; /* deaths within a second of starting, in a row */
+	int64_t respawn_at_ms; /* 0: no respawn due */
+};
+
+struct master {
+	const struct options *o;
+	struct table table;
+	unsigned char *arena;
+	size_t arena_size;
+	int listen_fds[2]; /* TCP, Unix */
+	char tcp_bound[300];
+	bool table_made, unix_made;
+	struct pidfh *pfh;
+	struct worker_life *lives;
+	sigset_t sigs;
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Removes what this master created, and only that. */
+static void
+teardown(struct master *m)
+{
+	for (int k = 0; k < 2; k++)
+		if (m->listen_fds[k] >= 0) {
+			close(m->listen_fds[k]);
+			m->listen_fds[k] = -1;
+		}
+	if (m->unix_made) {
+		unlink(m->o->unix_path);
+		m->unix_made = false;
+	}
+	if (m->table_made) {
+		int shmid = m->table.shmid;
+
+		table_detach(&m->table);
+		if (table_remove(shmid) < 0)
+			log_error("shmctl(shmid %d, IPC_RMID): %s", shmid, strerror(errno));
+		m->table_made = false;
+	}
+	if (m->arena != NULL) {
+		arena_unmap(m->arena, m->arena_size);
+		m->arena = NULL;
+	}
+	if (m->pfh != NULL) {
+		pidfile_remove(m->pfh);
+		m->pfh = NULL;
+	}
+}
+
+/* Deals with a segment already at our key; false when start-up must be refused. */
+static bool
+clear_stale_table(const struct options *o)
+{
+	struct table_probe p;
+	char err[256] = "";
+
+	switch (table_probe(o->key, &p, err, sizeof(err))) {
+	case TABLE_ABSENT:
+		return true;
+	case TABLE_STALE:
+		log_warn("removing the stale control table at key 0x%08x (shmid %d, made by pid %d, "
+			 "nobody attached): an earlier dshmd did not stop cleanly",
+			 (unsigned)o->key, p.shmid, (int)p.creator_pid);
+		if (table_remove(p.shmid) < 0) {
+			log_error("shmctl(shmid %d, IPC_RMID): %s", p.shmid, strerror(errno));
+			return false;
+		}
+		return true;
+	case TABLE_IN_USE:
+		log_error("the control table at key 0x%08x (shmid %d, made by pid %d) is attached by "
+			  "%lu process(es), last pid %d: another dshmd or its workers still run. Stop "
+			  "them, or use another --key or --unix; once they are gone, dshmd removes the "
+			  "table itself (or: ipcrm -m %d)",
+			  (unsigned)o->key, p.shmid, (int)p.creator_pid, p.nattch, (int)p.last_pid,
+			  p.shmid);
+		return false;
+	case TABLE_FOREIGN:
+		log_error("key 0x%08x holds System V segment %d, which is not a dshm table of this "
+			  "user: choose another --key", (unsigned)o->key, p.shmid);
+		return false;
+	case TABLE_ERROR:
+		log_error("%s", err);
+		return false;
+	}
+	return false;
+}
+
+/* Everything before the workers.  Returns an exit code, EXIT_CLEAN when all went well. */
+static int
+start(struct master *m)
+{
+	const struct options *o = m->o;
+	struct table_params tp;
+	char err[512];
+	pid_t other;
+
+	if (o->pidfile[0] != '\0') {
+		m->pfh = pidfile_open(o->pidfile, 0644, &other);
+		if (m->pfh == NULL) {
+			if (errno == EEXIST) {
+				log_error("pidfile %s is held by a running dshmd (pid %d)", o->pidfile,
+					  (int)other);
+				return EXIT_IN_USE;
+			}
+			log_error("pidfile_open(%s): %s", o->pidfile, strerror(errno));
+			return EXIT_FAILED;
+		}
+	}
+	switch (listen_probe_unix(o->unix_path)) {
+	case UNIX_LIVE:
+		log_error("a server already answers on %s: not starting a second one there",
+			  o->unix_path);
+		return EXIT_IN_USE;
+	case UNIX_NOT_SOCKET:
+		log_error("%s exists and is not a socket: choose another --unix", o->unix_path);
+		return EXIT_IN_USE;
+	default:
+		break;
+	}
+	if (!clear_stale_table(o))
+		return EXIT_IN_USE;
+	if (o->tcp[0] != '\0') {
+		m->listen_fds[0] = listen_tcp(o->tcp, m->tcp_bound, sizeof(m->tcp_bound), err,
+					      sizeof(err));
+		if (m->listen_fds[0] < 0) {
+			log_error("%s", err);
+			return errno == EADDRINUSE ? EXIT_IN_USE : EXIT_FAILED;
+		}
+	}
+
+	m->arena_size = (size_t)(o->memory / o->frame_size) * o->frame_size;
+	if ((m->arena = arena_map(m->arena_size)) == NULL) {
+		log_error("mmap(MAP_SHARED|MAP_ANONYMOUS, %zu bytes): %s (the arena; lower --memory, "
+			  "or check vm.max_map_count and memory limits)", m->arena_size, strerror(errno));
+		return EXIT_NO_RESOURCES;
+	}
+	tp = (struct table_params){
+		.key = o->key,
+		.frame_size = o->frame_size,
+		.nframes = o->memory / o->frame_size,
+		.max_owners = o->max_processes,
+		.nworkers = o->workers,
+	};
+	if (table_create(&m->table, &tp, m->arena, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return EXIT_NO_RESOURCES;
+	}
+	m->table_made = true;
+
+	m->listen_fds[1] = listen_unix(o->unix_path, err, sizeof(err));
+	if (m->listen_fds[1] < 0) {
+		log_error("%s", err);
+		return EXIT_IN_USE;
+	}
+	m->unix_made = true;
+	if (m->pfh != NULL && pidfile_write(m->pfh) < 0)
+		log_warn("pidfile_write(%s): %s", o->pidfile, strerror(errno));
+	return EXIT_CLEAN;
+}
+
+static void
+spawn(struct master *m, int index)
+{
+	struct worker_life *l = &m->lives[index - 1];
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_error("fork (worker %d): %s; trying again in %d ms", index, strerror(errno),
+			  RESPAWN_MAX_DELAY_MS);
+		l->respawn_at_ms = now_ms() + RESPAWN_MAX_DELAY_MS;
+		return;
+	}
+	if (pid == 0) {
+		struct worker_args a = {
+			.table = &m->table,
+			.index = index,
+			.listen_fds = {m->listen_fds[0], m->listen_fds[1]},
+			.master = getppid(),
+		};
+		sigset_t keep;
+
+		/* SIGTERM and SIGINT stay blocked: the worker reads them from a signalfd. */
+		sigemptyset(&keep);
+		sigaddset(&keep, SIGCHLD);
+		sigaddset(&keep, SIGHUP);
+		sigprocmask(SIG_UNBLOCK, &keep, NULL);
+		worker_run(&a);
+	}
+	l->pid = pid;
+	l->started_ms = now_ms();
+	l->respawn_at_ms = 0;
+	atomic_store(&m->table.workers[index - 1].pid, (int32_t)pid);
+	log_debug("worker %d started (pid %d)", index, (int)pid);
+}
+
+static void
+describe_status(int status, char *out, size_t len)
+{
+	if (WIFSIGNALED(status))
+		snprintf(out, len, "was killed by signal %d (%s)%s", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)), WCOREDUMP(status) ? ", core dumped" : "");
+	else
+		snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
+}
+
+/* Collects dead workers; while serving, schedules their respawn with a back-off. */
+static int
+reap(struct master *m, bool stopping)
+{
+	int status, alive = 0;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (uint32_t i = 0; i < m->o->workers; i++) {
+			struct worker_life *l = &m->lives[i];
+			struct worker_slot *ws = &m->table.workers[i];
+			char how[128];
+
+			if (l->pid != pid)
+				continue;
+			l->pid = 0;
+			atomic_store(&ws->pid, 0);
+			atomic_store(&ws->state, WORKER_EMPTY);
+			atomic_store(&ws->conns_now, 0);
+			describe_status(status, how, sizeof(how));
+			if (stopping) {
+				if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+					log_warn("worker %u (pid %d) %s while stopping", i + 1, (int)pid, how);
+				break;
+			}
+			int64_t now = now_ms();
+			l->quick_deaths = now - l->started_ms < 1000 ? l->quick_deaths + 1 : 1;
+			int64_t delay = 0;
+			if (l->quick_deaths > 1) {
+				delay = (int64_t)50 << (l->quick_deaths - 2 < 5 ? l->quick_deaths - 2 : 5);
+				if (delay > RESPAWN_MAX_DELAY_MS)
+					delay = RESPAWN_MAX_DELAY_MS;
+			}
+			l->respawn_at_ms = now + delay;
+			atomic_fetch_add(&ws->respawns, 1);
+			if (delay > 0)
+				log_error("worker %u (pid %d) %s; it died %u times in a row within a second "
+					  "of starting, so it is respawned in %lld ms",
+					  i + 1, (int)pid, how, l->quick_deaths, (long long)delay);
+			else
+				log_error("worker %u (pid %d) %s; respawning it", i + 1, (int)pid, how);
+			break;
+		}
+	}
+	for (uint32_t i = 0; i < m->o->workers; i++)
+		alive += m->lives[i].pid > 0;
+	return alive;
+}
+
+static void
+wait_until_serving(struct master *m)
+{
+	int64_t deadline = now_ms() + READY_WAIT_MS;
+
+	for (;;) {
+		uint32_t serving = 0;
+
+		for (uint32_t i = 0; i < m->o->workers; i++)
+			serving += atomic_load(&m->table.workers[i].state) == WORKER_SERVING;
+		if (serving == m->o->workers || now_ms() >= deadline)
+			return;
+		struct timespec ts = {0, 5 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void
+stop_workers(struct master *m)
+{
+	int64_t deadline = now_ms() + STOP_KILL_MS;
+
+	for (uint32_t i = 0; i < m->o->workers; i++)
+		if (m->lives[i].pid > 0)
+			kill(m->lives[i].pid, SIGTERM);
+	while (reap(m, true) > 0) {
+		int64_t left = deadline - now_ms();
+
+		if (left <= 0) {
+			for (uint32_t i = 0; i < m->o->workers; i++)
+				if (m->lives[i].pid > 0) {
+					log_warn("worker %u (pid %d) did not stop in time: killing it", i + 1,
+						 (int)m->lives[i].pid);
+					kill(m->lives[i].pid, SIGKILL);
+					waitpid(m->lives[i].pid, NULL, 0);
+					m->lives[i].pid = 0;
+				}
+			break;
+		}
+		sigset_t chld;
+		struct timespec ts = {0, (left > 50 ? 50 : left) * 1000000};
+
+		sigemptyset(&chld);
+		sigaddset(&chld, SIGCHLD);
+		sigtimedwait(&chld, NULL, &ts);
+	}
+}
+
+static void
+log_ready(struct master *m)
+{
+	const struct options *o = m->o;
+
+	log_info("ready: key 0x%08x shmid %d unix %s tcp %s workers %u frames %llu x %u bytes "
+		 "(arena %zu bytes, table %llu bytes)",
+		 (unsigned)o->key, m->table.shmid, o->unix_path,
+		 o->tcp[0] ? m->tcp_bound : "none", o->workers,
+		 (unsigned long long)m->table.hdr->nframes, o->frame_size, m->arena_size,
+		 (unsigned long long)m->table.hdr->table_size);
+	sd_notify(0, "READY=1");
+}
+
+int
+master_run(const struct options *o)
+{
+	struct master m = {.o = o, .listen_fds = {-1, -1}};
+	siginfo_t si;
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&m.sigs);
+	sigaddset(&m.sigs, SIGTERM);
+	sigaddset(&m.sigs, SIGINT);
+	sigaddset(&m.sigs, SIGCHLD);
+	sigaddset(&m.sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &m.sigs, NULL);
+	setproctitle("master");
+	log_info("dshmd %s starting: key 0x%08x, unix %s, tcp %s, %llu bytes in frames of %u",
+		 DSHM_VERSION, (unsigned)o->key, o->unix_path, o->tcp[0] ? o->tcp : "none",
+		 (unsigned long long)(o->memory / o->frame_size * o->frame_size), o->frame_size);
+
+	if ((rc = start(&m)) != EXIT_CLEAN) {
+		teardown(&m);
+		return rc;
+	}
+	if ((m.lives = calloc(o->workers, sizeof(*m.lives))) == NULL) {
+		log_error("calloc: %s", strerror(errno));
+		teardown(&m);
+		return EXIT_FAILED;
+	}
+	for (uint32_t i = 0; i < o->workers; i++)
+		spawn(&m, (int)i + 1);
+	wait_until_serving(&m);
+	log_ready(&m);
+
+	for (;;) {
+		int64_t now = now_ms(), next = now + 1000;
+		struct timespec ts;
+		int sig;
+
+		for (uint32_t i = 0; i < o->workers; i++)
+			if (m.lives[i].pid == 0 && m.lives[i].respawn_at_ms > 0 &&
+			    m.lives[i].respawn_at_ms < next)
+				next = m.lives[i].respawn_at_ms;
+		next = next > now ? next - now : 0;
+		ts.tv_sec = next / 1000;
+		ts.tv_nsec = (next % 1000) * 1000000;
+		sig = sigtimedwait(&m.sigs, &si, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("stopping on %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			break;
+		}
+		reap(&m, false);
+		now = now_ms();
+		for (uint32_t i = 0; i < o->workers; i++)
+			if (m.lives[i].pid == 0 && m.lives[i].respawn_at_ms > 0 &&
+			    m.lives[i].respawn_at_ms <= now)
+				spawn(&m, (int)i + 1);
+	}
+
+	sd_notify(0, "STOPPING=1");
+	/* Stop accepting at once: new clients are refused while workers finish. */
+	for (int k = 0; k < 2; k++)
+		if (m.listen_fds[k] >= 0) {
+			close(m.listen_fds[k]);
+			m.listen_fds[k] = -1;
+		}
+	if (m.unix_made) {
+		unlink(o->unix_path);
+		m.unix_made = false;
+	}
+	stop_workers(&m);
+	teardown(&m);
+	free(m.lives);
+	log_info("stopped");
+	return EXIT_CLEAN;
+}

@@ -1,0 +1,205 @@
+/*
+ * options.c — parsing and checking dshmd's command line (see options.h).
+ */
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <libutil.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "naming.h"
+
+#define DEFAULT_MEMORY (64u << 20)
+#define DEFAULT_FRAME 4096u
+#define DEFAULT_MAX_PROCESSES 1024u
+
+static void
+usage(FILE *f)
+{
+	char sock[108];
+
+	naming_default_socket(sock, sizeof(sock));
+	fprintf(f,
+		"usage: dshmd [options]\n"
+		"\n"
+		"Serves pages of one shared frame arena to libdshm clients over TCP and a\n"
+		"Unix socket.  Runs in the foreground; SIGTERM or SIGINT stops it cleanly.\n"
+		"\n"
+		"  --listen HOST:PORT  TCP address (default %s; [V6]:PORT for IPv6;\n"
+		"                      port 0 picks a free port; \"none\" turns TCP off)\n"
+		"  --unix PATH         Unix socket (default %s:\n"
+		"                      $XDG_RUNTIME_DIR/dshm.sock, else /tmp/dshm-UID.sock)\n"
+		"  --memory SIZE       arena size, with K/M/G suffixes (default 64M); the arena\n"
+		"                      holds SIZE / frame-size frames, all of them allocatable\n"
+		"  --frame-size BYTES  frame (page) size: a power of two, 64 to 1M (default 4096)\n"
+		"  --workers N         worker processes (default: the number of CPUs)\n"
+		"  --key KEY           System V key of the control table (default: derived from\n"
+		"                      the Unix socket path, and printed at start)\n"
+		"  --max-processes N   paging processes the table can hold (default %u)\n"
+		"  --pidfile PATH      write the master's pid there (libbsd pidfile, locked)\n"
+		"  --log-level LEVEL   error, warn, info (default) or debug\n"
+		"  --help, --version\n"
+		"\n"
+		"Exit codes: 0 clean stop; 1 start-up failure; 2 bad usage; 3 key, socket,\n"
+		"port or pidfile held by another server; 4 kernel refused memory or segment.\n",
+		NAMING_DEFAULT_TCP, sock, DEFAULT_MAX_PROCESSES);
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("dshmd: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see dshmd --help)\n", stderr);
+	exit(EXIT_USAGE);
+}
+
+static uint64_t
+size_arg(const char *opt, const char *v)
+{
+	uint64_t n;
+
+	if (v[0] == '-' || expand_number(v, &n) != 0)
+		bad("%s: '%s' is not a size (a number with an optional K, M or G suffix)", opt, v);
+	return n;
+}
+
+static uint32_t
+count_arg(const char *opt, const char *v, uint32_t min, uint32_t max)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || n < min || n > max)
+		bad("%s: '%s' is not a whole number from %u to %u", opt, v, min, max);
+	return (uint32_t)n;
+}
+
+void
+options_parse(struct options *o, int argc, char **argv)
+{
+	enum { O_LISTEN = 256, O_UNIX, O_MEMORY, O_FRAME, O_WORKERS, O_KEY, O_PIDFILE,
+	       O_LOGLEVEL, O_MAXPROC, O_HELP, O_VERSION };
+	static const struct option longopts[] = {
+		{"listen", required_argument, NULL, O_LISTEN},
+		{"unix", required_argument, NULL, O_UNIX},
+		{"memory", required_argument, NULL, O_MEMORY},
+		{"frame-size", required_argument, NULL, O_FRAME},
+		{"workers", required_argument, NULL, O_WORKERS},
+		{"key", required_argument, NULL, O_KEY},
+		{"pidfile", required_argument, NULL, O_PIDFILE},
+		{"log-level", required_argument, NULL, O_LOGLEVEL},
+		{"max-processes", required_argument, NULL, O_MAXPROC},
+		{"help", no_argument, NULL, O_HELP},
+		{"version", no_argument, NULL, O_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	char host[256], port[16];
+	uint64_t frames;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	snprintf(o->tcp, sizeof(o->tcp), "%s", NAMING_DEFAULT_TCP);
+	naming_default_socket(o->unix_path, sizeof(o->unix_path));
+	o->memory = DEFAULT_MEMORY;
+	o->frame_size = DEFAULT_FRAME;
+	o->workers = ncpu > 0 ? (uint32_t)ncpu : 1;
+	o->log_level = LOG_INFO;
+	o->max_processes = DEFAULT_MAX_PROCESSES;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_LISTEN:
+			if (strcmp(optarg, "none") == 0) {
+				o->tcp[0] = '\0';
+				break;
+			}
+			if (!naming_split_hostport(optarg, host, sizeof(host), port, sizeof(port)) ||
+			    strtoul(port, NULL, 10) > 65535)
+				bad("--listen: '%s' is not HOST:PORT, [V6ADDR]:PORT or none", optarg);
+			snprintf(o->tcp, sizeof(o->tcp), "%s", optarg);
+			break;
+		case O_UNIX:
+			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->unix_path))
+				bad("--unix: the path must be 1 to %zu bytes long",
+				    sizeof(o->unix_path) - 1);
+			snprintf(o->unix_path, sizeof(o->unix_path), "%s", optarg);
+			break;
+		case O_MEMORY:
+			o->memory = size_arg("--memory", optarg);
+			break;
+		case O_FRAME: {
+			uint64_t f = size_arg("--frame-size", optarg);
+
+			if (f < 64 || f > (1u << 20) || (f & (f - 1)) != 0)
+				bad("--frame-size: '%s' is not a power of two from 64 to 1M", optarg);
+			o->frame_size = (uint32_t)f;
+			break;
+		}
+		case O_WORKERS:
+			o->workers = count_arg("--workers", optarg, 1, 256);
+			break;
+		case O_KEY: {
+			char *end;
+			long long k;
+
+			errno = 0;
+			k = strtoll(optarg, &end, 0);
+			if (errno != 0 || end == optarg || *end != '\0' || k == 0 ||
+			    k < INT32_MIN || k > UINT32_MAX)
+				bad("--key: '%s' is not a 32-bit key (decimal or 0x hex, not 0)", optarg);
+			o->key = (key_t)(int32_t)(uint32_t)k;
+			o->key_given = true;
+			break;
+		}
+		case O_PIDFILE:
+			/* Copied: setproctitle later reuses the memory of argv. */
+			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->pidfile))
+				bad("--pidfile: the path must be 1 to %zu bytes long",
+				    sizeof(o->pidfile) - 1);
+			snprintf(o->pidfile, sizeof(o->pidfile), "%s", optarg);
+			break;
+		case O_LOGLEVEL:
+			if ((o->log_level = log_parse_level(optarg)) < 0)
+				bad("--log-level: '%s' is not error, warn, info or debug", optarg);
+			break;
+		case O_MAXPROC:
+			o->max_processes = count_arg("--max-processes", optarg, 1, 1u << 20);
+			break;
+		case O_HELP:
+			usage(stdout);
+			exit(EXIT_CLEAN);
+		case O_VERSION:
+			printf("dshmd %s\n", DSHM_VERSION);
+			exit(EXIT_CLEAN);
+		default:
+			bad("unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		bad("unexpected argument '%s'", argv[optind]);
+
+	frames = o->memory / o->frame_size;
+	if (frames == 0)
+		bad("--memory: %llu bytes hold no frame of %u bytes",
+		    (unsigned long long)o->memory, o->frame_size);
+	if (frames > INT32_MAX)
+		bad("--memory: %llu frames of %u bytes are more than the %d a table can hold",
+		    (unsigned long long)frames, o->frame_size, INT32_MAX);
+	if (!o->key_given)
+		o->key = naming_key_for_socket(o->unix_path);
+}

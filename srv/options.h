@@ -1,0 +1,37 @@
+/*
+ * options.h — dshmd's command line: what each option means, its default,
+ * and the checks a value must pass (a bad one is a one-line error, exit 2).
+ */
+#ifndef DSHM_SRV_OPTIONS_H
+#define DSHM_SRV_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* dshmd's exit codes (documented in --help and the README). */
+enum exit_code {
+	EXIT_CLEAN = 0,   /* stopped by SIGTERM/SIGINT, everything removed */
+	EXIT_FAILED = 1,  /* start-up failed for another reason */
+	EXIT_USAGE = 2,   /* bad command line */
+	EXIT_IN_USE = 3,  /* another dshmd (or something else) holds the key, socket, port or pidfile */
+	EXIT_NO_RESOURCES = 4, /* the kernel refused memory or a shared segment */
+};
+
+struct options {
+	char tcp[300];   /* HOST:PORT, or "" when TCP is off */
+	char unix_path[108];
+	uint64_t memory;
+	uint32_t frame_size;
+	uint32_t workers;
+	key_t key;
+	bool key_given;
+	char pidfile[4096]; /* "" when none */
+	int log_level;
+	uint32_t max_processes;
+};
+
+/* Parses argv; exits (0 after --help/--version, 2 on a bad value). */
+void options_parse(struct options *o, int argc, char **argv);
+
+#endif /* DSHM_SRV_OPTIONS_H */

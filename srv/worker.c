@@ -1,0 +1,337 @@
+/*
+ * worker.c — the worker's event loop.
+ *
+ * Every socket is non-blocking and level-triggered in one epoll set.  The
+ * listening sockets are shared by all workers with EPOLLEXCLUSIVE, so a
+ * new connection wakes one worker, and no connection is ever queued to a
+ * worker that has died (as it could be with SO_REUSEPORT).  SIGTERM
+ * arrives through a signalfd: the worker stops accepting, serves the
+ * requests it already holds, flushes replies (for at most STOP_GRACE_MS),
+ * and exits 0.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <time.h>
+#include <unistd.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+
+#define SOURCE_LISTEN 1
+#define SOURCE_SIGNAL 2
+#define SOURCE_CONN 3
+#define ACCEPT_BATCH 32
+#define STOP_GRACE_MS 3000
+
+struct source {
+	int kind;
+	int fd;
+};
+
+struct worker {
+	struct table *t;
+	struct worker_slot *slot;
+	int epfd;
+	struct source listeners[2];
+	struct source sig;
+	struct conn *conns;
+	struct conn *ready;
+	bool stopping;
+	int64_t stop_deadline_ms;
+	pid_t master;
+	bool accept_paused; /* out of descriptors: accept again after a pause */
+	int64_t accept_resume_ms;
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+add_stats(struct worker *w, const struct conn_stats *st)
+{
+	if (st->requests)
+		atomic_fetch_add(&w->slot->requests, st->requests);
+	if (st->bytes_in)
+		atomic_fetch_add(&w->slot->bytes_in, st->bytes_in);
+	if (st->bytes_out)
+		atomic_fetch_add(&w->slot->bytes_out, st->bytes_out);
+}
+
+static void
+close_conn(struct worker *w, struct conn *c)
+{
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c->ready) {
+		for (struct conn **p = &w->ready; *p; p = &(*p)->next_ready)
+			if (*p == c) {
+				*p = c->next_ready;
+				break;
+			}
+	}
+	conn_free_buffers(c);
+	free(c);
+	atomic_fetch_sub(&w->slot->conns_now, 1);
+}
+
+/* Registers the events c needs now: input while it takes requests, output while replies wait. */
+static void
+update_events(struct worker *w, struct conn *c)
+{
+	uint32_t ev = 0;
+
+	if (!c->closing && !c->eof && buf_len(&c->out) < CONN_OUT_HIGH)
+		ev |= EPOLLIN;
+	if (buf_len(&c->out) > 0)
+		ev |= EPOLLOUT;
+	if (ev != c->events) {
+		struct epoll_event e = {.events = ev, .data.ptr = c};
+
+		epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &e);
+		c->events = ev;
+	}
+}
+
+/* Reads, serves and flushes c; closes it when it is finished or broken. */
+static void
+service(struct worker *w, struct conn *c, bool readable)
+{
+	struct conn_stats st = {0, 0, 0};
+	bool more, ok = true;
+
+	if (readable)
+		ok = conn_read(c, &st);
+	more = ok && conn_serve(c, w->t, &st);
+	if (ok)
+		ok = conn_flush(c, &st);
+	add_stats(w, &st);
+	if (st.requests)
+		atomic_store(&w->slot->last_activity, (int64_t)time(NULL));
+	if (!ok || ((c->closing || c->eof) && !more && buf_len(&c->out) == 0 &&
+		    !conn_has_request(c))) {
+		close_conn(w, c);
+		return;
+	}
+	if (more && !c->ready) {
+		c->ready = true;
+		c->next_ready = w->ready;
+		w->ready = c;
+	}
+	update_events(w, c);
+}
+
+static void
+accept_some(struct worker *w, struct source *l)
+{
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct conn *c;
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* Leave the backlog alone for a while instead of spinning on it. */
+				log_warn("accept4: %s; pausing accepts for 100 ms", strerror(errno));
+				w->accept_paused = true;
+				w->accept_resume_ms = now_ms() + 100;
+				for (int k = 0; k < 2; k++)
+					if (w->listeners[k].fd >= 0)
+						epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listeners[k].fd, NULL);
+			}
+			return;
+		}
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			close(fd);
+			return;
+		}
+		c->kind = SOURCE_CONN;
+		c->fd = fd;
+		c->peer.uid = UINT32_MAX;
+		{
+			struct ucred cred;
+			socklen_t len = sizeof(cred);
+			int one = 1;
+
+			if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0)
+				c->peer.uid = cred.uid;
+			else
+				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		}
+		c->events = EPOLLIN;
+		struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = w->conns;
+		if (w->conns)
+			w->conns->prev = c;
+		w->conns = c;
+		atomic_fetch_add(&w->slot->conns_now, 1);
+		atomic_fetch_add(&w->slot->conns_total, 1);
+	}
+}
+
+static void
+watch_listeners(struct worker *w)
+{
+	for (int k = 0; k < 2; k++) {
+		struct epoll_event e = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+					.data.ptr = &w->listeners[k]};
+
+		if (w->listeners[k].fd >= 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->listeners[k].fd, &e) < 0)
+			log_error("epoll_ctl(listening socket): %s", strerror(errno));
+	}
+}
+
+static void
+begin_stop(struct worker *w)
+{
+	if (w->stopping)
+		return;
+	w->stopping = true;
+	w->stop_deadline_ms = now_ms() + STOP_GRACE_MS;
+	atomic_store(&w->slot->state, WORKER_STOPPING);
+	for (int k = 0; k < 2; k++)
+		if (w->listeners[k].fd >= 0) {
+			close(w->listeners[k].fd); /* also leaves the epoll set */
+			w->listeners[k].fd = -1;
+		}
+	/* Requests already received are served; nothing more is read after them. */
+	for (struct conn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		c->closing = !conn_has_request(c) && buf_len(&c->in) == 0;
+		if (c->closing && buf_len(&c->out) == 0)
+			close_conn(w, c);
+	}
+}
+
+static void
+setup(struct worker *w, const struct worker_args *a)
+{
+	sigset_t set;
+
+	memset(w, 0, sizeof(*w));
+	w->t = a->table;
+	w->slot = &a->table->workers[a->index - 1];
+	w->master = a->master;
+	/* Exit with the master: it is the one that cleans up. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	setproctitle("worker %d", a->index);
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	w->sig.kind = SOURCE_SIGNAL;
+	w->sig.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd < 0 || w->sig.fd < 0) {
+		log_error("worker %d: epoll_create1/signalfd: %s", a->index, strerror(errno));
+		_exit(1);
+	}
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = &w->sig};
+	epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->sig.fd, &e);
+	for (int k = 0; k < 2; k++) {
+		w->listeners[k].kind = SOURCE_LISTEN;
+		w->listeners[k].fd = a->listen_fds[k];
+	}
+	watch_listeners(w);
+
+	atomic_store(&w->slot->pid, (int32_t)getpid());
+	atomic_store(&w->slot->conns_now, 0);
+	atomic_store(&w->slot->started, (int64_t)time(NULL));
+	atomic_store(&w->slot->last_activity, (int64_t)time(NULL));
+	atomic_store(&w->slot->state, WORKER_SERVING);
+	if (getppid() != a->master) /* the master died before PDEATHSIG was set */
+		begin_stop(w);
+}
+
+void
+worker_run(const struct worker_args *a)
+{
+	struct epoll_event ev[64];
+	struct worker w;
+
+	setup(&w, a);
+	for (;;) {
+		int timeout = w.ready ? 0 : w.stopping || w.accept_paused ? 50 : 1000;
+		int n = epoll_wait(w.epfd, ev, 64, timeout);
+		struct conn *turn;
+		bool stop = false;
+
+		for (int i = 0; i < n; i++) {
+			struct source *s = ev[i].data.ptr;
+
+			if (s->kind == SOURCE_LISTEN) {
+				if (!w.stopping)
+					accept_some(&w, s);
+			} else if (s->kind == SOURCE_SIGNAL) {
+				struct signalfd_siginfo si;
+
+				while (read(w.sig.fd, &si, sizeof(si)) == sizeof(si))
+					stop = true;
+			} else {
+				struct conn *c = (struct conn *)s;
+
+				if ((ev[i].events & (EPOLLERR)) != 0 && !(ev[i].events & EPOLLIN))
+					close_conn(&w, c);
+				else
+					service(&w, c, (ev[i].events & (EPOLLIN | EPOLLHUP)) != 0);
+			}
+		}
+		/* Connections that used up their budget get another turn. */
+		turn = w.ready;
+		w.ready = NULL;
+		for (struct conn *c = turn, *next; c; c = next) {
+			next = c->next_ready;
+			c->ready = false;
+			c->next_ready = NULL;
+			service(&w, c, false);
+		}
+		/* Stopping closes connections, so it waits until no event refers to them. */
+		if (stop)
+			begin_stop(&w);
+		if (w.accept_paused && now_ms() >= w.accept_resume_ms) {
+			w.accept_paused = false;
+			if (!w.stopping)
+				watch_listeners(&w);
+		}
+		if (!w.stopping && getppid() != w.master)
+			begin_stop(&w);
+		if (w.stopping) {
+			/* Idle connections go at once; busy ones when done or at the deadline. */
+			for (struct conn *c = w.conns, *next; c; c = next) {
+				next = c->next;
+				if (buf_len(&c->out) == 0 && !conn_has_request(c) && buf_len(&c->in) == 0)
+					close_conn(&w, c);
+			}
+			if (w.conns == NULL || now_ms() >= w.stop_deadline_ms) {
+				atomic_store(&w.slot->state, WORKER_EMPTY);
+				_exit(0);
+			}
+		}
+	}
+}

@@ -1,0 +1,20 @@
+/*
+ * worker.h — a worker process: an epoll loop serving many connections
+ * against the shared arena and table it inherited from the master.
+ */
+#ifndef DSHM_SRV_WORKER_H
+#define DSHM_SRV_WORKER_H
+
+#include "table.h"
+
+struct worker_args {
+	struct table *table;
+	int index;         /* 1-based, as in "dshmd: worker 2" */
+	int listen_fds[2]; /* -1 where a transport is off */
+	pid_t master;
+};
+
+/* Runs the worker until it is told to stop or its master dies; never returns. */
+void worker_run(const struct worker_args *a) __attribute__((noreturn));
+
+#endif /* DSHM_SRV_WORKER_H */
