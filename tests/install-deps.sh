@@ -3,7 +3,7 @@
 # with, when any is missing (apt-get; through sudo when not root).
 set -eu
 
-PACKAGES="gcc make pkg-config libbsd-dev libcmocka-dev libsystemd-dev"
+PACKAGES="gcc make pkg-config libbsd-dev libcmocka-dev libsystemd-dev valgrind"
 
 missing=""
 for p in $PACKAGES; do

@@ -1,13 +1,16 @@
 #!/bin/sh
-# run-tests.sh BUILD_DIR — runs every unit and integration test binary
-# of a build and ends with one line: "N passed, N failed".
+# run-tests.sh BUILD_DIR [KINDS] — runs the test binaries of a build and
+# ends with one line: "N passed, N failed".
 #
-# A binary that dies (a sanitizer report, a signal) counts as one failed
-# test on top of what it reported.  Integration tests find dshmd through
-# $DSHMD and write their scratch files under $DSHM_TEST_DIR.
+# KINDS is a list of unit, integration and scripts (default: all three).
+# $TEST_WRAPPER, when set, runs each binary under it (valgrind, say).
+# A binary that dies (a sanitizer report, a signal, a valgrind error)
+# counts as one failed test on top of what it reported.  Integration
+# tests find dshmd through $DSHMD and keep scratch files in $DSHM_TEST_DIR.
 set -u
 
 build=${1:-build/asan}
+kinds=${2:-unit integration scripts}
 DSHMD=${DSHMD:-$(pwd)/$build/dshmd}
 export DSHMD
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
@@ -19,11 +22,11 @@ trap 'rm -rf "$DSHM_TEST_DIR"' EXIT
 passed=0
 failed=0
 log=$DSHM_TEST_DIR/run.log
-for t in "$build"/tests/unit/test_* "$build"/tests/integration/test_*; do
-	[ -x "$t" ] || continue
-	case "$t" in *.d) continue ;; esac
-	echo "=== $t"
-	"$t" >"$log" 2>&1
+
+run_binary() {
+	echo "=== $1"
+	# shellcheck disable=SC2086
+	${TEST_WRAPPER:-} "$1" >"$log" 2>&1
 	rc=$?
 	cat "$log"
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
@@ -31,11 +34,37 @@ for t in "$build"/tests/unit/test_* "$build"/tests/integration/test_*; do
 	p=${p:-0}
 	f=${f:-0}
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-		echo "*** $t exited with status $rc"
+		echo "*** $1 exited with status $rc"
 		f=$((f + 1))
 	fi
 	passed=$((passed + p))
 	failed=$((failed + f))
+}
+
+for kind in $kinds; do
+	case $kind in
+	unit | integration)
+		for t in "$build"/tests/"$kind"/test_*; do
+			case "$t" in *.d) continue ;; esac
+			[ -x "$t" ] && run_binary "$t"
+		done
+		;;
+	scripts)
+		# Script tests count as one test each.
+		for t in tests/scripts/test_*.sh; do
+			[ -x "$t" ] || continue
+			echo "=== $t"
+			if "$t" >"$log" 2>&1; then
+				passed=$((passed + 1))
+				cat "$log"
+			else
+				failed=$((failed + 1))
+				cat "$log"
+				echo "*** $t failed"
+			fi
+		done
+		;;
+	esac
 done
 echo
 echo "$passed passed, $failed failed"

@@ -1,0 +1,57 @@
+#!/bin/sh
+# test_install.sh — the installed dshm, used as a program outside this
+# tree would use it: `make install` into a scratch prefix, build
+# examples/paging_demo.c with `pkg-config --cflags --libs dshm`, start
+# the installed dshmd with 3 workers, and run 8 client processes over
+# the Unix socket and over TCP.  Finally SIGTERM must leave no System V
+# segment, socket or pidfile behind.
+set -eu
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d "${DSHM_TEST_DIR:-/tmp}/install.XXXXXX")
+prefix=$work/prefix
+sock=$work/d.sock
+log=$work/dshmd.log
+pid=""
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+make -s -C "$top" install PREFIX="$prefix" >/dev/null
+for f in bin/dshmd include/dshm.h lib/libdshm.a lib/libdshm.so lib/pkgconfig/dshm.pc; do
+	[ -e "$prefix/$f" ] || { echo "install: $prefix/$f missing"; exit 1; }
+done
+
+export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+# shellcheck disable=SC2046
+cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror "$top/examples/paging_demo.c" \
+	$(pkg-config --cflags --libs dshm) -Wl,-rpath,"$prefix/lib" -o "$work/paging_demo"
+
+"$prefix/bin/dshmd" --workers 3 --unix "$sock" --listen 127.0.0.1:0 --memory 4M \
+	--pidfile "$work/dshmd.pid" 2>"$log" &
+pid=$!
+i=0
+until grep -q ' ready: ' "$log"; do
+	i=$((i + 1))
+	[ $i -le 1000 ] || { echo "dshmd did not become ready"; cat "$log"; exit 1; }
+	kill -0 "$pid" || { echo "dshmd died"; cat "$log"; exit 1; }
+	sleep 0.01
+done
+tcp=$(sed -n 's/.* tcp \([^ ]*\) workers.*/\1/p' "$log")
+key=$(sed -n 's/.* ready: key \(0x[0-9a-f]*\) .*/\1/p' "$log")
+
+"$work/paging_demo" "unix:$sock" "$tcp" 8
+"$work/paging_demo" "$tcp" "unix:$sock" 8
+
+kill -TERM "$pid"
+wait "$pid" || { echo "dshmd exited with status $?"; cat "$log"; exit 1; }
+pid=""
+[ ! -e "$sock" ] || { echo "socket left behind"; exit 1; }
+[ ! -e "$work/dshmd.pid" ] || { echo "pidfile left behind"; exit 1; }
+if ipcs -m | grep -qi "^$key "; then
+	echo "segment $key left behind"
+	exit 1
+fi
+echo "install: installed dshm served 2 x 8 client processes over unix and tcp"
