@@ -82,7 +82,7 @@ struct owner {
  */
 enum journal_op {
 	JOURNAL_NONE = 0,
-	JOURNAL_GROW = 1,    /* owner grows from old_npages; undo: truncate to old_npages */
+	JOURNAL_GROW = 1,    /* owner grows from old_npages; undo: old root and height, truncate */
 	JOURNAL_RELEASE = 2, /* owner is being freed; redo: free it whole */
 };
 
@@ -90,6 +90,8 @@ struct alloc_journal {
 	uint32_t op;
 	uint32_t owner;
 	uint32_t old_npages;
+	uint32_t old_root;   /* the tree before a grow: raising its height */
+	uint32_t old_height; /* replaces the root, so undoing restores both */
 	uint32_t pad;
 };
 

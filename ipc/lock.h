@@ -20,9 +20,9 @@ int lock_init(struct dshm_lock *lock);
 /*
  * Takes the lock.  When its previous holder died, repair(ctx) runs first
  * (repair may be NULL when the lock guards nothing that can be left
- * half-done).  Returns 0, or an errno value when the mutex cannot be taken
- * (ENOTRECOVERABLE only if a repairer itself died, which the next taker
- * cannot fix: the table is then unusable and the caller fails).
+ * half-done); a repairer that dies too leaves the lock owner-dead, and the
+ * next taker repairs again.  Returns 0, or an errno value when the mutex
+ * cannot be taken (ENOTRECOVERABLE: someone unlocked it unrepaired).
  */
 int lock_acquire(struct dshm_lock *lock, lock_repair_fn repair, void *ctx);
 

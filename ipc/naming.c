@@ -24,22 +24,41 @@ naming_default_socket(char *out, size_t len)
 	return n > 0 && (size_t)n < len;
 }
 
+/*
+ * The canonical name of a socket path that may not exist yet: the real
+ * path of its directory (symlinks, "." and ".." resolved), then its last
+ * component.  Without such a directory, the path from the cwd.
+ */
+static const char *
+canonical_socket_path(const char *path, char *out, size_t len)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	const char *base = slash != NULL ? slash + 1 : path;
+	size_t dl = slash == NULL ? 1 : slash == path ? 1 : (size_t)(slash - path);
+
+	if (dl < sizeof(dir)) {
+		memcpy(dir, slash == NULL ? "." : path, dl);
+		dir[dl] = '\0';
+		if (realpath(dir, real) != NULL &&
+		    (size_t)snprintf(out, len, "%s/%s", strcmp(real, "/") == 0 ? "" : real,
+				     base) < len)
+			return out;
+	}
+	/* No such directory (yet): a relative path is taken from the cwd. */
+	if (path[0] != '/' && getcwd(real, sizeof(real)) != NULL &&
+	    (size_t)snprintf(out, len, "%s/%s", real, path) < len)
+		return out;
+	return path;
+}
+
 key_t
 naming_key_for_socket(const char *path)
 {
-	char abs[PATH_MAX + 2];
+	char buf[PATH_MAX + 2];
 	uint32_t h = 2166136261u;
-	const char *p = path;
 
-	/* A relative path names the same socket as its absolute form. */
-	if (path[0] != '/') {
-		char cwd[PATH_MAX];
-
-		if (getcwd(cwd, sizeof(cwd)) != NULL &&
-		    (size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, path) < sizeof(abs))
-			p = abs;
-	}
-	for (; *p != '\0'; p++) {
+	for (const char *p = canonical_socket_path(path, buf, sizeof(buf)); *p != '\0'; p++) {
 		h ^= (unsigned char)*p;
 		h *= 16777619u;
 	}
@@ -73,6 +92,6 @@ naming_split_hostport(const char *addr, char *host, size_t hostlen, char *port,
 		return false;
 	memcpy(host, hs, hl);
 	host[hl] = '\0';
-	strcpy(port, colon + 1);
+	memcpy(port, colon + 1, strlen(colon + 1) + 1);
 	return true;
 }

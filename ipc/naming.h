@@ -20,8 +20,9 @@ bool naming_default_socket(char *out, size_t len);
 
 /*
  * The control table's key for a Unix socket path: 0x64 ('d') in the top
- * byte, a hash of the absolute path below, never IPC_PRIVATE.  The same
- * path always gives the same key.
+ * byte, a hash of the canonical path below (its directory's real path
+ * and its name), never IPC_PRIVATE.  Every spelling of one path ("x",
+ * "./x", "/tmp/../tmp/x" seen from /tmp) gives the same key.
  */
 key_t naming_key_for_socket(const char *path);
 

@@ -10,7 +10,6 @@
 #include "owners.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -80,7 +79,13 @@ index_lookup(struct table *t, uint32_t kind, int64_t id)
 		int64_t pos;
 
 		if (gen & 1) {
-			sched_yield();
+			/*
+			 * A rebuild is under way, or its maker died half-way: wait
+			 * for the alloc lock, whose taker repairs a dead rebuild.
+			 */
+			if (owners_alloc_lock(t) != 0)
+				return -1;
+			owners_alloc_unlock(t);
 			continue;
 		}
 		pos = index_probe(t, kind, id, false);
@@ -94,8 +99,10 @@ static void
 index_rebuild(struct table *t)
 {
 	struct table_header *h = t->hdr;
+	/* Odd while rebuilding, even after: also when a dead rebuilder left it odd. */
+	uint32_t gen = atomic_load(&h->index_gen) | 1;
 
-	atomic_fetch_add_explicit(&h->index_gen, 1, memory_order_acq_rel);
+	atomic_store(&h->index_gen, gen);
 	for (uint32_t i = 0; i < h->index_size; i++)
 		atomic_store(&t->index[i], INDEX_EMPTY);
 	h->index_tombs = 0;
@@ -108,9 +115,14 @@ index_rebuild(struct table *t)
 		if (pos < 0)
 			atomic_store(&t->index[~pos], s + 1);
 	}
-	atomic_fetch_add_explicit(&h->index_gen, 1, memory_order_acq_rel);
+	atomic_store(&h->index_gen, gen + 1);
 }
 
+/*
+ * Replaces a live owner's entry with a tombstone.  The caller rebuilds the
+ * index when tombstones pile up, but only once the owner is no longer in
+ * use: a rebuild re-inserts every owner still marked USED.
+ */
 static void
 index_remove(struct table *t, uint32_t slot)
 {
@@ -119,8 +131,7 @@ index_remove(struct table *t, uint32_t slot)
 
 	if (pos >= 0) {
 		atomic_store(&t->index[pos], INDEX_TOMB);
-		if (++t->hdr->index_tombs > t->hdr->index_size / 4)
-			index_rebuild(t);
+		t->hdr->index_tombs++;
 	}
 }
 
@@ -136,6 +147,21 @@ owners_alloc_unlock(struct table *t)
 	lock_release(&t->hdr->alloc_lock);
 }
 
+/*
+ * An owner lock's repair.  A holder that died inside owners_grow or
+ * owners_release held the alloc lock too, and left this owner half-grown
+ * or half-freed: taking the alloc lock repairs that (lock order: owner,
+ * then alloc) before the owner is looked at.
+ */
+static void
+owner_lock_repair(void *table)
+{
+	struct table *t = table;
+
+	if (owners_alloc_lock(t) == 0)
+		owners_alloc_unlock(t);
+}
+
 bool
 owners_find_locked(struct table *t, uint32_t kind, int64_t id, uint32_t *slot)
 {
@@ -144,7 +170,7 @@ owners_find_locked(struct table *t, uint32_t kind, int64_t id, uint32_t *slot)
 
 		if (s < 0 || s >= t->hdr->max_owners)
 			return false;
-		if (lock_acquire(&t->owners[s].lock, NULL, NULL) != 0)
+		if (lock_acquire(&t->owners[s].lock, owner_lock_repair, t) != 0)
 			return false;
 		if (owner_is(t, (uint32_t)s, kind, id)) {
 			*slot = (uint32_t)s;
@@ -177,6 +203,8 @@ journal(struct table *t, uint32_t op, uint32_t slot, uint32_t old_npages)
 
 	j->owner = slot;
 	j->old_npages = old_npages;
+	j->old_root = t->owners[slot].root;
+	j->old_height = t->owners[slot].height;
 	atomic_thread_fence(memory_order_release);
 	j->op = op;
 }
@@ -215,13 +243,17 @@ owners_create(struct table *t, uint32_t kind, int64_t id, uint32_t npages, uint3
 	pagetree_grow(t, (uint32_t)s, npages);
 	FAULT_POINT("create_grown");
 	atomic_store(&o->npages, npages);
-	/* Visible only now, complete. */
 	atomic_store_explicit(&o->state, OWNER_USED, memory_order_release);
+	/*
+	 * Complete: close the journal before the index makes it visible, so
+	 * that a repair never undoes an owner that someone may be using (it
+	 * rebuilds the index, which then finishes the insertion).
+	 */
+	h->journal.op = JOURNAL_NONE;
 	if (atomic_load(&t->index[~pos]) == INDEX_TOMB)
 		h->index_tombs--;
 	atomic_store_explicit(&t->index[~pos], (uint32_t)s + 1, memory_order_release);
 	h->owners_used++;
-	h->journal.op = JOURNAL_NONE;
 	owners_alloc_unlock(t);
 	return DSHM_SUCCESS;
 }
@@ -266,6 +298,8 @@ owners_release(struct table *t, uint32_t slot)
 		index_remove(t, slot);
 		release_slot(t, slot);
 		t->hdr->owners_used--;
+		if (t->hdr->index_tombs > t->hdr->index_size / 4)
+			index_rebuild(t);
 		t->hdr->journal.op = JOURNAL_NONE;
 		owners_alloc_unlock(t);
 	}
@@ -341,6 +375,12 @@ owners_repair(void *table)
 		if (j->op == JOURNAL_RELEASE || atomic_load(&o->state) != OWNER_USED) {
 			release_slot(t, j->owner);
 		} else {
+			/*
+			 * Back to the tree as it was: chunks a raise put above the
+			 * old root are then unreachable, and step 3 frees them.
+			 */
+			o->root = j->old_root;
+			o->height = j->old_height;
 			pagetree_truncate(t, j->owner, j->old_npages);
 			atomic_store(&o->npages, j->old_npages);
 		}

@@ -12,10 +12,12 @@
 
 /*
  * Sends request r (with data_len bytes of data after its arguments) on fd
- * and receives its reply.  A reply body of at most body_cap bytes goes to
- * body (body_len receives its length).  Returns the reply's status, or
+ * and receives its reply.  A successful reply's body (body_cap bytes)
+ * goes to body (body_len receives its length).  Returns the reply's status, or
  * DSHM_DISCONNECTED_SERVER / DSHM_VERSION_MISMATCH when the exchange
- * failed; then the socket is shut down, since its stream is out of step.
+ * failed (including a successful reply whose body is not exactly
+ * body_cap bytes); then the socket is shut down, since its stream is out
+ * of step.
  * Calls on one socket are serialised, so threads may share it.
  */
 int client_call(int fd, struct proto_request *r, const void *data, void *body,

@@ -25,7 +25,6 @@ handshake(int *server_socket, t_log *logger)
 	struct proto_request r = {.opcode = OP_HELLO};
 	unsigned char body[PROTO_HELLO_LEN];
 	struct proto_hello hello;
-	size_t len = 0;
 	int rc;
 
 	if (server_socket == NULL)
@@ -40,11 +39,10 @@ handshake(int *server_socket, t_log *logger)
 		}
 		*server_socket = fd;
 	}
-	rc = client_call(*server_socket, &r, NULL, body, sizeof(body), &len);
-	if (rc != DSHM_SUCCESS || len != PROTO_HELLO_LEN) {
-		dshm_log_message(logger, DSHM_LOG_ERROR, "handshake: %s",
-				 dshm_strerror(rc == DSHM_SUCCESS ? DSHM_DISCONNECTED_SERVER : rc));
-		return rc == DSHM_SUCCESS ? DSHM_DISCONNECTED_SERVER : rc;
+	rc = client_call(*server_socket, &r, NULL, body, sizeof(body), NULL);
+	if (rc != DSHM_SUCCESS) {
+		dshm_log_message(logger, DSHM_LOG_ERROR, "handshake: %s", dshm_strerror(rc));
+		return rc;
 	}
 	proto_decode_hello(body, &hello);
 	dshm_log_message(logger, DSHM_LOG_INFO, "handshake: frame size %u", hello.frame_size);
@@ -103,7 +101,6 @@ memory_read(int server_socket, int pid, int page, int offset, int size, t_log *l
 {
 	t_read_response *resp = calloc(1, sizeof(*resp));
 	struct proto_request r = {.opcode = OP_PROC_READ, .arg = {pid, page, offset, size}};
-	size_t len = 0;
 	int rc;
 
 	if (resp == NULL)
@@ -116,9 +113,7 @@ memory_read(int server_socket, int pid, int page, int offset, int size, t_log *l
 		free(resp);
 		return NULL;
 	} else {
-		rc = client_call(server_socket, &r, NULL, resp->buffer, (size_t)size, &len);
-		if (rc == DSHM_SUCCESS && len != (size_t)size)
-			rc = DSHM_DISCONNECTED_SERVER;
+		rc = client_call(server_socket, &r, NULL, resp->buffer, (size_t)size, NULL);
 	}
 	resp->exec_code = rc;
 	if (rc == DSHM_SUCCESS) {

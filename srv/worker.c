@@ -127,6 +127,13 @@ service(struct worker *w, struct conn *c, bool readable)
 	more = ok && conn_serve(c, w->t, &st);
 	if (ok)
 		ok = conn_flush(c, &st);
+	/*
+	 * conn_serve holds requests back while replies are above the high
+	 * mark; once the flush brought them below it, those requests (already
+	 * read, so no EPOLLIN will announce them) need another turn.
+	 */
+	if (ok && !more && buf_len(&c->out) < CONN_OUT_HIGH && conn_has_request(c))
+		more = true;
 	add_stats(w, &st);
 	if (st.requests)
 		atomic_store(&w->slot->last_activity, (int64_t)time(NULL));
@@ -217,7 +224,9 @@ begin_stop(struct worker *w)
 	atomic_store(&w->slot->state, WORKER_STOPPING);
 	for (int k = 0; k < 2; k++)
 		if (w->listeners[k].fd >= 0) {
-			close(w->listeners[k].fd); /* also leaves the epoll set */
+			/* Others share the socket, so it leaves our epoll set explicitly. */
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listeners[k].fd, NULL);
+			close(w->listeners[k].fd);
 			w->listeners[k].fd = -1;
 		}
 	/* Requests already received are served; nothing more is read after them. */

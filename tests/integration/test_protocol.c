@@ -1,0 +1,713 @@
+/*
+ * test_protocol.c — dshmd's side of the wire protocol (ipc/proto.h,
+ * docs/PROTOCOL.md), spoken over raw sockets: headers it rejects and what
+ * becomes of the stream after each, exact body lengths, argument checks
+ * the server makes itself, pipelining and requests split into bytes; and
+ * libdshm's side, against a fake server on a socket pair: replies it must
+ * take as a lost stream.  The byte-by-byte test reads dshmd's scoreboard,
+ * so it assumes root (or dshmd's user).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dshm.h"
+#include "harness.h"
+
+static int
+open_raw(const struct fixture *f)
+{
+	int fd = raw_connect(f->addr);
+
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* Receives one reply and checks every header field; returns the body (malloc'd) when want_len > 0. */
+static unsigned char *
+expect_reply(int fd, uint8_t opcode, uint32_t id, int32_t status, uint32_t want_len)
+{
+	unsigned char *body = malloc(want_len + 1);
+	struct proto_header h;
+	size_t len = 0;
+
+	assert_non_null(body);
+	if (!raw_reply(fd, &h, body, want_len, &len))
+		fail_msg("no reply (or a body of %zu bytes, not %u) to request %u", len, want_len, id);
+	assert_int_equal(h.magic, PROTO_MAGIC);
+	assert_int_equal(h.version, PROTO_VERSION);
+	assert_int_equal(h.opcode, opcode);
+	assert_int_equal(h.id, id);
+	assert_int_equal(h.status, status);
+	assert_int_equal(h.len, want_len);
+	if (want_len == 0) {
+		free(body);
+		return NULL;
+	}
+	return body;
+}
+
+static void
+expect_status(int fd, uint8_t opcode, uint32_t id, int32_t status)
+{
+	expect_reply(fd, opcode, id, status, 0);
+}
+
+/* A HELLO on fd is answered: the stream is still in step. */
+static void
+expect_hello_works(int fd, uint32_t id)
+{
+	assert_true(raw_request(fd, OP_HELLO, id, NULL, 0, NULL, 0));
+	free(expect_reply(fd, OP_HELLO, id, DSHM_SUCCESS, PROTO_HELLO_LEN));
+}
+
+static void
+send_header(int fd, uint16_t magic, uint8_t version, uint8_t opcode, uint32_t id, uint32_t len)
+{
+	unsigned char head[PROTO_HEADER_LEN];
+	struct proto_header h = {magic, version, opcode, id, 0, len};
+
+	proto_put_header(head, &h);
+	assert_true(raw_send(fd, head, sizeof(head)));
+}
+
+/* ---- headers ------------------------------------------------------------ */
+
+static void
+test_hello_reply_carries_the_frame_size_and_the_counts(void **state)
+{
+	struct fixture *f = *state;
+	struct proto_hello hello;
+	unsigned char *body;
+	int fd = open_raw(f);
+
+	assert_true(raw_request(fd, OP_HELLO, 0xDEADBEEF, NULL, 0, NULL, 0));
+	body = expect_reply(fd, OP_HELLO, 0xDEADBEEF, DSHM_SUCCESS, PROTO_HELLO_LEN);
+	proto_decode_hello(body, &hello);
+	assert_int_equal(hello.frame_size, 4096);
+	assert_int_equal(hello.max_data, PROTO_MAX_DATA);
+	assert_int_equal(hello.nframes, 16384);
+	assert_int_equal(hello.frames_free, 16384);
+	free(body);
+	close(fd);
+}
+
+static void
+test_bad_magic_gets_an_error_reply_then_the_connection_closes(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char stream[PROTO_HEADER_LEN + 100];
+	struct proto_header h = {0x1234, PROTO_VERSION, OP_HELLO, 2, 0, 0};
+	int fd = open_raw(f);
+
+	expect_hello_works(fd, 1);
+	/* A bad header and junk after it, in one send: the server may close at once. */
+	proto_put_header(stream, &h);
+	memset(stream + PROTO_HEADER_LEN, 0x5A, 100);
+	assert_true(raw_send(fd, stream, sizeof(stream)));
+	expect_status(fd, OP_HELLO, 2, DSHM_BAD_REQUEST);
+	assert_true(raw_wait_closed(fd, HARNESS_STOP_MS));
+	close(fd);
+	fd = open_raw(f);
+	expect_hello_works(fd, 3);
+	close(fd);
+}
+
+static void
+test_wrong_version_gets_version_mismatch_then_the_connection_closes(void **state)
+{
+	struct fixture *f = *state;
+	int fd = open_raw(f);
+
+	send_header(fd, PROTO_MAGIC, PROTO_VERSION + 1, OP_HELLO, 9, 0);
+	/* The reply is a version-1 header, whatever version was asked for. */
+	expect_status(fd, OP_HELLO, 9, DSHM_VERSION_MISMATCH);
+	assert_true(raw_wait_closed(fd, HARNESS_STOP_MS));
+	close(fd);
+	fd = open_raw(f);
+	send_header(fd, PROTO_MAGIC, 0, OP_PROC_INIT, 10, 8);
+	expect_status(fd, OP_PROC_INIT, 10, DSHM_VERSION_MISMATCH);
+	assert_true(raw_wait_closed(fd, HARNESS_STOP_MS));
+	close(fd);
+}
+
+static void
+test_body_over_the_cap_gets_too_large_before_it_is_sent_and_is_swallowed(void **state)
+{
+	struct fixture *f = *state;
+	size_t chunk = 1u << 20, left = (size_t)PROTO_MAX_BODY + 1;
+	unsigned char *junk = malloc(chunk);
+	int fd = open_raw(f);
+
+	assert_non_null(junk);
+	memset(junk, 0xD5, chunk); /* looks like magic, if the server ever took it for a header */
+	send_header(fd, PROTO_MAGIC, PROTO_VERSION, OP_PROC_WRITE, 77, PROTO_MAX_BODY + 1);
+	/* Answered at once, from the header alone. */
+	expect_status(fd, OP_PROC_WRITE, 77, DSHM_TOO_LARGE);
+	while (left > 0) {
+		size_t n = left < chunk ? left : chunk;
+
+		assert_true(raw_send(fd, junk, n));
+		left -= n;
+	}
+	expect_hello_works(fd, 78);
+	free(junk);
+	close(fd);
+}
+
+static void
+test_body_over_the_cap_sent_with_the_next_request_is_swallowed(void **state)
+{
+	struct fixture *f = *state;
+	size_t body = (size_t)PROTO_MAX_BODY + 1;
+	size_t total = PROTO_HEADER_LEN + body + PROTO_HEADER_LEN;
+	unsigned char *stream = calloc(1, total);
+	struct proto_header h = {PROTO_MAGIC, PROTO_VERSION, 99, 5, 0, (uint32_t)body};
+	int fd = open_raw(f);
+
+	assert_non_null(stream);
+	proto_put_header(stream, &h);
+	raw_encode(stream + PROTO_HEADER_LEN + body, OP_HELLO, 6, 0, NULL, 0);
+	assert_true(raw_send(fd, stream, total));
+	expect_status(fd, 99, 5, DSHM_TOO_LARGE);
+	free(expect_reply(fd, OP_HELLO, 6, DSHM_SUCCESS, PROTO_HELLO_LEN));
+	free(stream);
+	close(fd);
+}
+
+static void
+test_unknown_opcode_gets_bad_request_and_the_connection_goes_on(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char body[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	int fd = open_raw(f);
+
+	send_header(fd, PROTO_MAGIC, PROTO_VERSION, 99, 11, sizeof(body));
+	assert_true(raw_send(fd, body, sizeof(body)));
+	expect_status(fd, 99, 11, DSHM_BAD_REQUEST);
+	expect_hello_works(fd, 12);
+	send_header(fd, PROTO_MAGIC, PROTO_VERSION, 0, 13, 0);
+	expect_status(fd, 0, 13, DSHM_BAD_REQUEST);
+	send_header(fd, PROTO_MAGIC, PROTO_VERSION, OP_MAX_, 14, 4);
+	assert_true(raw_send(fd, body, 4));
+	expect_status(fd, OP_MAX_, 14, DSHM_BAD_REQUEST);
+	expect_hello_works(fd, 15);
+	close(fd);
+}
+
+/* ---- bodies and arguments ----------------------------------------------- */
+
+/* Sends a header declaring len and exactly len bytes of the given words (and zeros). */
+static void
+send_with_len(int fd, uint8_t opcode, uint32_t id, uint32_t len, const int32_t *args, int nargs)
+{
+	unsigned char buf[PROTO_HEADER_LEN + 64] = {0};
+
+	assert_true(len <= 64 && 4 * (uint32_t)nargs <= 64);
+	raw_encode(buf, opcode, id, len, args, nargs);
+	assert_true(raw_send(fd, buf, PROTO_HEADER_LEN + len));
+}
+
+static void
+test_wrong_body_length_gets_bad_request_and_the_connection_goes_on(void **state)
+{
+	struct fixture *f = *state;
+	int32_t args[8] = {1, 1, 0, 0, 0, 0, 0, 0};
+	int fd = open_raw(f);
+
+	send_with_len(fd, OP_HELLO, 1, 4, args, 1);
+	expect_status(fd, OP_HELLO, 1, DSHM_BAD_REQUEST);
+	send_with_len(fd, OP_PROC_INIT, 2, 4, args, 1);
+	expect_status(fd, OP_PROC_INIT, 2, DSHM_BAD_REQUEST);
+	send_with_len(fd, OP_PROC_INIT, 3, 12, args, 3);
+	expect_status(fd, OP_PROC_INIT, 3, DSHM_BAD_REQUEST);
+	send_with_len(fd, OP_PROC_FINALIZE, 4, 0, args, 0);
+	expect_status(fd, OP_PROC_FINALIZE, 4, DSHM_BAD_REQUEST);
+	send_with_len(fd, OP_PROC_ASSIGN, 5, 16, args, 4);
+	expect_status(fd, OP_PROC_ASSIGN, 5, DSHM_BAD_REQUEST);
+	send_with_len(fd, OP_PROC_READ, 6, 12, args, 3);
+	expect_status(fd, OP_PROC_READ, 6, DSHM_BAD_REQUEST);
+	send_with_len(fd, OP_PROC_READ, 7, 20, args, 5);
+	expect_status(fd, OP_PROC_READ, 7, DSHM_BAD_REQUEST);
+	/* None of those made process 1. */
+	send_with_len(fd, OP_PROC_FINALIZE, 8, 4, args, 1);
+	expect_status(fd, OP_PROC_FINALIZE, 8, DSHM_NO_SUCH_PROCESS);
+	expect_hello_works(fd, 9);
+	close(fd);
+}
+
+static void
+test_write_whose_size_is_not_its_data_length_gets_bad_request(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char data[10] = "abcdefghi";
+	int32_t init[2] = {1, 1};
+	int32_t w[4] = {1, 0, 0, 10};
+	unsigned char head[PROTO_HEADER_LEN + 16];
+	unsigned char *zeros;
+	int fd = open_raw(f);
+
+	assert_true(raw_request(fd, OP_PROC_INIT, 1, init, 2, NULL, 0));
+	expect_status(fd, OP_PROC_INIT, 1, DSHM_SUCCESS);
+	/* size says 10, 5 bytes follow */
+	raw_encode(head, OP_PROC_WRITE, 2, 16 + 5, w, 4);
+	assert_true(raw_send(fd, head, sizeof(head)) && raw_send(fd, data, 5));
+	expect_status(fd, OP_PROC_WRITE, 2, DSHM_BAD_REQUEST);
+	/* size says 4, 10 bytes follow */
+	w[3] = 4;
+	raw_encode(head, OP_PROC_WRITE, 3, 16 + 10, w, 4);
+	assert_true(raw_send(fd, head, sizeof(head)) && raw_send(fd, data, 10));
+	expect_status(fd, OP_PROC_WRITE, 3, DSHM_BAD_REQUEST);
+	/* size is negative */
+	w[3] = -1;
+	raw_encode(head, OP_PROC_WRITE, 4, 16, w, 4);
+	assert_true(raw_send(fd, head, sizeof(head)));
+	expect_status(fd, OP_PROC_WRITE, 4, DSHM_BAD_REQUEST);
+	/* Nothing was written. */
+	w[3] = 10;
+	assert_true(raw_request(fd, OP_PROC_READ, 5, w, 4, NULL, 0));
+	zeros = expect_reply(fd, OP_PROC_READ, 5, DSHM_SUCCESS, 10);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(zeros[i], 0);
+	free(zeros);
+	close(fd);
+}
+
+static void
+test_server_rejects_bad_arguments_itself(void **state)
+{
+	struct fixture *f = *state;
+	int fd = open_raw(f);
+	struct {
+		uint8_t opcode;
+		int nargs;
+		int32_t args[4];
+		int32_t status;
+	} cases[] = {
+		{OP_PROC_INIT, 2, {-1, 1, 0, 0}, DSHM_BAD_REQUEST},
+		{OP_PROC_INIT, 2, {1, -1, 0, 0}, DSHM_BAD_REQUEST},
+		{OP_PROC_INIT, 2, {1, 1, 0, 0}, DSHM_SUCCESS},
+		{OP_PROC_ASSIGN, 2, {1, -1, 0, 0}, DSHM_BAD_REQUEST},
+		{OP_PROC_ASSIGN, 2, {-1, 1, 0, 0}, DSHM_BAD_REQUEST},
+		{OP_PROC_FINALIZE, 1, {-1, 0, 0, 0}, DSHM_BAD_REQUEST},
+		{OP_PROC_READ, 4, {1, 0, 0, -1}, DSHM_BAD_REQUEST},
+		{OP_PROC_READ, 4, {-1, 0, 0, 1}, DSHM_BAD_REQUEST},
+		{OP_PROC_READ, 4, {1, 0, 0, (int32_t)PROTO_MAX_DATA + 1}, DSHM_TOO_LARGE},
+		{OP_PROC_READ, 4, {1, 0, 0, INT32_MAX}, DSHM_TOO_LARGE},
+		{OP_PROC_READ, 4, {1, 0, 4096, 1}, DSHM_OUT_OF_FRAME},
+		{OP_PROC_READ, 4, {1, INT32_MIN, 0, 1}, DSHM_PAGE_FAULT},
+		{OP_PROC_READ, 4, {1, 0, INT32_MIN, 1}, DSHM_OUT_OF_FRAME},
+		{OP_PROC_WRITE, 4, {-1, 0, 0, 0}, DSHM_BAD_REQUEST},
+		{OP_PROC_ASSIGN, 2, {1, INT32_MAX, 0, 0}, DSHM_NO_SPACE},
+		{OP_PROC_INIT, 2, {2, INT32_MAX, 0, 0}, DSHM_NO_SPACE},
+		{OP_PROC_FINALIZE, 1, {2, 0, 0, 0}, DSHM_NO_SUCH_PROCESS},
+		{OP_PROC_FINALIZE, 1, {1, 0, 0, 0}, DSHM_SUCCESS},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct proto_header h;
+		size_t len;
+
+		assert_true(raw_request(fd, cases[i].opcode, (uint32_t)i, cases[i].args,
+					cases[i].nargs, NULL, 0));
+		assert_true(raw_reply(fd, &h, NULL, 0, &len));
+		if (h.id != i || h.opcode != cases[i].opcode || h.status != cases[i].status)
+			fail_msg("case %zu (opcode %u): reply id %u opcode %u status %d, want status %d",
+				 i, cases[i].opcode, h.id, h.opcode, h.status, cases[i].status);
+	}
+	expect_hello_works(fd, 1000);
+	close(fd);
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+static void
+test_pipelined_requests_are_answered_in_order_with_their_ids(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 300 };
+	unsigned char *stream = malloc(N * (PROTO_HEADER_LEN + 16 + 8));
+	unsigned char data[8];
+	size_t len = 0;
+	int fd = open_raw(f);
+
+	assert_non_null(stream);
+	/* Far more than one wakeup's budget of requests, of every kind. */
+	for (uint32_t i = 0; i < N; i++) {
+		int32_t pid = (int32_t)(i / 6);
+		int32_t args[4] = {pid, 1, 0, 8};
+		uint32_t id = 1000 + i * 3;
+
+		switch (i % 6) {
+		case 0:
+			len += raw_encode(stream + len, OP_PROC_INIT, id, 8, args, 2);
+			break;
+		case 1:
+			args[1] = 0;
+			args[2] = (int32_t)i;
+			len += raw_encode(stream + len, OP_PROC_WRITE, id, 16 + 8, args, 4);
+			memset(stream + len, (int)(i & 0xff), 8);
+			len += 8;
+			break;
+		case 2:
+			args[1] = 0;
+			args[2] = (int32_t)i - 1;
+			len += raw_encode(stream + len, OP_PROC_READ, id, 16, args, 4);
+			break;
+		case 3:
+			len += raw_encode(stream + len, 77, id, 0, NULL, 0);
+			break;
+		case 4:
+			len += raw_encode(stream + len, OP_HELLO, id, 0, NULL, 0);
+			break;
+		default:
+			len += raw_encode(stream + len, OP_PROC_FINALIZE, id, 4, args, 1);
+			break;
+		}
+	}
+	assert_true(raw_send(fd, stream, len));
+	for (uint32_t i = 0; i < N; i++) {
+		uint32_t id = 1000 + i * 3;
+		unsigned char *body;
+
+		switch (i % 6) {
+		case 0:
+			expect_status(fd, OP_PROC_INIT, id, DSHM_SUCCESS);
+			break;
+		case 1:
+			expect_status(fd, OP_PROC_WRITE, id, DSHM_SUCCESS);
+			break;
+		case 2:
+			body = expect_reply(fd, OP_PROC_READ, id, DSHM_SUCCESS, 8);
+			memset(data, (int)((i - 1) & 0xff), 8);
+			assert_memory_equal(body, data, 8);
+			free(body);
+			break;
+		case 3:
+			expect_status(fd, 77, id, DSHM_BAD_REQUEST);
+			break;
+		case 4:
+			free(expect_reply(fd, OP_HELLO, id, DSHM_SUCCESS, PROTO_HELLO_LEN));
+			break;
+		default:
+			expect_status(fd, OP_PROC_FINALIZE, id, DSHM_SUCCESS);
+			break;
+		}
+	}
+	free(stream);
+	close(fd);
+}
+
+static void
+test_pipelined_reads_beyond_the_output_high_water_mark_are_all_answered(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 200, SIZE = 64 * 1024 };
+	unsigned char *stream = malloc(N * (PROTO_HEADER_LEN + 16));
+	unsigned char *data = malloc(SIZE);
+	int32_t init[2] = {1, SIZE / 4096};
+	int32_t w[4] = {1, 0, 0, SIZE};
+	size_t len = 0;
+	int fd = open_raw(f);
+
+	assert_non_null(stream);
+	assert_non_null(data);
+	for (int i = 0; i < SIZE; i++)
+		data[i] = (unsigned char)(i * 3 + (i >> 10));
+	assert_true(raw_request(fd, OP_PROC_INIT, 1, init, 2, NULL, 0));
+	expect_status(fd, OP_PROC_INIT, 1, DSHM_SUCCESS);
+	assert_true(raw_request(fd, OP_PROC_WRITE, 2, w, 4, data, SIZE));
+	expect_status(fd, OP_PROC_WRITE, 2, DSHM_SUCCESS);
+	/* 12.5 MiB of replies asked for before any is read. */
+	for (uint32_t i = 0; i < N; i++)
+		len += raw_encode(stream + len, OP_PROC_READ, 10 + i, 16, w, 4);
+	assert_true(raw_send(fd, stream, len));
+	for (uint32_t i = 0; i < N; i++) {
+		unsigned char *body = expect_reply(fd, OP_PROC_READ, 10 + i, DSHM_SUCCESS, SIZE);
+
+		assert_true(memcmp(body, data, SIZE) == 0);
+		free(body);
+	}
+	expect_hello_works(fd, 5000);
+	free(stream);
+	free(data);
+	close(fd);
+}
+
+/* Sends len bytes one at a time, each only after the server has read the one before. */
+static void
+send_bytewise(const struct fixture *f, int fd, const unsigned char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		uint64_t before = server_bytes_in(&f->srv);
+
+		assert_true(raw_send(fd, p + i, 1));
+		if (!WAIT_UNTIL(server_bytes_in(&f->srv) == before + 1, HARNESS_STOP_MS))
+			fail_msg("the server did not read byte %zu", i);
+	}
+}
+
+static void
+test_requests_split_byte_by_byte_are_served(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char buf[PROTO_HEADER_LEN + 16 + 32];
+	int32_t init[2] = {3, 1};
+	int32_t w[4] = {3, 0, 100, 32};
+	unsigned char *body;
+	size_t n;
+	int fd = open_raw(f);
+
+	assert_true(server_attach(&f->srv));
+	n = raw_encode(buf, OP_PROC_INIT, 1, 8, init, 2);
+	send_bytewise(f, fd, buf, n);
+	expect_status(fd, OP_PROC_INIT, 1, DSHM_SUCCESS);
+	n = raw_encode(buf, OP_PROC_WRITE, 2, 16 + 32, w, 4);
+	for (int i = 0; i < 32; i++)
+		buf[n + (size_t)i] = (unsigned char)('a' + i);
+	send_bytewise(f, fd, buf, n + 32);
+	expect_status(fd, OP_PROC_WRITE, 2, DSHM_SUCCESS);
+	n = raw_encode(buf, OP_PROC_READ, 3, 16, w, 4);
+	send_bytewise(f, fd, buf, n);
+	body = expect_reply(fd, OP_PROC_READ, 3, DSHM_SUCCESS, 32);
+	for (int i = 0; i < 32; i++)
+		assert_int_equal(body[i], 'a' + i);
+	free(body);
+	close(fd);
+}
+
+static void
+test_request_then_half_close_still_gets_its_reply(void **state)
+{
+	struct fixture *f = *state;
+	int fd = open_raw(f);
+
+	assert_true(raw_request(fd, OP_HELLO, 1, NULL, 0, NULL, 0));
+	assert_true(raw_request(fd, OP_HELLO, 2, NULL, 0, NULL, 0));
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	free(expect_reply(fd, OP_HELLO, 1, DSHM_SUCCESS, PROTO_HELLO_LEN));
+	free(expect_reply(fd, OP_HELLO, 2, DSHM_SUCCESS, PROTO_HELLO_LEN));
+	assert_true(raw_wait_closed(fd, HARNESS_STOP_MS));
+	close(fd);
+}
+
+/* ---- the library's side: replies from a fake server ---------------------- */
+
+/* What the fake server answers to the one request it reads. */
+struct fake_reply {
+	int fd;
+	uint16_t magic;
+	uint8_t version;
+	int op_delta, id_delta;
+	int32_t status;
+	uint32_t len;
+};
+
+static void *
+fake_server(void *arg)
+{
+	struct fake_reply *f = arg;
+	unsigned char head[PROTO_HEADER_LEN], *body;
+	struct proto_header h;
+
+	if (!raw_recv(f->fd, head, sizeof(head)))
+		return NULL;
+	proto_get_header(head, &h);
+	body = calloc(1, h.len + f->len + 1);
+	if (body != NULL && raw_recv(f->fd, body, h.len)) {
+		h.magic = f->magic;
+		h.version = f->version;
+		h.opcode = (uint8_t)(h.opcode + f->op_delta);
+		h.id += (uint32_t)f->id_delta;
+		h.status = f->status;
+		h.len = f->len;
+		proto_put_header(head, &h);
+		if (raw_send(f->fd, head, sizeof(head)))
+			raw_send(f->fd, body, f->len);
+	}
+	free(body);
+	return NULL;
+}
+
+/*
+ * Runs call against a fake server that answers with reply; returns what
+ * call returned, and whether the library shut the socket down after.
+ */
+static int
+against_fake(struct fake_reply reply, int (*call)(int fd), bool *shut_down)
+{
+	pthread_t thread;
+	int sv[2], rc;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	reply.fd = sv[1];
+	assert_int_equal(pthread_create(&thread, NULL, fake_server, &reply), 0);
+	rc = call(sv[0]);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	errno = 0;
+	*shut_down = send(sv[0], "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE;
+	close(sv[0]);
+	close(sv[1]);
+	return rc;
+}
+
+static struct fake_reply
+good_reply(uint32_t len)
+{
+	return (struct fake_reply){-1, PROTO_MAGIC, PROTO_VERSION, 0, 0, DSHM_SUCCESS, len};
+}
+
+static int
+call_handshake(int fd)
+{
+	return handshake(&fd, NULL);
+}
+
+static int
+call_write(int fd)
+{
+	unsigned char data[8] = "1234567";
+
+	return memory_write(fd, 1, 0, 0, 8, 8, data, NULL);
+}
+
+static int
+call_read_100(int fd)
+{
+	t_read_response *r = memory_read(fd, 1, 0, 0, 100, NULL);
+	int rc;
+
+	assert_non_null(r);
+	rc = r->exec_code;
+	if (rc != DSHM_SUCCESS)
+		assert_null(r->buffer);
+	free(r->buffer);
+	free(r);
+	return rc;
+}
+
+static void
+test_library_takes_a_well_formed_reply(void **state)
+{
+	bool shut;
+
+	(void)state;
+	assert_int_equal(against_fake(good_reply(PROTO_HELLO_LEN), call_handshake, &shut), 0);
+	assert_false(shut);
+	assert_int_equal(against_fake(good_reply(100), call_read_100, &shut), DSHM_SUCCESS);
+	assert_false(shut);
+}
+
+static void
+test_library_passes_the_servers_status_through(void **state)
+{
+	struct fake_reply r = good_reply(0);
+	bool shut;
+
+	(void)state;
+	r.status = DSHM_PAGE_FAULT;
+	assert_int_equal(against_fake(r, call_write, &shut), DSHM_PAGE_FAULT);
+	assert_false(shut);
+	r.status = DSHM_NO_SPACE;
+	assert_int_equal(against_fake(r, call_read_100, &shut), DSHM_NO_SPACE);
+	assert_false(shut);
+}
+
+static void
+test_library_takes_a_reply_to_another_request_as_a_lost_stream(void **state)
+{
+	struct fake_reply r = good_reply(0);
+	bool shut;
+
+	(void)state;
+	r.id_delta = 1;
+	assert_int_equal(against_fake(r, call_write, &shut), DSHM_DISCONNECTED_SERVER);
+	assert_true(shut);
+	r.id_delta = 0;
+	r.op_delta = 1;
+	assert_int_equal(against_fake(r, call_write, &shut), DSHM_DISCONNECTED_SERVER);
+	assert_true(shut);
+}
+
+static void
+test_library_takes_a_reply_with_bad_magic_as_a_lost_stream(void **state)
+{
+	struct fake_reply r = good_reply(PROTO_HELLO_LEN);
+	bool shut;
+
+	(void)state;
+	r.magic = 0x4D44;
+	assert_int_equal(against_fake(r, call_handshake, &shut), DSHM_DISCONNECTED_SERVER);
+	assert_true(shut);
+}
+
+static void
+test_library_reports_another_version_as_version_mismatch(void **state)
+{
+	struct fake_reply r = good_reply(0);
+	bool shut;
+
+	(void)state;
+	r.version = PROTO_VERSION + 1;
+	assert_int_equal(against_fake(r, call_write, &shut), DSHM_VERSION_MISMATCH);
+	assert_true(shut);
+	r.version = PROTO_VERSION;
+	r.status = DSHM_VERSION_MISMATCH;
+	assert_int_equal(against_fake(r, call_handshake, &shut), DSHM_VERSION_MISMATCH);
+	assert_true(shut);
+}
+
+static void
+test_library_takes_a_read_reply_of_the_wrong_length_as_a_lost_stream(void **state)
+{
+	bool shut;
+
+	(void)state;
+	/* A short body is read whole, so the stream stays in step (the socket is left open). */
+	assert_int_equal(against_fake(good_reply(50), call_read_100, &shut),
+			 DSHM_DISCONNECTED_SERVER);
+	assert_int_equal(against_fake(good_reply(200), call_read_100, &shut),
+			 DSHM_DISCONNECTED_SERVER);
+	assert_true(shut);
+	assert_int_equal(against_fake(good_reply(PROTO_HELLO_LEN + 1), call_handshake, &shut),
+			 DSHM_DISCONNECTED_SERVER);
+	assert_true(shut);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		TEST_BOTH(test_hello_reply_carries_the_frame_size_and_the_counts),
+		TEST_BOTH(test_bad_magic_gets_an_error_reply_then_the_connection_closes),
+		TEST_BOTH(test_wrong_version_gets_version_mismatch_then_the_connection_closes),
+		TEST_BOTH(test_body_over_the_cap_gets_too_large_before_it_is_sent_and_is_swallowed),
+		TEST_BOTH(test_body_over_the_cap_sent_with_the_next_request_is_swallowed),
+		TEST_BOTH(test_unknown_opcode_gets_bad_request_and_the_connection_goes_on),
+		TEST_BOTH(test_wrong_body_length_gets_bad_request_and_the_connection_goes_on),
+		TEST_BOTH(test_write_whose_size_is_not_its_data_length_gets_bad_request),
+		TEST_BOTH(test_server_rejects_bad_arguments_itself),
+		TEST_BOTH(test_pipelined_requests_are_answered_in_order_with_their_ids),
+		TEST_BOTH(test_pipelined_reads_beyond_the_output_high_water_mark_are_all_answered),
+		TEST_BOTH(test_requests_split_byte_by_byte_are_served),
+		TEST_BOTH(test_request_then_half_close_still_gets_its_reply),
+		cmocka_unit_test(test_library_takes_a_well_formed_reply),
+		cmocka_unit_test(test_library_passes_the_servers_status_through),
+		cmocka_unit_test(test_library_takes_a_reply_to_another_request_as_a_lost_stream),
+		cmocka_unit_test(test_library_takes_a_reply_with_bad_magic_as_a_lost_stream),
+		cmocka_unit_test(test_library_reports_another_version_as_version_mismatch),
+		cmocka_unit_test(test_library_takes_a_read_reply_of_the_wrong_length_as_a_lost_stream),
+	};
+
+	return cmocka_run_group_tests_name("protocol", tests, NULL, NULL);
+}

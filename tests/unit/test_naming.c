@@ -1,0 +1,259 @@
+/*
+ * test_naming.c — the names every dshm program must agree on: HOST:PORT
+ * parsing, the System V key of a socket path, the default socket.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <unistd.h>
+
+#include "naming.h"
+
+static bool
+split(const char *addr, char *host, char *port)
+{
+	return naming_split_hostport(addr, host, 64, port, 16);
+}
+
+static void
+test_split_accepts_ipv4_and_port(void **state)
+{
+	char host[64], port[16];
+
+	(void)state;
+	assert_true(split("127.0.0.1:8080", host, port));
+	assert_string_equal(host, "127.0.0.1");
+	assert_string_equal(port, "8080");
+}
+
+static void
+test_split_accepts_bracketed_ipv6_and_strips_brackets(void **state)
+{
+	char host[64], port[16];
+
+	(void)state;
+	assert_true(split("[::1]:9", host, port));
+	assert_string_equal(host, "::1");
+	assert_string_equal(port, "9");
+	assert_true(split("[fe80::1%eth0]:65535", host, port));
+	assert_string_equal(host, "fe80::1%eth0");
+	assert_string_equal(port, "65535");
+}
+
+static void
+test_split_accepts_host_name(void **state)
+{
+	char host[64], port[16];
+
+	(void)state;
+	assert_true(split("localhost:1", host, port));
+	assert_string_equal(host, "localhost");
+	assert_string_equal(port, "1");
+}
+
+static void
+test_split_rejects_missing_port(void **state)
+{
+	char host[64], port[16];
+
+	(void)state;
+	assert_false(split("127.0.0.1", host, port));
+	assert_false(split("127.0.0.1:", host, port));
+	assert_false(split("[::1]", host, port));
+	assert_false(split("[::1]:", host, port));
+	assert_false(split("", host, port));
+}
+
+static void
+test_split_rejects_empty_host(void **state)
+{
+	char host[64], port[16];
+
+	(void)state;
+	assert_false(split(":80", host, port));
+	assert_false(split("[]:80", host, port));
+}
+
+static void
+test_split_rejects_unbracketed_ipv6(void **state)
+{
+	char host[64], port[16];
+
+	(void)state;
+	assert_false(split("::1:80", host, port));
+	assert_false(split("fe80::1:80", host, port));
+	assert_false(split("[::1:80", host, port)); /* no closing bracket */
+	assert_false(split("[::1]80", host, port)); /* no colon after it */
+}
+
+static void
+test_split_rejects_non_digit_port(void **state)
+{
+	char host[64], port[16];
+
+	(void)state;
+	assert_false(split("localhost:http", host, port));
+	assert_false(split("localhost:80a", host, port));
+	assert_false(split("localhost:-1", host, port));
+	assert_false(split("localhost: 80", host, port));
+	assert_false(split("[::1]:8x", host, port));
+}
+
+static void
+test_split_rejects_parts_that_do_not_fit(void **state)
+{
+	char host[8], port[4];
+
+	(void)state;
+	assert_true(naming_split_hostport("1234567:123", host, sizeof(host), port, sizeof(port)));
+	assert_string_equal(host, "1234567");
+	assert_string_equal(port, "123");
+	assert_false(naming_split_hostport("12345678:1", host, sizeof(host), port, sizeof(port)));
+	assert_false(naming_split_hostport("h:1234", host, sizeof(host), port, sizeof(port)));
+	assert_false(naming_split_hostport("[1:2:3:4:5]:1", host, sizeof(host), port,
+					   sizeof(port)));
+}
+
+/* FNV-1a of the path, folded to 24 bits, with 0x64 on top: what naming.c promises. */
+static key_t
+expected_key(const char *abs)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = abs; *p != '\0'; p++) {
+		h ^= (unsigned char)*p;
+		h *= 16777619u;
+	}
+	h = (h ^ (h >> 24)) & 0x00ffffffu;
+	return (key_t)(0x64000000u | (h == 0 ? 1 : h));
+}
+
+static void
+test_key_is_stable_across_calls_and_builds(void **state)
+{
+	const char *path = "/run/user/1000/dshm.sock";
+
+	(void)state;
+	assert_int_equal(naming_key_for_socket(path), naming_key_for_socket(path));
+	assert_int_equal(naming_key_for_socket(path), expected_key(path));
+	assert_int_equal(naming_key_for_socket("/tmp/dshm-0.sock"), expected_key("/tmp/dshm-0.sock"));
+}
+
+static void
+test_key_has_0x64_in_top_byte_and_is_never_ipc_private(void **state)
+{
+	static const char *paths[] = {"/", "/a", "/tmp/dshm-1000.sock", "/x/y/z", "/tmp/dshm.sock"};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		key_t k = naming_key_for_socket(paths[i]);
+
+		assert_int_equal(((uint32_t)k >> 24), 0x64);
+		assert_int_not_equal(k, IPC_PRIVATE);
+		assert_int_not_equal((uint32_t)k & 0x00ffffffu, 0);
+	}
+}
+
+static void
+test_key_differs_for_different_paths(void **state)
+{
+	(void)state;
+	assert_int_not_equal(naming_key_for_socket("/tmp/a.sock"), naming_key_for_socket("/tmp/b.sock"));
+	assert_int_not_equal(naming_key_for_socket("/tmp/a.sock"), naming_key_for_socket("/tmp/a.soc"));
+}
+
+static void
+test_key_of_relative_path_is_key_of_its_absolute_path(void **state)
+{
+	char old[PATH_MAX], dir[] = "/tmp/dshm-naming.XXXXXX", abs[PATH_MAX + 32], cwd[PATH_MAX];
+
+	(void)state;
+	assert_non_null(getcwd(old, sizeof(old)));
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chdir(dir), 0);
+	assert_non_null(getcwd(cwd, sizeof(cwd))); /* /tmp may be a symlink */
+	snprintf(abs, sizeof(abs), "%s/dshm.sock", cwd);
+	assert_int_equal(naming_key_for_socket("dshm.sock"), naming_key_for_socket(abs));
+	assert_int_equal(naming_key_for_socket("dshm.sock"), expected_key(abs));
+	/* regression: "./x" and "x" are one socket, so they have one key */
+	assert_int_equal(naming_key_for_socket("./dshm.sock"), naming_key_for_socket(abs));
+	snprintf(abs, sizeof(abs), "%s/sub/s", cwd);
+	assert_int_equal(naming_key_for_socket("sub/s"), naming_key_for_socket(abs));
+	assert_int_equal(chdir(old), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+static void
+test_default_socket_honours_xdg_runtime_dir(void **state)
+{
+	char out[128];
+
+	(void)state;
+	assert_int_equal(setenv("XDG_RUNTIME_DIR", "/run/user/4242", 1), 0);
+	assert_true(naming_default_socket(out, sizeof(out)));
+	assert_string_equal(out, "/run/user/4242/dshm.sock");
+}
+
+static void
+test_default_socket_without_xdg_is_tmp_with_uid(void **state)
+{
+	char out[128], want[64];
+
+	(void)state;
+	snprintf(want, sizeof(want), "/tmp/dshm-%u.sock", (unsigned)getuid());
+	assert_int_equal(unsetenv("XDG_RUNTIME_DIR"), 0);
+	assert_true(naming_default_socket(out, sizeof(out)));
+	assert_string_equal(out, want);
+	/* an empty or relative XDG_RUNTIME_DIR is ignored */
+	assert_int_equal(setenv("XDG_RUNTIME_DIR", "", 1), 0);
+	assert_true(naming_default_socket(out, sizeof(out)));
+	assert_string_equal(out, want);
+	assert_int_equal(setenv("XDG_RUNTIME_DIR", "run/user", 1), 0);
+	assert_true(naming_default_socket(out, sizeof(out)));
+	assert_string_equal(out, want);
+}
+
+static void
+test_default_socket_that_does_not_fit_is_refused(void **state)
+{
+	char out[32];
+
+	(void)state;
+	assert_int_equal(setenv("XDG_RUNTIME_DIR", "/run/user/4242", 1), 0);
+	/* "/run/user/4242/dshm.sock" is 24 characters: 24 bytes leave no room for the NUL */
+	assert_false(naming_default_socket(out, 24));
+	assert_true(naming_default_socket(out, 25));
+	assert_string_equal(out, "/run/user/4242/dshm.sock");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_split_accepts_ipv4_and_port),
+		cmocka_unit_test(test_split_accepts_bracketed_ipv6_and_strips_brackets),
+		cmocka_unit_test(test_split_accepts_host_name),
+		cmocka_unit_test(test_split_rejects_missing_port),
+		cmocka_unit_test(test_split_rejects_empty_host),
+		cmocka_unit_test(test_split_rejects_unbracketed_ipv6),
+		cmocka_unit_test(test_split_rejects_non_digit_port),
+		cmocka_unit_test(test_split_rejects_parts_that_do_not_fit),
+		cmocka_unit_test(test_key_is_stable_across_calls_and_builds),
+		cmocka_unit_test(test_key_has_0x64_in_top_byte_and_is_never_ipc_private),
+		cmocka_unit_test(test_key_differs_for_different_paths),
+		cmocka_unit_test(test_key_of_relative_path_is_key_of_its_absolute_path),
+		cmocka_unit_test(test_default_socket_honours_xdg_runtime_dir),
+		cmocka_unit_test(test_default_socket_without_xdg_is_tmp_with_uid),
+		cmocka_unit_test(test_default_socket_that_does_not_fit_is_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
