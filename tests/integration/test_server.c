@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,6 +251,38 @@ test_ready_line_names_key_shmid_socket_port_and_workers(void **state)
 	assert_int_equal(count_occurrences(log, line), 1);
 	free(log);
 	assert_true(serves(&f->srv));
+}
+
+/* dshmd tells systemd it is ready through $NOTIFY_SOCKET, once serving. */
+static void
+test_ready_is_notified_to_the_notify_socket(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	char dir[112], buf[256];
+	struct pollfd p;
+	ssize_t n = -1;
+	int fd;
+
+	assert_true(scratch_dir(dir, sizeof(dir)));
+	assert_true(strlen(dir) + sizeof("/notify") <= sizeof(sun.sun_path));
+	memcpy(sun.sun_path, dir, strlen(dir));
+	memcpy(sun.sun_path + strlen(dir), "/notify", sizeof("/notify"));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	setenv("NOTIFY_SOCKET", sun.sun_path, 1);
+	assert_int_equal(fixture_start(f, NULL), 0);
+	unsetenv("NOTIFY_SOCKET");
+	p = (struct pollfd){.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, HARNESS_READY_MS) == 1)
+		n = recv(fd, buf, sizeof(buf) - 1, 0);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "READY=1"));
+	assert_true(serves(&f->srv));
+	close(fd);
+	remove_tree(dir);
 }
 
 static void
@@ -1182,6 +1215,7 @@ main(void)
 		cmocka_unit_test(test_memory_smaller_than_a_frame_is_a_usage_error),
 		cmocka_unit_test(test_unknown_log_level_is_a_usage_error),
 		TEST_ONE_BARE(test_ready_line_names_key_shmid_socket_port_and_workers),
+		TEST_ONE_BARE(test_ready_is_notified_to_the_notify_socket),
 		TEST_ONE_BARE(test_listen_none_serves_the_unix_socket_only),
 		TEST_ONE_BARE(test_sigterm_exits_0_within_5_s_with_idle_clients_and_leaves_nothing),
 		TEST_ONE(test_sigint_exits_0_and_leaves_nothing),

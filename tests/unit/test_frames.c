@@ -5,6 +5,7 @@
  */
 #include "helpers.h"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define SLOT 3
@@ -187,6 +188,34 @@ test_freed_frames_read_zero_with_frames_larger_than_a_page(void **state)
 	check_freed_frames_read_zero(1u << 16, 10, 2, 3);
 }
 
+/* Freed frames give their memory back: their pages are no longer resident. */
+static void
+test_freed_frames_give_their_memory_back_to_the_kernel(void **state)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct fixture *f = fixture_make(64, (uint32_t)page, 4);
+	struct table *t = &f->t;
+	struct frame_run run = {0, 0};
+	unsigned char vec[16];
+	uint32_t fr[16];
+
+	(void)state;
+	for (int i = 0; i < 16; i++) {
+		fr[i] = frames_take(t, 0);
+		fill_frame(t, fr[i], 0x77);
+	}
+	assert_int_equal(mincore(table_frame(t, fr[0]), 16 * (size_t)page, vec), 0);
+	for (int i = 0; i < 16; i++)
+		assert_true(vec[i] & 1);
+	for (int i = 0; i < 16; i++)
+		frames_put(t, &run, fr[i]);
+	frames_flush(t, &run);
+	assert_int_equal(mincore(table_frame(t, fr[0]), 16 * (size_t)page, vec), 0);
+	for (int i = 0; i < 16; i++)
+		assert_false(vec[i] & 1);
+	fixture_free(f);
+}
+
 static void
 test_frames_zero_clears_an_unaligned_range_only(void **state)
 {
@@ -220,6 +249,7 @@ main(void)
 		cmocka_unit_test(test_freed_frames_read_zero_with_page_sized_frames),
 		cmocka_unit_test(test_freed_frames_read_zero_with_frames_larger_than_a_page),
 		cmocka_unit_test(test_frames_zero_clears_an_unaligned_range_only),
+		cmocka_unit_test(test_freed_frames_give_their_memory_back_to_the_kernel),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
