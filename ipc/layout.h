@@ -62,6 +62,7 @@ struct owner {
 	uint32_t height; /* levels in the page tree: a tree of height h maps FANOUT^h pages */
 	uint32_t uid;    /* the creator's uid, when the transport tells it */
 	int64_t created; /* time(NULL) at creation */
+	_Atomic uint32_t undo_worker; /* worker index + 1 while its write to this owner is under way */
 };
 
 /*
@@ -102,7 +103,21 @@ enum worker_state {
 	WORKER_STOPPING = 3,
 };
 
-/* A worker's row in the scoreboard: written only by that worker. */
+/*
+ * A write in progress: before a worker overwrites len bytes at pos of an
+ * owner, it saves them in its undo area (outside this table) and sets
+ * active; the owner's undo_worker points here.  Whoever recovers the
+ * owner's lock from a dead writer copies the saved bytes back, so a write
+ * takes effect whole or not at all.
+ */
+struct undo_record {
+	_Atomic uint32_t active;
+	uint32_t owner;
+	uint64_t pos;
+	uint64_t len;
+};
+
+/* A worker's row in the scoreboard: written only by that worker (respawns by the master). */
 struct worker_slot {
 	_Atomic int32_t pid;
 	_Atomic uint32_t state;
@@ -114,6 +129,7 @@ struct worker_slot {
 	_Atomic int64_t started;       /* time(NULL) */
 	_Atomic int64_t last_activity; /* time(NULL) */
 	_Atomic uint64_t respawns;     /* written by the master */
+	struct undo_record undo;
 };
 
 struct table_header {

@@ -12,12 +12,15 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "../lib/dshm.h"
 #include "fault.h"
 #include "lock.h"
 #include "pagetree.h"
+
+#define UNDO_KEEP_BYTES (1u << 20)
 
 static uint32_t
 index_hash(uint32_t kind, int64_t id)
@@ -147,19 +150,79 @@ owners_alloc_unlock(struct table *t)
 	lock_release(&t->hdr->alloc_lock);
 }
 
+/* Puts back the bytes that worker w saved before the write it died in. */
+static void
+undo_write(struct table *t, uint32_t slot, uint32_t w)
+{
+	struct owner *o = &t->owners[slot];
+	struct undo_record *u;
+
+	atomic_store(&o->undo_worker, 0);
+	if (w >= t->hdr->nworkers || t->undo == NULL)
+		return;
+	u = &t->workers[w].undo;
+	if (!atomic_load(&u->active) || u->owner != slot)
+		return;
+	/* An owner the alloc repair has just freed has no bytes left to restore. */
+	if (atomic_load(&o->state) == OWNER_USED && u->len <= t->undo_each &&
+	    u->pos + u->len <= ((uint64_t)atomic_load(&o->npages) << t->frame_shift))
+		owners_copy(t, slot, u->pos, t->undo + (size_t)w * t->undo_each, u->len, true);
+	atomic_store(&u->active, 0);
+}
+
 /*
  * An owner lock's repair.  A holder that died inside owners_grow or
  * owners_release held the alloc lock too, and left this owner half-grown
  * or half-freed: taking the alloc lock repairs that (lock order: owner,
- * then alloc) before the owner is looked at.
+ * then alloc) before the owner is looked at.  A holder that died inside
+ * a write left an undo record: the old bytes go back.
  */
 static void
-owner_lock_repair(void *table)
+owner_lock_repair_slot(struct table *t, uint32_t slot)
 {
-	struct table *t = table;
+	uint32_t w = atomic_load(&t->owners[slot].undo_worker);
 
 	if (owners_alloc_lock(t) == 0)
 		owners_alloc_unlock(t);
+	if (w != 0)
+		undo_write(t, slot, w - 1);
+}
+
+struct repair_ctx {
+	struct table *t;
+	uint32_t slot;
+};
+
+static void
+owner_lock_repair(void *ctx)
+{
+	struct repair_ctx *r = ctx;
+
+	owner_lock_repair_slot(r->t, r->slot);
+}
+
+static int
+owner_lock(struct table *t, uint32_t slot)
+{
+	struct repair_ctx r = {t, slot};
+
+	return lock_acquire(&t->owners[slot].lock, owner_lock_repair, &r);
+}
+
+void
+owners_recover_worker(struct table *t, int self)
+{
+	struct undo_record *u = &t->workers[self].undo;
+
+	/*
+	 * Our predecessor in this slot died in a write, and nobody has taken
+	 * that owner's lock since: take it now, which undoes the write,
+	 * before this undo area is used again.
+	 */
+	if (atomic_load(&u->active) && u->owner < t->hdr->max_owners &&
+	    owner_lock(t, u->owner) == 0)
+		owners_unlock(t, u->owner);
+	atomic_store(&u->active, 0);
 }
 
 bool
@@ -170,7 +233,7 @@ owners_find_locked(struct table *t, uint32_t kind, int64_t id, uint32_t *slot)
 
 		if (s < 0 || s >= t->hdr->max_owners)
 			return false;
-		if (lock_acquire(&t->owners[s].lock, owner_lock_repair, t) != 0)
+		if (owner_lock(t, (uint32_t)s) != 0)
 			return false;
 		if (owner_is(t, (uint32_t)s, kind, id)) {
 			*slot = (uint32_t)s;
@@ -236,6 +299,7 @@ owners_create(struct table *t, uint32_t kind, int64_t id, uint32_t npages, uint3
 	atomic_store(&o->kind, kind);
 	atomic_store(&o->id, id);
 	atomic_store(&o->npages, 0);
+	atomic_store(&o->undo_worker, 0);
 	o->root = CHUNK_NULL;
 	o->height = 0;
 	o->uid = uid;
@@ -307,6 +371,30 @@ owners_release(struct table *t, uint32_t slot)
 }
 
 void
+owners_write(struct table *t, uint32_t slot, uint64_t pos, const void *buf, uint64_t len)
+{
+	struct undo_record *u;
+
+	if (t->undo == NULL || t->self < 0 || len > t->undo_each) {
+		owners_copy(t, slot, pos, (void *)buf, len, true);
+		return;
+	}
+	u = &t->workers[t->self].undo;
+	owners_copy(t, slot, pos, t->undo + (size_t)t->self * t->undo_each, len, false);
+	u->owner = slot;
+	u->pos = pos;
+	u->len = len;
+	atomic_store(&u->active, 1);
+	atomic_store(&t->owners[slot].undo_worker, (uint32_t)t->self + 1);
+	owners_copy(t, slot, pos, (void *)buf, len, true);
+	atomic_store(&t->owners[slot].undo_worker, 0);
+	atomic_store(&u->active, 0);
+	/* Large saves give their memory back, so an idle worker stays small. */
+	if (len >= UNDO_KEEP_BYTES)
+		madvise(t->undo + (size_t)t->self * t->undo_each, (size_t)len, MADV_REMOVE);
+}
+
+void
 owners_copy(struct table *t, uint32_t slot, uint64_t pos, void *buf, uint64_t len,
 	    bool to_owner)
 {
@@ -319,9 +407,11 @@ owners_copy(struct table *t, uint32_t slot, uint64_t pos, void *buf, uint64_t le
 		uint64_t n = fsize - off < len ? fsize - off : len;
 		unsigned char *f = table_frame(t, pagetree_frame(t, o, pos >> t->frame_shift)) + off;
 
-		if (to_owner)
+		if (to_owner) {
 			memcpy(f, b, n);
-		else
+			if (n < len)
+				FAULT_POINT("write_copying"); /* between two frames of one write */
+		} else
 			memcpy(b, f, n);
 		b += n;
 		pos += n;

@@ -42,6 +42,20 @@ void owners_release(struct table *t, uint32_t slot);
 void owners_copy(struct table *t, uint32_t slot, uint64_t pos, void *buf, uint64_t len,
 		 bool to_owner);
 
+/*
+ * Writes len bytes of buf at byte offset pos of a locked owner (range
+ * checked), whole or not at all: when this process is a worker with an
+ * undo area, the old bytes are saved first, so that a crash in the middle
+ * is undone by whoever takes the owner's lock next.
+ */
+void owners_write(struct table *t, uint32_t slot, uint64_t pos, const void *buf, uint64_t len);
+
+/*
+ * Called by a worker as it starts in slot self: undoes a write its dead
+ * predecessor left in that slot's undo area, before the area is reused.
+ */
+void owners_recover_worker(struct table *t, int self);
+
 /* Takes the alloc lock, repairing the allocator if its holder died. */
 int owners_alloc_lock(struct table *t);
 void owners_alloc_unlock(struct table *t);

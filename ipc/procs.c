@@ -91,7 +91,7 @@ procs_write(struct table *t, int64_t pid, int64_t page, int64_t offset, const vo
 
 	if (rc != DSHM_SUCCESS)
 		return rc;
-	owners_copy(t, slot, pos, (void *)buf, (uint64_t)size, true);
+	owners_write(t, slot, pos, buf, (uint64_t)size);
 	owners_unlock(t, slot);
 	return DSHM_SUCCESS;
 }

@@ -106,6 +106,9 @@ bind_pointers(struct table *t, void *mem, unsigned char *arena)
 	t->workers = (struct worker_slot *)(base + h->off_workers);
 	t->arena = arena;
 	t->frame_shift = (unsigned)__builtin_ctz(h->frame_size);
+	t->undo = NULL;
+	t->undo_each = 0;
+	t->self = -1;
 }
 
 int

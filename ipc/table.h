@@ -35,6 +35,14 @@ struct table {
 	struct worker_slot *workers;
 	unsigned char *arena; /* the frames, frame_size bytes each */
 	unsigned frame_shift;
+	/*
+	 * Write-undo areas, undo_each bytes per worker, in a shared mapping
+	 * of the master's (NULL: writes are not undoable, as in tools), and
+	 * the worker this process is (-1: none).
+	 */
+	unsigned char *undo;
+	size_t undo_each;
+	int self;
 };
 
 /* Bytes a table with these parameters needs. */

@@ -26,6 +26,7 @@
 #include "arena.h"
 #include "listen.h"
 #include "log.h"
+#include "proto.h"
 #include "table.h"
 #include "worker.h"
 
@@ -45,6 +46,7 @@ struct master {
 	struct table table;
 	unsigned char *arena;
 	size_t arena_size;
+	size_t undo_size;
 	int listen_fds[2]; /* TCP, Unix */
 	char tcp_bound[300];
 	bool table_made, unix_made;
@@ -82,6 +84,10 @@ teardown(struct master *m)
 		if (table_remove(shmid) < 0)
 			log_error("shmctl(shmid %d, IPC_RMID): %s", shmid, strerror(errno));
 		m->table_made = false;
+	}
+	if (m->table.undo != NULL) {
+		arena_unmap(m->table.undo, m->undo_size);
+		m->table.undo = NULL;
 	}
 	if (m->arena != NULL) {
 		arena_unmap(m->arena, m->arena_size);
@@ -192,6 +198,14 @@ start(struct master *m)
 		return EXIT_NO_RESOURCES;
 	}
 	m->table_made = true;
+	/* Each worker's write-undo area: untouched pages cost nothing (MAP_NORESERVE). */
+	m->undo_size = (size_t)o->workers * PROTO_MAX_DATA;
+	if ((m->table.undo = arena_map(m->undo_size)) == NULL) {
+		log_error("mmap(MAP_SHARED|MAP_ANONYMOUS, %zu bytes): %s (the workers' undo areas)",
+			  m->undo_size, strerror(errno));
+		return EXIT_NO_RESOURCES;
+	}
+	m->table.undo_each = PROTO_MAX_DATA;
 
 	m->listen_fds[1] = listen_unix(o->unix_path, err, sizeof(err));
 	if (m->listen_fds[1] < 0) {

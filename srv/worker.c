@@ -27,6 +27,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "owners.h"
 
 #define SOURCE_LISTEN 1
 #define SOURCE_SIGNAL 2
@@ -245,7 +246,10 @@ setup(struct worker *w, const struct worker_args *a)
 
 	memset(w, 0, sizeof(*w));
 	w->t = a->table;
+	w->t->self = a->index - 1;
 	w->slot = &a->table->workers[a->index - 1];
+	/* A write our dead predecessor left half-done is undone before we write. */
+	owners_recover_worker(w->t, w->t->self);
 	w->master = a->master;
 	/* Exit with the master: it is the one that cleans up. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);

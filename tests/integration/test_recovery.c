@@ -231,6 +231,39 @@ test_worker_killed_holding_a_process_lock_does_not_block_that_process(void **sta
 	close(fd);
 }
 
+static void
+test_worker_killed_in_the_middle_of_a_write_leaves_the_old_bytes_whole(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char old[3 * 4096], new[3 * 4096];
+	pid_t worker = start_with_fault(f, "write_copying");
+	int fd = open_conn(f->addr);
+
+	fill(old, sizeof(old), 3);
+	fill(new, sizeof(new), 4);
+	assert_int_equal(memory_init_process(fd, 1, 3, NULL), DSHM_SUCCESS);
+	/* Page by page: a write inside one frame does not pass the fault point. */
+	for (int p = 0; p < 3; p++)
+		assert_int_equal(memory_write(fd, 1, p, 0, 4096, 4096, old + p * 4096, NULL),
+				 DSHM_SUCCESS);
+	/* Dies after its first frame: the client is told the server is gone. */
+	expect_crashed(f, memory_write(fd, 1, 0, 0, (int)sizeof(new), (int)sizeof(new), new,
+				       NULL),
+		       worker);
+	close(fd);
+
+	/* Not acknowledged, so not there at all: the old bytes, every one of them. */
+	fd = open_conn(f->addr);
+	expect_read(fd, 1, 0, 0, old, (int)sizeof(old));
+	/* The respawned worker has the fault point too: page by page again. */
+	for (int p = 0; p < 3; p++)
+		assert_int_equal(memory_write(fd, 1, p, 0, 4096, 4096, new + p * 4096, NULL),
+				 DSHM_SUCCESS);
+	expect_read(fd, 1, 0, 0, new, (int)sizeof(new));
+	assert_int_equal(frames_free(f), NFRAMES - 3);
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -239,6 +272,7 @@ main(void)
 		TEST_ONE_BARE(test_worker_killed_inside_a_grow_keeps_the_old_pages_and_loses_no_frame),
 		TEST_ONE_BARE(test_worker_killed_inside_a_finalize_finishes_the_release),
 		TEST_ONE_BARE(test_worker_killed_holding_a_process_lock_does_not_block_that_process),
+		TEST_ONE_BARE(test_worker_killed_in_the_middle_of_a_write_leaves_the_old_bytes_whole),
 	};
 
 	return cmocka_run_group_tests_name("recovery", tests, NULL, NULL);

@@ -13,6 +13,7 @@
 #include "helpers.h"
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -758,6 +759,96 @@ test_children_dying_at_random_points_never_corrupt_the_table(void **state)
 	assert_true(atomic_load(&t->hdr->alloc_lock.repairs) > 0);
 }
 
+/* ---- writes that die half-way ------------------------------------------ */
+
+static unsigned char *
+give_undo_area(struct table *t, size_t each)
+{
+	unsigned char *u = mmap(NULL, each, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+				-1, 0);
+
+	assert_true(u != MAP_FAILED);
+	t->undo = u;
+	t->undo_each = each;
+	return u;
+}
+
+static void
+take_undo_area(struct table *t)
+{
+	munmap(t->undo, t->undo_each);
+	t->undo = NULL;
+	t->undo_each = 0;
+}
+
+/* As worker 0, overwrites pages 0-3 of pid with 0x99: dies between two frames. */
+static void
+child_write_4_pages(struct table *t, int64_t pid)
+{
+	unsigned char buf[4 * FS];
+
+	t->self = 0;
+	memset(buf, 0x99, sizeof(buf));
+	procs_write(t, pid, 0, 0, buf, sizeof(buf));
+}
+
+static void
+test_write_killed_between_frames_is_undone_by_the_next_taker_of_its_lock(void **state)
+{
+	struct table *t = T(state);
+
+	NEEDS_CRASH_POINTS();
+	give_undo_area(t, 4 * FS);
+	assert_int_equal(procs_init(t, 1, 4, 0), DSHM_SUCCESS);
+	fill_pages(t, 1, 0, 4, 0x31);
+	assert_killed(in_child(t, "write_copying", child_write_4_pages, 1));
+	assert_true(atomic_load(&t->workers[0].undo.active));
+
+	/* A reader recovers the lock: the half-done write is rolled back whole. */
+	assert_pages_hold(t, 1, 4, 0x31);
+	assert_false(atomic_load(&t->workers[0].undo.active));
+	assert_int_equal(atomic_load(&t->owners[slot_of(t, 1)].undo_worker), 0);
+	assert_table_consistent(t);
+	take_undo_area(t);
+}
+
+static void
+test_worker_restarting_in_a_dead_writers_slot_undoes_the_write_first(void **state)
+{
+	struct table *t = T(state);
+
+	NEEDS_CRASH_POINTS();
+	give_undo_area(t, 4 * FS);
+	assert_int_equal(procs_init(t, 1, 4, 0), DSHM_SUCCESS);
+	fill_pages(t, 1, 0, 4, 0x42);
+	assert_killed(in_child(t, "write_copying", child_write_4_pages, 1));
+
+	owners_recover_worker(t, 0);
+	assert_false(atomic_load(&t->workers[0].undo.active));
+	assert_int_equal(atomic_load(&t->owners[slot_of(t, 1)].lock.repairs), 1);
+	assert_pages_hold(t, 1, 4, 0x42);
+	assert_table_consistent(t);
+	take_undo_area(t);
+}
+
+static void
+test_write_that_completes_leaves_no_undo_record(void **state)
+{
+	struct table *t = T(state);
+	unsigned char buf[2 * FS];
+
+	give_undo_area(t, 4 * FS);
+	t->self = 0;
+	assert_int_equal(procs_init(t, 1, 2, 0), DSHM_SUCCESS);
+	memset(buf, 0x55, sizeof(buf));
+	assert_int_equal(procs_write(t, 1, 0, 0, buf, sizeof(buf)), DSHM_SUCCESS);
+	assert_false(atomic_load(&t->workers[0].undo.active));
+	assert_int_equal(atomic_load(&t->owners[slot_of(t, 1)].undo_worker), 0);
+	assert_pages_hold(t, 1, 2, 0x55);
+	t->self = -1;
+	take_undo_area(t);
+}
+
 int
 main(void)
 {
@@ -783,6 +874,9 @@ main(void)
 		T_(test_read_waiting_on_a_dead_releaser_finds_no_process),
 		T_(test_assign_waiting_on_a_dead_releaser_finds_no_process),
 		T_(test_children_dying_at_random_points_never_corrupt_the_table),
+		T_(test_write_killed_between_frames_is_undone_by_the_next_taker_of_its_lock),
+		T_(test_worker_restarting_in_a_dead_writers_slot_undoes_the_write_first),
+		T_(test_write_that_completes_leaves_no_undo_record),
 	};
 #undef T_
 
