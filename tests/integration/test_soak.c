@@ -1,0 +1,216 @@
+/*
+ * test_soak.c — kill -9 soak: client processes keep writing checksummed
+ * records that straddle page boundaries while the test SIGKILLs dshmd's
+ * workers again and again.  Afterwards every record a client saw
+ * acknowledged is there, intact (or a later attempt replaced it whole),
+ * and the control table passes the invariant check.
+ *
+ * Bounded: SOAK_KILLS kills and SOAK_LIMIT_MS at most; it prints the
+ * kills survived and the writes verified.  Assumes root: it signals the
+ * server's workers and attaches its control table.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "dshm.h"
+#include "harness.h"
+
+#define SOAK_KILLS 100
+#define SOAK_LIMIT_MS 120000
+#define CLIENTS 4
+#define SLOTS 10
+#define RECORD 3000 /* 10 records over 8 pages of 4096: most straddle two frames */
+#define PAGES 8
+
+struct shared {
+	_Atomic int stop;
+	_Atomic uint64_t acked[CLIENTS];
+	_Atomic uint64_t verified[CLIENTS];
+};
+
+static uint32_t
+fnv(const unsigned char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+/* Record seq of slot for client c: seq, slot, payload, then a checksum of all that. */
+static void
+make_record(unsigned char *r, int c, uint32_t slot, uint32_t seq)
+{
+	memcpy(r, &seq, 4);
+	memcpy(r + 4, &slot, 4);
+	for (int i = 8; i < RECORD - 4; i++)
+		r[i] = (unsigned char)(seq * 131 + (uint32_t)c * 17 + slot * 7 + (uint32_t)i);
+	uint32_t sum = fnv(r, RECORD - 4);
+	memcpy(r + RECORD - 4, &sum, 4);
+}
+
+static int
+reconnect(const char *addr, int fd)
+{
+	if (fd >= 0)
+		close(fd);
+	for (int i = 0; i < 500; i++) { /* bounded: at most ~25 s of refusals */
+		fd = dshm_connect(addr);
+		if (fd >= 0)
+			return fd;
+		harness_nap_ms(50);
+	}
+	return -1;
+}
+
+struct client_arg {
+	const char *addr;
+	int c;
+	struct shared *sh;
+};
+
+static int
+client(void *p)
+{
+	struct client_arg *a = p;
+	uint32_t attempted[SLOTS] = {0}, acked[SLOTS] = {0};
+	unsigned char rec[RECORD];
+	int pid = 500 + a->c, fd = reconnect(a->addr, -1), rc;
+	uint64_t writes = 0;
+
+	if (fd < 0)
+		return 10;
+	dshm_set_timeout(10000);
+	while ((rc = memory_init_process(fd, pid, PAGES, NULL)) == DSHM_DISCONNECTED_SERVER)
+		if ((fd = reconnect(a->addr, fd)) < 0)
+			return 11;
+	if (rc != DSHM_SUCCESS && rc != DSHM_PROCESS_EXISTS)
+		return 12;
+
+	for (uint32_t i = 0; !atomic_load(&a->sh->stop); i++) {
+		uint32_t slot = i % SLOTS, seq = ++attempted[slot];
+		int pos = (int)slot * RECORD;
+
+		make_record(rec, a->c, slot, seq);
+		rc = memory_write(fd, pid, pos / 4096, pos % 4096, RECORD, RECORD, rec, NULL);
+		if (rc == DSHM_SUCCESS) {
+			acked[slot] = seq;
+			writes++;
+			atomic_store(&a->sh->acked[a->c], writes);
+		} else if (rc == DSHM_DISCONNECTED_SERVER) {
+			/* Not acknowledged: it may or may not have happened, never half. */
+			if ((fd = reconnect(a->addr, fd)) < 0)
+				return 13;
+		} else {
+			return 14;
+		}
+	}
+
+	/* Every acknowledged record is there, whole: that one or a later attempt. */
+	for (uint32_t slot = 0; slot < SLOTS; slot++) {
+		int pos = (int)slot * RECORD;
+		t_read_response *r;
+		uint32_t seq, sum;
+
+		while ((r = memory_read(fd, pid, pos / 4096, pos % 4096, RECORD, NULL)) != NULL &&
+		       r->exec_code == DSHM_DISCONNECTED_SERVER) {
+			free(r);
+			if ((fd = reconnect(a->addr, fd)) < 0)
+				return 15;
+		}
+		if (r == NULL || r->exec_code != DSHM_SUCCESS)
+			return 16;
+		memcpy(&seq, r->buffer, 4);
+		memcpy(&sum, (unsigned char *)r->buffer + RECORD - 4, 4);
+		if (sum != fnv(r->buffer, RECORD - 4) || seq < acked[slot] || seq > attempted[slot])
+			return 17;
+		make_record(rec, a->c, slot, seq);
+		if (memcmp(rec, r->buffer, RECORD) != 0)
+			return 18;
+		free(r->buffer);
+		free(r);
+		atomic_fetch_add(&a->sh->verified[a->c], 1);
+	}
+	close(fd);
+	return 0;
+}
+
+static void
+report(void *ctx, const char *msg)
+{
+	(void)ctx;
+	print_error("invariant: %s\n", msg);
+}
+
+static void
+test_worker_kill_soak_loses_no_acknowledged_write(void **state)
+{
+	struct fixture *f = *state;
+	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct client_arg args[CLIENTS];
+	pid_t kids[CLIENTS], workers[4];
+	int64_t deadline = harness_now_ms() + SOAK_LIMIT_MS;
+	int kills = 0;
+	uint64_t writes = 0, verified = 0;
+
+	assert_true(sh != MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	assert_int_equal(fixture_start(f, "--workers", "2", "--memory", "1M", NULL), 0);
+	assert_true(server_attach(&f->srv));
+	for (int c = 0; c < CLIENTS; c++) {
+		args[c] = (struct client_arg){f->addr, c, sh};
+		kids[c] = fork_child(client, &args[c]);
+	}
+
+	while (kills < SOAK_KILLS && harness_now_ms() < deadline) {
+		uint64_t before = server_requests(&f->srv);
+		int n = server_workers(&f->srv, workers, 4);
+
+		if (n < 1) {
+			harness_nap_ms(5);
+			continue;
+		}
+		/* Kill one once it has served something since the last kill. */
+		if (!WAIT_UNTIL(server_requests(&f->srv) > before + 20, 5000))
+			break;
+		kill(workers[kills % n], SIGKILL);
+		kills++;
+	}
+	atomic_store(&sh->stop, 1);
+	for (int c = 0; c < CLIENTS; c++)
+		assert_int_equal(wait_child(kids[c], 60000), 0);
+	for (int c = 0; c < CLIENTS; c++) {
+		writes += atomic_load(&sh->acked[c]);
+		verified += atomic_load(&sh->verified[c]);
+	}
+	print_message("soak: %d worker kills survived, %llu acknowledged writes, %llu records "
+		      "verified\n", kills, (unsigned long long)writes, (unsigned long long)verified);
+	assert_int_equal(kills, SOAK_KILLS);
+	assert_int_equal(verified, CLIENTS * SLOTS);
+	assert_int_equal(check_table(&f->srv.table, report, NULL), 0);
+	munmap(sh, sizeof(*sh));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		TEST_ONE_BARE(test_worker_kill_soak_loses_no_acknowledged_write),
+	};
+
+	return cmocka_run_group_tests_name("soak", tests, NULL, NULL);
+}
