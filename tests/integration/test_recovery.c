@@ -264,6 +264,42 @@ test_worker_killed_in_the_middle_of_a_write_leaves_the_old_bytes_whole(void **st
 	close(fd);
 }
 
+/*
+ * In the style of PostgreSQL's 017_shm.pl: after a crash of the whole
+ * server, a process still attached to its table (as an orphaned worker
+ * would be; here the test itself) makes a restart on that key refuse;
+ * once it detaches, the restart removes the stale table and serves.
+ */
+static void
+test_process_still_attached_after_a_crash_makes_a_restart_refuse_until_it_is_gone(void **state)
+{
+	struct fixture *f = *state;
+	struct server again;
+	char key[16];
+
+	assert_int_equal(fixture_start(f, "--workers", "1", NULL), 0);
+	snprintf(key, sizeof(key), "0x%08x", (unsigned)f->srv.key);
+	assert_true(server_attach(&f->srv));
+	server_kill_group(&f->srv, SIGKILL);
+	assert_true(server_wait_group_gone(&f->srv, HARNESS_STOP_MS));
+
+	assert_int_equal(server_spawn(&again, "--key", key, NULL), 0);
+	if (server_wait_exit(&again, HARNESS_STOP_MS) != 3) {
+		server_print_log(&again);
+		fail_msg("a restart beside an attached process did not refuse with exit 3");
+	}
+	assert_true(server_log_has(&again, "is attached by 1 process(es)"));
+	assert_true(segment_exists(f->srv.key));
+	server_destroy(&again);
+
+	server_detach(&f->srv);
+	assert_int_equal(server_start(&again, "--key", key, NULL), 0);
+	assert_true(server_log_has(&again, "removing the stale control table"));
+	assert_int_equal(server_stop(&again), 0);
+	assert_false(segment_exists(f->srv.key));
+	server_destroy(&again);
+}
+
 int
 main(void)
 {
@@ -273,6 +309,7 @@ main(void)
 		TEST_ONE_BARE(test_worker_killed_inside_a_finalize_finishes_the_release),
 		TEST_ONE_BARE(test_worker_killed_holding_a_process_lock_does_not_block_that_process),
 		TEST_ONE_BARE(test_worker_killed_in_the_middle_of_a_write_leaves_the_old_bytes_whole),
+		TEST_ONE_BARE(test_process_still_attached_after_a_crash_makes_a_restart_refuse_until_it_is_gone),
 	};
 
 	return cmocka_run_group_tests_name("recovery", tests, NULL, NULL);
