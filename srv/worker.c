@@ -32,7 +32,6 @@
 #define SOURCE_LISTEN 1
 #define SOURCE_SIGNAL 2
 #define SOURCE_CONN 3
-#define ACCEPT_BATCH 32
 #define STOP_GRACE_MS 3000
 
 struct source {
@@ -151,56 +150,71 @@ service(struct worker *w, struct conn *c, bool readable)
 	update_events(w, c);
 }
 
+/*
+ * Moves this worker to the back of the listening socket's queue of
+ * exclusive waiters.  The kernel wakes the first idle waiter in that
+ * queue, so without this one idle worker would take every connection;
+ * with it, idle workers take turns.
+ */
 static void
-accept_some(struct worker *w, struct source *l)
+rearm_listener(struct worker *w, struct source *l)
 {
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct conn *c;
+	struct epoll_event e = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l};
 
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				/* Leave the backlog alone for a while instead of spinning on it. */
-				log_warn("accept4: %s; pausing accepts for 100 ms", strerror(errno));
-				w->accept_paused = true;
-				w->accept_resume_ms = now_ms() + 100;
-				for (int k = 0; k < 2; k++)
-					if (w->listeners[k].fd >= 0)
-						epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listeners[k].fd, NULL);
-			}
-			return;
-		}
-		if ((c = calloc(1, sizeof(*c))) == NULL) {
-			close(fd);
-			return;
-		}
-		c->kind = SOURCE_CONN;
-		c->fd = fd;
-		c->peer.uid = UINT32_MAX;
-		{
-			struct ucred cred;
-			socklen_t len = sizeof(cred);
-			int one = 1;
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+	epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &e);
+}
 
-			if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0)
-				c->peer.uid = cred.uid;
-			else
-				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+/* Accepts one connection: the others wake the next worker in turn. */
+static void
+accept_one(struct worker *w, struct source *l)
+{
+	int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct conn *c;
+
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			/* Leave the backlog alone for a while instead of spinning on it. */
+			log_warn("accept4: %s; pausing accepts for 100 ms", strerror(errno));
+			w->accept_paused = true;
+			w->accept_resume_ms = now_ms() + 100;
+			for (int k = 0; k < 2; k++)
+				if (w->listeners[k].fd >= 0)
+					epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listeners[k].fd, NULL);
 		}
-		c->events = EPOLLIN;
-		struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
-			close(fd);
-			free(c);
-			continue;
-		}
-		c->next = w->conns;
-		if (w->conns)
-			w->conns->prev = c;
-		w->conns = c;
-		atomic_fetch_add(&w->slot->conns_now, 1);
-		atomic_fetch_add(&w->slot->conns_total, 1);
+		return;
 	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close(fd);
+		return;
+	}
+	rearm_listener(w, l);
+	c->kind = SOURCE_CONN;
+	c->fd = fd;
+	c->peer.uid = UINT32_MAX;
+	{
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		int one = 1;
+
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0)
+			c->peer.uid = cred.uid;
+		else
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	c->events = EPOLLIN;
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	atomic_fetch_add(&w->slot->conns_now, 1);
+	atomic_fetch_add(&w->slot->conns_total, 1);
 }
 
 static void
@@ -300,7 +314,7 @@ worker_run(const struct worker_args *a)
 
 			if (s->kind == SOURCE_LISTEN) {
 				if (!w.stopping)
-					accept_some(&w, s);
+					accept_one(&w, s);
 			} else if (s->kind == SOURCE_SIGNAL) {
 				struct signalfd_siginfo si;
 

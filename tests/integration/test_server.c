@@ -738,6 +738,29 @@ many_requests(void *arg)
 	return 0;
 }
 
+/* Idle workers take new connections in turn: no one worker gets them all. */
+static void
+test_connections_are_spread_over_the_workers(void **state)
+{
+	struct fixture *f = *state;
+	int fds[8];
+
+	assert_true(server_attach(&f->srv));
+	for (int i = 0; i < 8; i++) {
+		fds[i] = open_conn(i % 2 ? f->srv.tcp_addr : f->srv.unix_addr);
+		assert_int_equal(handshake(&fds[i], NULL), 4096); /* accepted and served */
+	}
+	for (int w = 0; w < 2; w++) {
+		uint64_t now = atomic_load(&f->srv.table.workers[w].conns_now);
+
+		if (now < 2)
+			fail_msg("worker %d holds %llu of 8 connections", w + 1,
+				 (unsigned long long)now);
+	}
+	for (int i = 0; i < 8; i++)
+		close(fds[i]);
+}
+
 static void
 test_many_concurrent_clients_all_succeed_with_the_right_data(void **state)
 {
@@ -1231,6 +1254,7 @@ main(void)
 		TEST_ONE(test_killed_worker_is_respawned_and_clients_keep_working),
 		TEST_ONE_BARE(test_worker_dying_again_right_after_its_respawn_is_respawned_after_a_back_off),
 		TEST_ONE(test_workers_exit_when_the_master_is_killed),
+		TEST_ONE(test_connections_are_spread_over_the_workers),
 		TEST_ONE(test_many_concurrent_clients_all_succeed_with_the_right_data),
 		TEST_ONE(test_concurrent_writes_spanning_3_pages_are_seen_whole),
 		TEST_ONE_BARE(test_concurrent_work_on_the_same_pids_keeps_processes_apart_and_loses_no_frame),
