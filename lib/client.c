@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "dshm.h"
 #include "naming.h"
 
@@ -57,22 +58,13 @@ current_timeout(void)
 	return t > 0 ? t : DEFAULT_TIMEOUT_MS;
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits until fd is ready for events or the deadline passes. */
 static bool
 wait_ready(int fd, short events, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = events};
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_now_ms();
 		int n;
 
 		if (left <= 0)
@@ -107,7 +99,7 @@ int
 dshm_connect(const char *addr)
 {
 	char path[108], host[256], port[16];
-	int64_t deadline = now_ms() + current_timeout();
+	int64_t deadline = clock_now_ms() + current_timeout();
 	int fd;
 
 	if (addr == NULL)
@@ -119,7 +111,7 @@ dshm_connect(const char *addr)
 	} else if (strncmp(addr, "unix:", 5) == 0) {
 		if (strlen(addr + 5) >= sizeof(path) || addr[5] == '\0')
 			return DSHM_DISCONNECTED_SERVER;
-		strcpy(path, addr + 5);
+		memcpy(path, addr + 5, strlen(addr + 5) + 1);
 		addr = NULL;
 	}
 	if (addr == NULL) {
@@ -216,7 +208,7 @@ exchange(int fd, struct proto_request *r, const void *data, void *body, size_t b
 	 size_t *body_len)
 {
 	unsigned char head[PROTO_HEADER_LEN + 16], rhead[PROTO_HEADER_LEN];
-	int64_t deadline = now_ms() + current_timeout();
+	int64_t deadline = clock_now_ms() + current_timeout();
 	struct iovec iov[2];
 	struct proto_header h;
 	size_t n;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "arena.h"
 #include "listen.h"
 #include "log.h"
@@ -54,15 +55,6 @@ struct master {
 	struct worker_life *lives;
 	sigset_t sigs;
 };
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Removes what this master created, and only that. */
 static void
@@ -227,7 +219,7 @@ spawn(struct master *m, int index)
 	if (pid < 0) {
 		log_error("fork (worker %d): %s; trying again in %d ms", index, strerror(errno),
 			  RESPAWN_MAX_DELAY_MS);
-		l->respawn_at_ms = now_ms() + RESPAWN_MAX_DELAY_MS;
+		l->respawn_at_ms = clock_now_ms() + RESPAWN_MAX_DELAY_MS;
 		return;
 	}
 	if (pid == 0) {
@@ -247,7 +239,7 @@ spawn(struct master *m, int index)
 		worker_run(&a);
 	}
 	l->pid = pid;
-	l->started_ms = now_ms();
+	l->started_ms = clock_now_ms();
 	l->respawn_at_ms = 0;
 	atomic_store(&m->table.workers[index - 1].pid, (int32_t)pid);
 	log_debug("worker %d started (pid %d)", index, (int)pid);
@@ -288,7 +280,7 @@ reap(struct master *m, bool stopping)
 					log_warn("worker %u (pid %d) %s while stopping", i + 1, (int)pid, how);
 				break;
 			}
-			int64_t now = now_ms();
+			int64_t now = clock_now_ms();
 			l->quick_deaths = now - l->started_ms < 1000 ? l->quick_deaths + 1 : 1;
 			int64_t delay = 0;
 			if (l->quick_deaths > 1) {
@@ -315,14 +307,14 @@ reap(struct master *m, bool stopping)
 static void
 wait_until_serving(struct master *m)
 {
-	int64_t deadline = now_ms() + READY_WAIT_MS;
+	int64_t deadline = clock_now_ms() + READY_WAIT_MS;
 
 	for (;;) {
 		uint32_t serving = 0;
 
 		for (uint32_t i = 0; i < m->o->workers; i++)
 			serving += atomic_load(&m->table.workers[i].state) == WORKER_SERVING;
-		if (serving == m->o->workers || now_ms() >= deadline)
+		if (serving == m->o->workers || clock_now_ms() >= deadline)
 			return;
 		struct timespec ts = {0, 5 * 1000 * 1000};
 		nanosleep(&ts, NULL);
@@ -332,13 +324,13 @@ wait_until_serving(struct master *m)
 static void
 stop_workers(struct master *m)
 {
-	int64_t deadline = now_ms() + STOP_KILL_MS;
+	int64_t deadline = clock_now_ms() + STOP_KILL_MS;
 
 	for (uint32_t i = 0; i < m->o->workers; i++)
 		if (m->lives[i].pid > 0)
 			kill(m->lives[i].pid, SIGTERM);
 	while (reap(m, true) > 0) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_now_ms();
 
 		if (left <= 0) {
 			for (uint32_t i = 0; i < m->o->workers; i++)
@@ -408,7 +400,7 @@ master_run(const struct options *o)
 	log_ready(&m);
 
 	for (;;) {
-		int64_t now = now_ms(), next = now + 1000;
+		int64_t now = clock_now_ms(), next = now + 1000;
 		struct timespec ts;
 		int sig;
 
@@ -425,7 +417,7 @@ master_run(const struct options *o)
 			break;
 		}
 		reap(&m, false);
-		now = now_ms();
+		now = clock_now_ms();
 		for (uint32_t i = 0; i < o->workers; i++)
 			if (m.lives[i].pid == 0 && m.lives[i].respawn_at_ms > 0 &&
 			    m.lives[i].respawn_at_ms <= now)

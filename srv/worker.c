@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "log.h"
 #include "owners.h"
@@ -53,15 +54,6 @@ struct worker {
 	bool accept_paused; /* out of descriptors: accept again after a pause */
 	int64_t accept_resume_ms;
 };
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 add_stats(struct worker *w, const struct conn_stats *st)
@@ -177,7 +169,7 @@ accept_one(struct worker *w, struct source *l)
 			/* Leave the backlog alone for a while instead of spinning on it. */
 			log_warn("accept4: %s; pausing accepts for 100 ms", strerror(errno));
 			w->accept_paused = true;
-			w->accept_resume_ms = now_ms() + 100;
+			w->accept_resume_ms = clock_now_ms() + 100;
 			for (int k = 0; k < 2; k++)
 				if (w->listeners[k].fd >= 0)
 					epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listeners[k].fd, NULL);
@@ -235,7 +227,7 @@ begin_stop(struct worker *w)
 	if (w->stopping)
 		return;
 	w->stopping = true;
-	w->stop_deadline_ms = now_ms() + STOP_GRACE_MS;
+	w->stop_deadline_ms = clock_now_ms() + STOP_GRACE_MS;
 	atomic_store(&w->slot->state, WORKER_STOPPING);
 	for (int k = 0; k < 2; k++)
 		if (w->listeners[k].fd >= 0) {
@@ -341,7 +333,7 @@ worker_run(const struct worker_args *a)
 		/* Stopping closes connections, so it waits until no event refers to them. */
 		if (stop)
 			begin_stop(&w);
-		if (w.accept_paused && now_ms() >= w.accept_resume_ms) {
+		if (w.accept_paused && clock_now_ms() >= w.accept_resume_ms) {
 			w.accept_paused = false;
 			if (!w.stopping)
 				watch_listeners(&w);
@@ -355,7 +347,7 @@ worker_run(const struct worker_args *a)
 				if (buf_len(&c->out) == 0 && !conn_has_request(c) && buf_len(&c->in) == 0)
 					close_conn(&w, c);
 			}
-			if (w.conns == NULL || now_ms() >= w.stop_deadline_ms) {
+			if (w.conns == NULL || clock_now_ms() >= w.stop_deadline_ms) {
 				atomic_store(&w.slot->state, WORKER_EMPTY);
 				_exit(0);
 			}
