@@ -17,7 +17,7 @@ procs_init(struct table *t, int64_t pid, int64_t pages, uint32_t uid)
 {
 	if (pid < 0 || pages < 0)
 		return DSHM_BAD_REQUEST;
-	if ((uint64_t)pages > t->hdr->nframes)
+	if ((uint64_t)pages > t->hdr->nframes || (uint64_t)pages > PROCS_MAX_PAGES)
 		return DSHM_NO_SPACE;
 	return owners_create(t, OWNER_PROCESS, pid, (uint32_t)pages, uid);
 }

@@ -23,7 +23,7 @@ int procs_write(struct table *t, int64_t pid, int64_t page, int64_t offset,
 int procs_read(struct table *t, int64_t pid, int64_t page, int64_t offset,
 	       void *buf, int64_t size);
 
-/* The most pages one process may own. */
-#define PROCS_MAX_PAGES INT32_MAX
+/* The most pages one process may own: what a page tree of full height maps. */
+#define PROCS_MAX_PAGES ((uint64_t)1 << (PT_SHIFT * PT_MAX_HEIGHT))
 
 #endif /* DSHM_IPC_PROCS_H */

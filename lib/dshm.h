@@ -40,7 +40,6 @@ extern "C" {
 #define DSHM_VERSION_MISMATCH (-211)    /* client and server speak different protocol versions */
 #define DSHM_TABLE_FULL (-212)          /* the server's process table is full */
 #define DSHM_NO_MEMORY (-213)           /* the client could not allocate memory */
-#define DSHM_SHUTTING_DOWN (-214)       /* the server is stopping and takes no new work */
 
 /*
  * The seed library's own names.  They are plain words that other code may

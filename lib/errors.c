@@ -22,7 +22,6 @@ dshm_strerror(int code)
 	case DSHM_VERSION_MISMATCH: return "protocol version mismatch";
 	case DSHM_TABLE_FULL: return "process table full";
 	case DSHM_NO_MEMORY: return "client out of memory";
-	case DSHM_SHUTTING_DOWN: return "server shutting down";
 	default: return "unknown status code";
 	}
 }
