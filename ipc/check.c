@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "owners.h"
+
 /* A plain field of a table that may change under us, read exactly once. */
 #define READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
@@ -307,27 +309,13 @@ check_chunks(struct checker *c)
 			  (unsigned long long)chunks_free, (unsigned long long)nfree);
 }
 
-/* Must equal owners.c's index_hash: the test of a clean table would fail otherwise. */
-static uint32_t
-index_hash(uint32_t kind, int64_t id)
-{
-	uint64_t x = (uint64_t)id ^ ((uint64_t)kind << 56);
-
-	x ^= x >> 30;
-	x *= UINT64_C(0xbf58476d1ce4e5b9);
-	x ^= x >> 27;
-	x *= UINT64_C(0x94d049bb133111eb);
-	x ^= x >> 31;
-	return (uint32_t)x;
-}
-
 /* Whether probing for owner s from its hash reaches its entry before an empty one. */
 static bool
 index_reaches(const struct checker *c, uint32_t s)
 {
 	const struct owner *o = &c->t->owners[s];
 	uint32_t mask = c->index_size - 1;
-	uint32_t pos = index_hash(atomic_load(&o->kind), atomic_load(&o->id)) & mask;
+	uint32_t pos = owners_index_hash(atomic_load(&o->kind), atomic_load(&o->id)) & mask;
 
 	for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1) & mask) {
 		uint32_t e = atomic_load(&c->t->index[pos]);

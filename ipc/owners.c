@@ -22,8 +22,8 @@
 
 #define UNDO_KEEP_BYTES (1u << 20)
 
-static uint32_t
-index_hash(uint32_t kind, int64_t id)
+uint32_t
+owners_index_hash(uint32_t kind, int64_t id)
 {
 	uint64_t x = (uint64_t)id ^ ((uint64_t)kind << 56);
 
@@ -50,7 +50,7 @@ static int64_t
 index_probe(struct table *t, uint32_t kind, int64_t id, bool want_free)
 {
 	uint32_t mask = t->hdr->index_size - 1;
-	uint32_t pos = index_hash(kind, id) & mask;
+	uint32_t pos = owners_index_hash(kind, id) & mask;
 	int64_t free_pos = -1;
 
 	for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1) & mask) {

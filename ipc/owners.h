@@ -56,6 +56,9 @@ void owners_write(struct table *t, uint32_t slot, uint64_t pos, const void *buf,
  */
 void owners_recover_worker(struct table *t, int self);
 
+/* Where probing for owner (kind, id) starts in the owner index, before masking. */
+uint32_t owners_index_hash(uint32_t kind, int64_t id);
+
 /* Takes the alloc lock, repairing the allocator if its holder died. */
 int owners_alloc_lock(struct table *t);
 void owners_alloc_unlock(struct table *t);

@@ -20,7 +20,7 @@ cleanup() {
 trap cleanup EXIT
 
 make -s -C "$top" install PREFIX="$prefix" >/dev/null
-for f in bin/dshmd include/dshm.h lib/libdshm.a lib/libdshm.so lib/pkgconfig/dshm.pc; do
+for f in bin/dshmd bin/dshm-ipcs include/dshm.h lib/libdshm.a lib/libdshm.so lib/pkgconfig/dshm.pc; do
 	[ -e "$prefix/$f" ] || { echo "install: $prefix/$f missing"; exit 1; }
 done
 
@@ -44,6 +44,11 @@ key=$(sed -n 's/.* ready: key \(0x[0-9a-f]*\) .*/\1/p' "$log")
 
 "$work/paging_demo" "unix:$sock" "$tcp" 8
 "$work/paging_demo" "$tcp" "unix:$sock" 8
+
+# The installed dshm-ipcs finds the server from its socket and sees it whole.
+"$prefix/bin/dshm-ipcs" --server "unix:$sock" --check
+"$prefix/bin/dshm-ipcs" --server "unix:$sock" -w | grep -q serving ||
+	{ echo "dshm-ipcs -w shows no serving worker"; exit 1; }
 
 kill -TERM "$pid"
 wait "$pid" || { echo "dshmd exited with status $?"; cat "$log"; exit 1; }

@@ -1,0 +1,100 @@
+/*
+ * ipcs_print.c — dshm-ipcs's text reports: the summary, the segment list
+ * in the manner of ipcs -m, the paging processes (-p) and the workers'
+ * scoreboard (-w).  Every number comes from one read of the table.
+ */
+#include <stdlib.h>
+#include <time.h>
+
+#include "ipcs.h"
+
+void
+ipcs_print_summary(FILE *f, const struct ipcs *v)
+{
+	const struct table_header *h = v->t.hdr;
+	int64_t now = time(NULL), started = h->started;
+	uint64_t nframes = h->nframes, nfree = __atomic_load_n(&h->frames_free, __ATOMIC_RELAXED);
+	struct ipcs_proc *p;
+	size_t nprocs = ipcs_procs(&v->t, &p);
+	char version[sizeof(h->version) + 1], up[32];
+
+	snprintf(version, sizeof(version), "%.*s", (int)sizeof(h->version), h->version);
+	ipcs_format_uptime(now - started, up, sizeof(up));
+	free(p);
+	fprintf(f, "server:     dshmd %s, creator pid %lld, up %s\n", version,
+		(long long)atomic_load(&h->creator_pid), up);
+	fprintf(f, "frame size: %u bytes\n", h->frame_size);
+	fprintf(f, "frames:     %llu used, %llu free, %llu in all\n",
+		(unsigned long long)(nframes - (nfree <= nframes ? nfree : nframes)),
+		(unsigned long long)nfree, (unsigned long long)nframes);
+	fprintf(f, "arena:      %llu bytes\n", (unsigned long long)(nframes * h->frame_size));
+	fprintf(f, "table:      %llu bytes, key 0x%08x, shmid %d, nattch %lu\n",
+		(unsigned long long)h->table_size, (unsigned)v->key, v->shmid, v->nattch);
+	fprintf(f, "processes:  %zu (at most %u)\n", nprocs, h->max_owners);
+	fprintf(f, "workers:    %u (%u serving)\n", h->nworkers, ipcs_workers_serving(&v->t));
+}
+
+void
+ipcs_print_segments(FILE *f, const struct ipcs *v)
+{
+	(void)v; /* dshm has no keyed segments yet */
+	fprintf(f, "\n------ dshm segments ------\n");
+	fprintf(f, "%-10s %-10s %-10s %-10s %-10s %-10s %s\n", "key", "shmid", "owner", "perms",
+		"bytes", "nattch", "status");
+	fprintf(f, "(none)\n");
+}
+
+void
+ipcs_print_procs(FILE *f, const struct ipcs *v)
+{
+	uint32_t fs = v->t.hdr->frame_size;
+	struct ipcs_proc *p;
+	size_t n = ipcs_procs(&v->t, &p);
+
+	fprintf(f, "\n------ paging processes ------\n");
+	fprintf(f, "%-12s %-10s %-10s %-10s %s\n", "pid", "uid", "pages", "frames", "bytes");
+	for (size_t i = 0; i < n; i++) {
+		char uid[16];
+
+		if (p[i].uid == UINT32_MAX)
+			snprintf(uid, sizeof(uid), "-");
+		else
+			snprintf(uid, sizeof(uid), "%u", p[i].uid);
+		fprintf(f, "%-12lld %-10s %-10llu %-10llu %llu\n", (long long)p[i].pid, uid,
+			(unsigned long long)p[i].pages, (unsigned long long)p[i].frames,
+			(unsigned long long)(p[i].frames * fs));
+	}
+	if (n == 0)
+		fprintf(f, "(none)\n");
+	free(p);
+}
+
+void
+ipcs_print_workers(FILE *f, const struct ipcs *v)
+{
+	const struct table *t = &v->t;
+	int64_t now = time(NULL);
+
+	fprintf(f, "\n------ workers ------\n");
+	fprintf(f, "%-5s %-8s %-9s %5s %8s %10s %12s %12s  %s\n", "index", "pid", "state", "conns",
+		"total", "requests", "bytes-in", "bytes-out", "last-activity");
+	for (uint32_t i = 0; i < t->hdr->nworkers; i++) {
+		const struct worker_slot *w = &t->workers[i];
+		int64_t last = atomic_load(&w->last_activity);
+		char ago[32];
+
+		if (last == 0)
+			snprintf(ago, sizeof(ago), "never");
+		else
+			snprintf(ago, sizeof(ago), "%llds ago", (long long)(now > last ? now - last : 0));
+		fprintf(f, "%-5u %-8d %-9s %5llu %8llu %10llu %12llu %12llu  %s\n", i,
+			atomic_load(&w->pid), ipcs_worker_state(atomic_load(&w->state)),
+			(unsigned long long)atomic_load(&w->conns_now),
+			(unsigned long long)atomic_load(&w->conns_total),
+			(unsigned long long)atomic_load(&w->requests),
+			(unsigned long long)atomic_load(&w->bytes_in),
+			(unsigned long long)atomic_load(&w->bytes_out), ago);
+	}
+	if (t->hdr->nworkers == 0)
+		fprintf(f, "(none)\n");
+}
