@@ -158,6 +158,9 @@ struct table_header {
 
 	int64_t started; /* time(NULL) when the table was created */
 	char version[32];
+	/* What else the server made ("" when none), for dshm-ipcrm --stale to clean up. */
+	char unix_path[108];
+	char pidfile[256];
 
 	/*
 	 * alloc_lock guards the frame allocator (frame_owner, frame_bits,

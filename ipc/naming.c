@@ -25,12 +25,12 @@ naming_default_socket(char *out, size_t len)
 }
 
 /*
- * The canonical name of a socket path that may not exist yet: the real
+ * The canonical name of a path that may not exist yet: the real
  * path of its directory (symlinks, "." and ".." resolved), then its last
  * component.  Without such a directory, the path from the cwd.
  */
-static const char *
-canonical_socket_path(const char *path, char *out, size_t len)
+const char *
+naming_canonical_path(const char *path, char *out, size_t len)
 {
 	char dir[PATH_MAX], real[PATH_MAX];
 	const char *slash = strrchr(path, '/');
@@ -58,7 +58,7 @@ naming_key_for_socket(const char *path)
 	char buf[PATH_MAX + 2];
 	uint32_t h = 2166136261u;
 
-	for (const char *p = canonical_socket_path(path, buf, sizeof(buf)); *p != '\0'; p++) {
+	for (const char *p = naming_canonical_path(path, buf, sizeof(buf)); *p != '\0'; p++) {
 		h ^= (unsigned char)*p;
 		h *= 16777619u;
 	}

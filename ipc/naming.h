@@ -27,6 +27,13 @@ bool naming_default_socket(char *out, size_t len);
 key_t naming_key_for_socket(const char *path);
 
 /*
+ * The canonical form of a path that may not exist yet: its directory's
+ * real path and its name (from the cwd when the directory is missing).
+ * Returns out, or path itself when the result does not fit.
+ */
+const char *naming_canonical_path(const char *path, char *out, size_t len);
+
+/*
  * Splits "HOST:PORT" or "[V6ADDR]:PORT" into host and port.  Returns false
  * when the text is not of that form or a part does not fit.
  */

@@ -140,6 +140,11 @@ table_format(struct table *t, void *mem, const struct table_params *p,
 	h->off_workers = l.off_workers;
 	h->started = time(NULL);
 	snprintf(h->version, sizeof(h->version), "%s", DSHM_VERSION);
+	/* A path that does not fit is not recorded: a cut one would name another file. */
+	if (p->unix_path != NULL && strlen(p->unix_path) < sizeof(h->unix_path))
+		strcpy(h->unix_path, p->unix_path);
+	if (p->pidfile != NULL && strlen(p->pidfile) < sizeof(h->pidfile))
+		strcpy(h->pidfile, p->pidfile);
 	h->frames_free = p->nframes;
 	h->chunks_free = l.nchunks - 1;
 	h->chunk_hint = 1;

@@ -21,6 +21,8 @@ struct table_params {
 	uint64_t nframes;
 	uint32_t max_owners;
 	uint32_t nworkers;
+	const char *unix_path; /* recorded in the header; NULL: none */
+	const char *pidfile;   /* likewise */
 };
 
 struct table {

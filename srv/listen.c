@@ -18,30 +18,6 @@
 
 #define BACKLOG 1024
 
-enum unix_state
-listen_probe_unix(const char *path)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	struct stat st;
-	enum unix_state state;
-	int fd;
-
-	if (lstat(path, &st) < 0)
-		return UNIX_FREE;
-	if (!S_ISSOCK(st.st_mode))
-		return UNIX_NOT_SOCKET;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return UNIX_LIVE; /* cannot tell: assume someone is there */
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 || errno == EAGAIN)
-		state = UNIX_LIVE; /* EAGAIN: a full backlog, so a live listener */
-	else
-		state = errno == ECONNREFUSED ? UNIX_STALE : UNIX_LIVE;
-	close(fd);
-	return state;
-}
-
 int
 listen_tcp(const char *hostport, char *bound, size_t boundlen, char *err, size_t errlen)
 {
@@ -103,7 +79,7 @@ listen_unix(const char *path, char *err, size_t errlen)
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int fd;
 
-	switch (listen_probe_unix(path)) {
+	switch (sockprobe_unix(path)) {
 	case UNIX_LIVE:
 		snprintf(err, errlen, "a server already answers on %s", path);
 		return -1;

@@ -13,10 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum unix_state { UNIX_FREE, UNIX_STALE, UNIX_LIVE, UNIX_NOT_SOCKET };
-
-/* What is at path now; connects to it to tell a live server from a stale file. */
-enum unix_state listen_probe_unix(const char *path);
+#include "sockprobe.h"
 
 /*
  * Opens a listening TCP socket at "HOST:PORT" (non-blocking, close-on-

@@ -12,6 +12,7 @@
 #include "master.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <libutil.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "arena.h"
 #include "listen.h"
 #include "log.h"
+#include "naming.h"
 #include "proto.h"
 #include "table.h"
 #include "worker.h"
@@ -135,7 +137,7 @@ start(struct master *m)
 {
 	const struct options *o = m->o;
 	struct table_params tp;
-	char err[512];
+	char err[512], unix_abs[PATH_MAX + 2], pid_abs[PATH_MAX + 2];
 	pid_t other;
 
 	if (o->pidfile[0] != '\0') {
@@ -150,7 +152,7 @@ start(struct master *m)
 			return EXIT_FAILED;
 		}
 	}
-	switch (listen_probe_unix(o->unix_path)) {
+	switch (sockprobe_unix(o->unix_path)) {
 	case UNIX_LIVE:
 		log_error("a server already answers on %s: not starting a second one there",
 			  o->unix_path);
@@ -184,6 +186,9 @@ start(struct master *m)
 		.nframes = o->memory / o->frame_size,
 		.max_owners = o->max_processes,
 		.nworkers = o->workers,
+		.unix_path = naming_canonical_path(o->unix_path, unix_abs, sizeof(unix_abs)),
+		.pidfile = o->pidfile[0] ? naming_canonical_path(o->pidfile, pid_abs, sizeof(pid_abs))
+					 : NULL,
 	};
 	if (table_create(&m->table, &tp, m->arena, err, sizeof(err)) < 0) {
 		log_error("%s", err);

@@ -6,7 +6,8 @@
 # $TEST_WRAPPER, when set, runs each binary under it (valgrind, say).
 # A binary that dies (a sanitizer report, a signal, a valgrind error)
 # counts as one failed test on top of what it reported.  Integration
-# tests find dshmd through $DSHMD and dshm-ipcs through $DSHM_IPCS, and
+# tests find dshmd through $DSHMD, dshm-ipcs through $DSHM_IPCS and
+# dshm-ipcrm through $DSHM_IPCRM, and
 # keep scratch files in $DSHM_TEST_DIR.
 set -u
 
@@ -14,7 +15,8 @@ build=${1:-build/asan}
 kinds=${2:-unit integration scripts}
 DSHMD=${DSHMD:-$(pwd)/$build/dshmd}
 DSHM_IPCS=${DSHM_IPCS:-$(pwd)/$build/dshm-ipcs}
-export DSHMD DSHM_IPCS
+DSHM_IPCRM=${DSHM_IPCRM:-$(pwd)/$build/dshm-ipcrm}
+export DSHMD DSHM_IPCS DSHM_IPCRM
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 DSHM_TEST_DIR=$(mktemp -d /tmp/dshm-tests.XXXXXX)

@@ -20,7 +20,7 @@ cleanup() {
 trap cleanup EXIT
 
 make -s -C "$top" install PREFIX="$prefix" >/dev/null
-for f in bin/dshmd bin/dshm-ipcs include/dshm.h lib/libdshm.a lib/libdshm.so lib/pkgconfig/dshm.pc; do
+for f in bin/dshmd bin/dshm-ipcs bin/dshm-ipcrm include/dshm.h lib/libdshm.a lib/libdshm.so lib/pkgconfig/dshm.pc; do
 	[ -e "$prefix/$f" ] || { echo "install: $prefix/$f missing"; exit 1; }
 done
 
