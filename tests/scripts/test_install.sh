@@ -20,7 +20,9 @@ cleanup() {
 trap cleanup EXIT
 
 make -s -C "$top" install PREFIX="$prefix" >/dev/null
-for f in bin/dshmd bin/dshm-ipcs bin/dshm-ipcrm include/dshm.h lib/libdshm.a lib/libdshm.so lib/pkgconfig/dshm.pc; do
+for f in bin/dshmd bin/dshm-ipcs bin/dshm-ipcrm include/dshm.h \
+	share/man/man8/dshmd.8 share/man/man3/dshm.3 share/man/man1/dshm-ipcs.1 \
+	share/man/man1/dshm-ipcrm.1 lib/libdshm.a lib/libdshm.so lib/pkgconfig/dshm.pc; do
 	[ -e "$prefix/$f" ] || { echo "install: $prefix/$f missing"; exit 1; }
 done
 
