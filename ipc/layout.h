@@ -117,6 +117,9 @@ struct undo_record {
 	uint64_t len;
 };
 
+#define STATS_OPS 32    /* requests counted per opcode below this (0: any other) */
+#define STATS_ERRORS 32  /* errors counted per status code -200 .. -231 */
+
 /* A worker's row in the scoreboard: written only by that worker (respawns by the master). */
 struct worker_slot {
 	_Atomic int32_t pid;
@@ -129,6 +132,9 @@ struct worker_slot {
 	_Atomic int64_t started;       /* time(NULL) */
 	_Atomic int64_t last_activity; /* time(NULL) */
 	_Atomic uint64_t respawns;     /* written by the master */
+	_Atomic uint64_t conns_refused; /* accept failures (out of descriptors or memory) */
+	_Atomic uint64_t op_requests[STATS_OPS];
+	_Atomic uint64_t errors[STATS_ERRORS];
 	struct undo_record undo;
 };
 

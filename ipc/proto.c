@@ -50,11 +50,28 @@ proto_get_header(const unsigned char *in, struct proto_header *h)
 	h->len = proto_get_u32(in + 12);
 }
 
+const char *
+proto_opcode_name(uint8_t opcode)
+{
+	static const char *const names[OP_MAX_] = {
+		[OP_HELLO] = "hello",
+		[OP_PROC_INIT] = "proc_init",
+		[OP_PROC_ASSIGN] = "proc_assign",
+		[OP_PROC_FINALIZE] = "proc_finalize",
+		[OP_PROC_WRITE] = "proc_write",
+		[OP_PROC_READ] = "proc_read",
+		[OP_STATS] = "stats",
+	};
+
+	return opcode < OP_MAX_ ? names[opcode] : NULL;
+}
+
 int
 proto_args_len(uint8_t opcode)
 {
 	switch (opcode) {
 	case OP_HELLO:
+	case OP_STATS:
 		return 0;
 	case OP_PROC_FINALIZE:
 		return 4;

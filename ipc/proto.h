@@ -34,6 +34,7 @@ enum proto_opcode {
 	OP_PROC_FINALIZE = 4, /* i32 pid */
 	OP_PROC_WRITE = 5,    /* i32 pid, i32 page, i32 offset, i32 size, size bytes */
 	OP_PROC_READ = 6,     /* i32 pid, i32 page, i32 offset, i32 size -> size bytes */
+	OP_STATS = 7,         /* -> text: one "name value" line per counter */
 	OP_MAX_
 };
 
@@ -65,6 +66,9 @@ struct proto_hello {
 
 void proto_put_header(unsigned char *out, const struct proto_header *h);
 void proto_get_header(const unsigned char *in, struct proto_header *h);
+
+/* The opcode's name in lower case ("proc_read"), or NULL when unknown. */
+const char *proto_opcode_name(uint8_t opcode);
 
 /* The exact body length of a request with this opcode, not counting write data; -1 if unknown. */
 int proto_args_len(uint8_t opcode);

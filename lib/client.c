@@ -225,9 +225,13 @@ exchange(int fd, struct proto_request *r, const void *data, void *body, size_t b
 		return DSHM_DISCONNECTED_SERVER;
 	if (h.version != PROTO_VERSION || h.status == DSHM_VERSION_MISMATCH)
 		return DSHM_VERSION_MISMATCH;
-	/* A successful reply carries exactly the body asked for; errors carry none. */
+	/*
+	 * A successful reply carries exactly the body asked for (at most
+	 * body_cap bytes when the caller takes a length back); errors carry none.
+	 */
 	if (h.id != r->id || h.opcode != r->opcode ||
-	    h.len != (h.status == DSHM_SUCCESS ? body_cap : 0))
+	    (h.status != DSHM_SUCCESS ? h.len != 0
+				      : body_len != NULL ? h.len > body_cap : h.len != body_cap))
 		return DSHM_DISCONNECTED_SERVER;
 	if (h.len > 0 && !recv_all(fd, body, h.len, deadline))
 		return DSHM_DISCONNECTED_SERVER;

@@ -12,8 +12,9 @@
 
 /*
  * Sends request r (with data_len bytes of data after its arguments) on fd
- * and receives its reply.  A successful reply's body (body_cap bytes)
- * goes to body (body_len receives its length).  Returns the reply's status, or
+ * and receives its reply.  A successful reply's body goes to body: exactly
+ * body_cap bytes when body_len is NULL, else at most body_cap bytes, its
+ * length stored in *body_len.  Returns the reply's status, or
  * DSHM_DISCONNECTED_SERVER / DSHM_VERSION_MISMATCH when the exchange
  * failed (including a successful reply whose body is not exactly
  * body_cap bytes); then the socket is shut down, since its stream is out

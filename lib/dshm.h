@@ -124,6 +124,15 @@ int dshm_connect(const char *addr);
  */
 void dshm_set_timeout(int milliseconds);
 
+/*
+ * The server's live counters: on success *text is a malloc'd,
+ * NUL-terminated text of "name value" lines (the caller frees it): uptime,
+ * frames used and free, processes, workers, connections (now, in all,
+ * refused), requests in all and per operation, bytes in and out, and
+ * errors per status code.  Returns DSHM_SUCCESS or an error code.
+ */
+int dshm_stats(int server_socket, char **text);
+
 /* ---- the paging API (seed library "Memoria") ------------------------ */
 
 typedef struct {

@@ -8,10 +8,29 @@
 
 #include "dshm.h"
 #include "procs.h"
+#include "stats.h"
 
+/* This worker's scoreboard row, where every reply is counted (NULL: not counted). */
+static struct worker_slot *counters;
+
+void
+dispatch_count_into(struct worker_slot *slot)
+{
+	counters = slot;
+}
+
+/* Every reply passes here: it is counted by opcode and, when an error, by code. */
 static void
 put_reply_header(unsigned char *at, uint8_t opcode, uint32_t id, int32_t status, uint32_t len)
 {
+	if (counters != NULL) {
+		atomic_fetch_add_explicit(&counters->op_requests[opcode < STATS_OPS ? opcode : 0], 1,
+					  memory_order_relaxed);
+		if (status <= -200 && status > -200 - STATS_ERRORS)
+			atomic_fetch_add_explicit(&counters->errors[-200 - status], 1,
+						  memory_order_relaxed);
+	}
+
 	struct proto_header h = {
 		.magic = PROTO_MAGIC,
 		.version = PROTO_VERSION,
@@ -76,6 +95,23 @@ reply_read(struct table *t, const struct proto_request *r, struct buf *out)
 	return true;
 }
 
+static bool
+reply_stats(struct table *t, const struct proto_request *r, struct buf *out)
+{
+	/* Counters move while we format: room for them to grow, and a cap if they outgrow it. */
+	size_t cap = stats_format(t, NULL, 0) + 256, len;
+	unsigned char *at = buf_reserve(out, PROTO_HEADER_LEN + cap);
+
+	if (at == NULL)
+		return false;
+	len = stats_format(t, (char *)at + PROTO_HEADER_LEN, cap);
+	if (len > cap - 1)
+		len = cap - 1;
+	put_reply_header(at, r->opcode, r->id, DSHM_SUCCESS, (uint32_t)len);
+	out->end += PROTO_HEADER_LEN + len;
+	return true;
+}
+
 bool
 dispatch(struct table *t, const struct proto_request *r, const struct peer *p, struct buf *out)
 {
@@ -86,6 +122,8 @@ dispatch(struct table *t, const struct proto_request *r, const struct peer *p, s
 		return reply_hello(t, r, out);
 	case OP_PROC_READ:
 		return reply_read(t, r, out);
+	case OP_STATS:
+		return reply_stats(t, r, out);
 	case OP_PROC_INIT:
 		rc = procs_init(t, r->arg[0], r->arg[1], p->uid);
 		break;

@@ -24,6 +24,9 @@ struct peer {
 bool dispatch(struct table *t, const struct proto_request *r, const struct peer *p,
 	      struct buf *out);
 
+/* Counts every reply from now on in slot (this worker's scoreboard row). */
+void dispatch_count_into(struct worker_slot *slot);
+
 /* Appends a reply with no body (an error, or a bare success). */
 bool dispatch_reply_status(struct buf *out, uint8_t opcode, uint32_t id, int32_t status);
 

@@ -168,6 +168,7 @@ accept_one(struct worker *w, struct source *l)
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
 			/* Leave the backlog alone for a while instead of spinning on it. */
 			log_warn("accept4: %s; pausing accepts for 100 ms", strerror(errno));
+			atomic_fetch_add(&w->slot->conns_refused, 1);
 			w->accept_paused = true;
 			w->accept_resume_ms = clock_now_ms() + 100;
 			for (int k = 0; k < 2; k++)
@@ -254,6 +255,7 @@ setup(struct worker *w, const struct worker_args *a)
 	w->t = a->table;
 	w->t->self = a->index - 1;
 	w->slot = &a->table->workers[a->index - 1];
+	dispatch_count_into(w->slot);
 	/* A write our dead predecessor left half-done is undone before we write. */
 	owners_recover_worker(w->t, w->t->self);
 	w->master = a->master;

@@ -32,7 +32,7 @@ struct ipcs_opts {
 	bool key_given;
 	key_t key;
 	const char *server; /* --server, else $DSHM_SERVER, else NULL */
-	bool procs, workers, map, json, check;
+	bool procs, workers, map, json, stats, check;
 	bool dump;
 	int dump_pid;
 	enum ipcs_color color;

@@ -17,6 +17,7 @@
 #include "check.h"
 #include "ipcs.h"
 #include "naming.h"
+#include "stats.h"
 
 #define CHECK_PASSES 3 /* a live table may be seen mid-change: violations must persist */
 
@@ -53,6 +54,8 @@ usage(FILE *f)
 		"  --dump pid:N        process N's page table and a hex dump of its pages\n"
 		"                      (read through the server, at --server or $DSHM_SERVER\n"
 		"                      or the default socket)\n"
+		"  --stats             the live counters (the same text as a STATS request):\n"
+		"                      connections, requests per operation, bytes, errors\n"
 		"  --json              summary, segments, processes and workers as one JSON\n"
 		"                      document\n"
 		"  --check             check the table's invariants and print each violation\n"
@@ -99,7 +102,7 @@ parse_dump(struct ipcs_opts *o, const char *arg)
 static void
 parse(struct ipcs_opts *o, int argc, char **argv)
 {
-	enum { O_KEY = 256, O_SERVER, O_MAP, O_COLOR, O_DUMP, O_JSON, O_CHECK, O_HELP,
+	enum { O_KEY = 256, O_SERVER, O_MAP, O_COLOR, O_DUMP, O_JSON, O_STATS, O_CHECK, O_HELP,
 	       O_VERSION };
 	static const struct option longopts[] = {
 		{"key", required_argument, NULL, O_KEY},
@@ -111,6 +114,7 @@ parse(struct ipcs_opts *o, int argc, char **argv)
 		{"colour", optional_argument, NULL, O_COLOR},
 		{"dump", required_argument, NULL, O_DUMP},
 		{"json", no_argument, NULL, O_JSON},
+		{"stats", no_argument, NULL, O_STATS},
 		{"check", no_argument, NULL, O_CHECK},
 		{"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION},
@@ -168,6 +172,9 @@ parse(struct ipcs_opts *o, int argc, char **argv)
 		case O_JSON:
 			o->json = true;
 			break;
+		case O_STATS:
+			o->stats = true;
+			break;
 		case O_CHECK:
 			o->check = true;
 			break;
@@ -184,8 +191,8 @@ parse(struct ipcs_opts *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		bad("unexpected argument '%s'", argv[optind]);
-	if (o->json + o->check + (o->procs || o->workers || o->map || o->dump) > 1)
-		bad("--json and --check each stand alone");
+	if (o->json + o->check + o->stats + (o->procs || o->workers || o->map || o->dump) > 1)
+		bad("--json, --stats and --check each stand alone");
 }
 
 struct violations {
@@ -257,6 +264,15 @@ main(int argc, char **argv)
 		rc = run_check(&v);
 	} else if (o.json) {
 		ipcs_print_json(stdout, &v);
+	} else if (o.stats) {
+		size_t len = stats_format(&v.t, NULL, 0) + 256;
+		char *text = malloc(len);
+
+		if (text != NULL) {
+			stats_format(&v.t, text, len);
+			fputs(text, stdout);
+			free(text);
+		}
 	} else if (!o.procs && !o.workers && !o.map && !o.dump) {
 		ipcs_print_summary(stdout, &v);
 		ipcs_print_segments(stdout, &v);
