@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define DSHM_TABLE_MAGIC UINT64_C(0x4453484d5441424c) /* "DSHMTABL" */
-#define DSHM_LAYOUT_VERSION 1
+#define DSHM_LAYOUT_VERSION 2
 
 /* Page trees: FANOUT entries a chunk, at most PT_MAX_HEIGHT levels. */
 #define PT_SHIFT 6
@@ -42,7 +42,8 @@ enum owner_state {
 };
 
 enum owner_kind {
-	OWNER_PROCESS = 1, /* a paging process of the seed-000 API */
+	OWNER_PROCESS = 1, /* a paging process of the seed-000 API; id: its pid */
+	OWNER_SEGMENT = 2, /* a System V-style segment; id: its shmid */
 };
 
 /*
@@ -64,6 +65,47 @@ struct owner {
 	int64_t created; /* time(NULL) at creation */
 	_Atomic uint32_t undo_worker; /* worker index + 1 while its write to this owner is under way */
 };
+
+/*
+ * What a segment has besides its owner slot (segments[slot] beside
+ * owners[slot]): the kernel's shmid_ds, kept as the kernel keeps it.
+ * seq outlives the segment: the next one in the slot gets seq + 1, so its
+ * shmid differs.  key and mode change under both the owner's lock and
+ * alloc_lock (shmget scans keys under alloc_lock alone); the rest change
+ * under the owner's lock.
+ */
+#define SEG_MODE_DEST 01000   /* SHM_DEST: removed, goes when the last attachment does */
+#define SEG_MODE_LOCKED 02000 /* SHM_LOCKED: SHM_LOCK was asked (memory is never swapped anyway) */
+
+struct segment {
+	int32_t key;     /* IPC_PRIVATE (0) once removed */
+	uint32_t seq;
+	uint64_t segsz;  /* bytes asked for; the owner has that rounded up to frames */
+	uint32_t mode;   /* low 9 bits: permissions; SEG_MODE_* */
+	uint32_t uid, gid, cuid, cgid;
+	int32_t cpid, lpid;
+	uint32_t pad;
+	int64_t atime, dtime, ctime;
+	_Atomic uint64_t gen; /* bumped by every write: a reader that saw gen g knows whether it changed */
+};
+
+/*
+ * An attachment of a segment by a client connection.  state is 0 when
+ * the row is free, else the index + 1 of the worker serving the
+ * connection; a worker claims a free row with a compare-and-swap and
+ * writes the rest while it holds the segment's lock, so a row whose
+ * shmid is that segment's is complete for whoever holds the lock.
+ * A segment's nattch is the number of its rows; a worker that dies
+ * leaves rows its successor removes as it starts.
+ */
+struct attach_row {
+	_Atomic uint32_t state;
+	_Atomic int32_t shmid; /* -1 while being filled or freed */
+	uint64_t conn;         /* the worker's serial number of the connection */
+	int32_t pid;           /* the attached process, for shm_lpid at detach */
+	uint32_t flags;        /* ATTACH_RDONLY */
+};
+#define ATTACH_RDONLY 1u
 
 /*
  * The owner index: an open-addressing hash of (kind, id) to owner slot.
@@ -152,6 +194,8 @@ struct table_header {
 	uint32_t nworkers;
 	uint32_t pad0;
 	uint64_t nchunks; /* page-tree chunks, chunk 0 included */
+	uint32_t max_attach; /* rows in the attachment table */
+	uint32_t pad2;
 
 	/* byte offsets from the start of the segment */
 	uint64_t off_owners;
@@ -161,6 +205,8 @@ struct table_header {
 	uint64_t off_chunks;
 	uint64_t off_chunk_bits;
 	uint64_t off_workers;
+	uint64_t off_segments;
+	uint64_t off_attach;
 
 	int64_t started; /* time(NULL) when the table was created */
 	char version[32];

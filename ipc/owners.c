@@ -250,8 +250,8 @@ owners_unlock(struct table *t, uint32_t slot)
 	lock_release(&t->owners[slot].lock);
 }
 
-static int64_t
-free_slot(struct table *t)
+int64_t
+owners_free_slot(struct table *t)
 {
 	for (uint32_t s = 0; s < t->hdr->max_owners; s++)
 		if (atomic_load(&t->owners[s].state) == OWNER_FREE)
@@ -272,30 +272,15 @@ journal(struct table *t, uint32_t op, uint32_t slot, uint32_t old_npages)
 	j->op = op;
 }
 
-int
-owners_create(struct table *t, uint32_t kind, int64_t id, uint32_t npages, uint32_t uid)
+void
+owners_create_locked(struct table *t, uint32_t slot, uint32_t kind, int64_t id,
+		     uint32_t npages, uint32_t uid)
 {
 	struct table_header *h = t->hdr;
-	struct owner *o;
-	int64_t s, pos;
+	struct owner *o = &t->owners[slot];
+	int64_t pos = index_probe(t, kind, id, true);
 
-	if (owners_alloc_lock(t) != 0)
-		return DSHM_ERROR;
-	pos = index_probe(t, kind, id, true);
-	if (pos >= 0) {
-		owners_alloc_unlock(t);
-		return DSHM_PROCESS_EXISTS;
-	}
-	if (h->frames_free < npages) {
-		owners_alloc_unlock(t);
-		return DSHM_NO_SPACE;
-	}
-	if ((s = free_slot(t)) < 0) {
-		owners_alloc_unlock(t);
-		return DSHM_TABLE_FULL;
-	}
-	o = &t->owners[s];
-	journal(t, JOURNAL_GROW, (uint32_t)s, 0);
+	journal(t, JOURNAL_GROW, slot, 0);
 	atomic_store(&o->kind, kind);
 	atomic_store(&o->id, id);
 	atomic_store(&o->npages, 0);
@@ -304,7 +289,7 @@ owners_create(struct table *t, uint32_t kind, int64_t id, uint32_t npages, uint3
 	o->height = 0;
 	o->uid = uid;
 	o->created = time(NULL);
-	pagetree_grow(t, (uint32_t)s, npages);
+	pagetree_grow(t, slot, npages);
 	FAULT_POINT("create_grown");
 	atomic_store(&o->npages, npages);
 	atomic_store_explicit(&o->state, OWNER_USED, memory_order_release);
@@ -314,12 +299,32 @@ owners_create(struct table *t, uint32_t kind, int64_t id, uint32_t npages, uint3
 	 * rebuilds the index, which then finishes the insertion).
 	 */
 	h->journal.op = JOURNAL_NONE;
-	if (atomic_load(&t->index[~pos]) == INDEX_TOMB)
-		h->index_tombs--;
-	atomic_store_explicit(&t->index[~pos], (uint32_t)s + 1, memory_order_release);
+	if (pos < 0) {
+		if (atomic_load(&t->index[~pos]) == INDEX_TOMB)
+			h->index_tombs--;
+		atomic_store_explicit(&t->index[~pos], slot + 1, memory_order_release);
+	}
 	h->owners_used++;
+}
+
+int
+owners_create(struct table *t, uint32_t kind, int64_t id, uint32_t npages, uint32_t uid)
+{
+	int64_t s;
+	int rc = DSHM_SUCCESS;
+
+	if (owners_alloc_lock(t) != 0)
+		return DSHM_ERROR;
+	if (index_probe(t, kind, id, false) >= 0)
+		rc = DSHM_PROCESS_EXISTS;
+	else if (t->hdr->frames_free < npages)
+		rc = DSHM_NO_SPACE;
+	else if ((s = owners_free_slot(t)) < 0)
+		rc = DSHM_TABLE_FULL;
+	else
+		owners_create_locked(t, (uint32_t)s, kind, id, npages, uid);
 	owners_alloc_unlock(t);
-	return DSHM_SUCCESS;
+	return rc;
 }
 
 int

@@ -1,5 +1,5 @@
 /*
- * owners.h — owners of frames (paging processes): their slots, the index
+ * owners.h — owners of frames (paging processes and segments): their slots, the index
  * that finds them by (kind, id), their creation, growth and release, and
  * copies between their pages and a buffer.
  *
@@ -28,6 +28,17 @@ void owners_unlock(struct table *t, uint32_t slot);
  * failure nothing is allocated.
  */
 int owners_create(struct table *t, uint32_t kind, int64_t id, uint32_t npages, uint32_t uid);
+
+/* A free owner slot, or -1; requires the alloc lock. */
+int64_t owners_free_slot(struct table *t);
+
+/*
+ * Creates owner (kind, id) in free slot with npages zero-filled pages;
+ * requires the alloc lock, and that (kind, id) is new and npages frames
+ * are free.
+ */
+void owners_create_locked(struct table *t, uint32_t slot, uint32_t kind, int64_t id,
+			  uint32_t npages, uint32_t uid);
 
 /* Adds pages to a locked owner: DSHM_SUCCESS or DSHM_NO_SPACE (nothing allocated). */
 int owners_grow(struct table *t, uint32_t slot, uint32_t add);

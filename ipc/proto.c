@@ -15,18 +15,6 @@ put_u16(unsigned char *p, uint16_t v)
 	p[1] = (unsigned char)v;
 }
 
-static void
-put_u64(unsigned char *p, uint64_t v)
-{
-	proto_put_u32(p, (uint32_t)(v >> 32));
-	proto_put_u32(p + 4, (uint32_t)v);
-}
-
-static uint64_t
-get_u64(const unsigned char *p)
-{
-	return (uint64_t)proto_get_u32(p) << 32 | proto_get_u32(p + 4);
-}
 
 void
 proto_put_header(unsigned char *out, const struct proto_header *h)
@@ -61,6 +49,13 @@ proto_opcode_name(uint8_t opcode)
 		[OP_PROC_WRITE] = "proc_write",
 		[OP_PROC_READ] = "proc_read",
 		[OP_STATS] = "stats",
+		[OP_IDENT] = "ident",
+		[OP_SHM_GET] = "shm_get",
+		[OP_SHM_CTL] = "shm_ctl",
+		[OP_SHM_ATTACH] = "shm_attach",
+		[OP_SHM_DETACH] = "shm_detach",
+		[OP_SHM_READ] = "shm_read",
+		[OP_SHM_WRITE] = "shm_write",
 	};
 
 	return opcode < OP_MAX_ ? names[opcode] : NULL;
@@ -82,6 +77,8 @@ proto_args_len(uint8_t opcode)
 	case OP_PROC_READ:
 		return 16;
 	default:
+		if (proto_raw_body(opcode))
+			return 0;
 		return -1;
 	}
 }
@@ -112,7 +109,10 @@ proto_decode_request(const struct proto_header *h, const unsigned char *body,
 		return DSHM_BAD_REQUEST;
 	for (int i = 0; i < 4; i++)
 		r->arg[i] = i * 4 < args ? (int32_t)proto_get_u32(body + i * 4) : 0;
-	if (h->opcode == OP_PROC_WRITE) {
+	if (proto_raw_body(h->opcode)) {
+		r->data = body;
+		r->data_len = h->len;
+	} else if (h->opcode == OP_PROC_WRITE) {
 		/* The declared size must be exactly the data that follows. */
 		if (r->arg[3] < 0 || (uint32_t)r->arg[3] != h->len - (uint32_t)args)
 			return DSHM_BAD_REQUEST;
@@ -148,8 +148,8 @@ proto_encode_hello(unsigned char *out, const struct proto_hello *hello)
 {
 	proto_put_u32(out, hello->frame_size);
 	proto_put_u32(out + 4, hello->max_data);
-	put_u64(out + 8, hello->nframes);
-	put_u64(out + 16, hello->frames_free);
+	proto_put_u64(out + 8, hello->nframes);
+	proto_put_u64(out + 16, hello->frames_free);
 }
 
 void
@@ -157,6 +157,6 @@ proto_decode_hello(const unsigned char *in, struct proto_hello *hello)
 {
 	hello->frame_size = proto_get_u32(in);
 	hello->max_data = proto_get_u32(in + 4);
-	hello->nframes = get_u64(in + 8);
-	hello->frames_free = get_u64(in + 16);
+	hello->nframes = proto_get_u64(in + 8);
+	hello->frames_free = proto_get_u64(in + 16);
 }

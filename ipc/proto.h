@@ -35,6 +35,17 @@ enum proto_opcode {
 	OP_PROC_WRITE = 5,    /* i32 pid, i32 page, i32 offset, i32 size, size bytes */
 	OP_PROC_READ = 6,     /* i32 pid, i32 page, i32 offset, i32 size -> size bytes */
 	OP_STATS = 7,         /* -> text: one "name value" line per counter */
+	/*
+	 * The segment operations carry their own layouts (below); their
+	 * whole body reaches the dispatcher as data, decoded in srv/.
+	 */
+	OP_IDENT = 8,      /* i32 pid, u32 uid, u32 gid -> the same, as the server will use them */
+	OP_SHM_GET = 9,    /* i32 key, i32 flags, u64 size -> i32 shmid */
+	OP_SHM_CTL = 10,   /* i32 shmid, i32 cmd, u32 uid, u32 gid, u32 mode -> i32 ret, 80-byte stat or info */
+	OP_SHM_ATTACH = 11, /* i32 shmid, i32 flags, i32 lpid -> u64 segsz, u64 gen */
+	OP_SHM_DETACH = 12, /* i32 shmid, i32 rdonly */
+	OP_SHM_READ = 13,  /* i32 shmid, u32 flags, u64 off, u64 len, u64 known_gen -> u64 gen, u32 changed, u32 0, data */
+	OP_SHM_WRITE = 14, /* i32 shmid, u32 nruns, u64 base_gen, nruns x (u64 off, u64 len), data -> u64 gen, u32 others, u32 0 */
 	OP_MAX_
 };
 
@@ -63,6 +74,28 @@ struct proto_hello {
 	uint64_t frames_free;
 };
 #define PROTO_HELLO_LEN 24
+
+/* Fixed lengths of the segment operations' bodies. */
+#define PROTO_IDENT_LEN 12
+#define PROTO_SHM_GET_LEN 16
+#define PROTO_SHM_CTL_LEN 20
+#define PROTO_SHM_CTL_REPLY_LEN 84
+#define PROTO_SHM_ATTACH_LEN 12
+#define PROTO_SHM_ATTACH_REPLY_LEN 16
+#define PROTO_SHM_DETACH_LEN 8
+#define PROTO_SHM_READ_LEN 32
+#define PROTO_SHM_READ_REPLY_LEN 16 /* before the data */
+#define PROTO_SHM_WRITE_LEN 16      /* before the runs */
+#define PROTO_SHM_RUN_LEN 16
+#define PROTO_SHM_WRITE_REPLY_LEN 16
+#define PROTO_SHM_READ_IF_CHANGED 1u
+
+/* Whether opcode's whole body is data for its own decoder (the segment operations). */
+static inline bool
+proto_raw_body(uint8_t opcode)
+{
+	return opcode >= OP_IDENT && opcode < OP_MAX_;
+}
 
 void proto_put_header(unsigned char *out, const struct proto_header *h);
 void proto_get_header(const unsigned char *in, struct proto_header *h);
@@ -108,6 +141,19 @@ static inline uint32_t
 proto_get_u32(const unsigned char *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void
+proto_put_u64(unsigned char *p, uint64_t v)
+{
+	proto_put_u32(p, (uint32_t)(v >> 32));
+	proto_put_u32(p + 4, (uint32_t)v);
+}
+
+static inline uint64_t
+proto_get_u64(const unsigned char *p)
+{
+	return (uint64_t)proto_get_u32(p) << 32 | proto_get_u32(p + 4);
 }
 
 #endif /* DSHM_IPC_PROTO_H */

@@ -27,9 +27,9 @@
 
 struct layout {
 	uint64_t off_owners, off_index, off_frame_owner, off_frame_bits;
-	uint64_t off_chunks, off_chunk_bits, off_workers, size;
+	uint64_t off_chunks, off_chunk_bits, off_workers, off_segments, off_attach, size;
 	uint64_t nchunks;
-	uint32_t index_size;
+	uint32_t index_size, max_attach;
 };
 
 /*
@@ -78,6 +78,11 @@ compute_layout(const struct table_params *p, struct layout *l)
 	off = ALIGN64(off + bitstr_size(l->nchunks));
 	l->off_workers = off;
 	off = ALIGN64(off + (uint64_t)p->nworkers * sizeof(struct worker_slot));
+	l->off_segments = off;
+	off = ALIGN64(off + (uint64_t)p->max_owners * sizeof(struct segment));
+	l->max_attach = TABLE_ATTACH_PER_OWNER * p->max_owners;
+	l->off_attach = off;
+	off = ALIGN64(off + (uint64_t)l->max_attach * sizeof(struct attach_row));
 	l->size = off;
 }
 
@@ -104,6 +109,8 @@ bind_pointers(struct table *t, void *mem, unsigned char *arena)
 	t->chunks = (uint32_t *)(base + h->off_chunks);
 	t->chunk_bits = (bitstr_t *)(base + h->off_chunk_bits);
 	t->workers = (struct worker_slot *)(base + h->off_workers);
+	t->segments = (struct segment *)(base + h->off_segments);
+	t->attach = (struct attach_row *)(base + h->off_attach);
 	t->arena = arena;
 	t->frame_shift = (unsigned)__builtin_ctz(h->frame_size);
 	t->undo = NULL;
@@ -138,6 +145,9 @@ table_format(struct table *t, void *mem, const struct table_params *p,
 	h->off_chunks = l.off_chunks;
 	h->off_chunk_bits = l.off_chunk_bits;
 	h->off_workers = l.off_workers;
+	h->off_segments = l.off_segments;
+	h->off_attach = l.off_attach;
+	h->max_attach = l.max_attach;
 	h->started = time(NULL);
 	snprintf(h->version, sizeof(h->version), "%s", DSHM_VERSION);
 	/* A path that does not fit is not recorded: a cut one would name another file. */
@@ -152,6 +162,8 @@ table_format(struct table *t, void *mem, const struct table_params *p,
 	bind_pointers(t, mem, arena);
 	t->shmid = -1;
 	bit_set(t->chunk_bits, 0); /* the null chunk is never free */
+	for (uint32_t i = 0; i < l.max_attach; i++)
+		atomic_store(&t->attach[i].shmid, -1);
 	if ((err = lock_init(&h->alloc_lock)) != 0)
 		return err;
 	for (uint32_t i = 0; i < p->max_owners; i++)

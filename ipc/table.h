@@ -15,6 +15,9 @@
 
 #include "layout.h"
 
+/* Attachments the table holds per owner slot (a segment attached this many times on average). */
+#define TABLE_ATTACH_PER_OWNER 4
+
 struct table_params {
 	key_t key;
 	uint32_t frame_size; /* a power of two */
@@ -35,6 +38,8 @@ struct table {
 	uint32_t *chunks;              /* nchunks * PT_FANOUT entries */
 	bitstr_t *chunk_bits;          /* per chunk: set when in use */
 	struct worker_slot *workers;
+	struct segment *segments;   /* max_owners, beside owners */
+	struct attach_row *attach;  /* max_attach */
 	unsigned char *arena; /* the frames, frame_size bytes each */
 	unsigned frame_shift;
 	/*

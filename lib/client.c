@@ -241,6 +241,20 @@ exchange(int fd, struct proto_request *r, const void *data, void *body, size_t b
 }
 
 int
+client_call_unlocked(int fd, struct proto_request *r, const void *data, void *body,
+		     size_t body_cap, size_t *body_len)
+{
+	int rc;
+
+	if (fd < 0)
+		return DSHM_DISCONNECTED_CLIENT;
+	rc = exchange(fd, r, data, body, body_cap, body_len);
+	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_VERSION_MISMATCH)
+		shutdown(fd, SHUT_RDWR); /* out of step for good */
+	return rc;
+}
+
+int
 client_call(int fd, struct proto_request *r, const void *data, void *body, size_t body_cap,
 	    size_t *body_len)
 {

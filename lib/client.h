@@ -24,4 +24,12 @@
 int client_call(int fd, struct proto_request *r, const void *data, void *body,
 		size_t body_cap, size_t *body_len);
 
+/*
+ * The same without the per-socket serialisation, for a caller that
+ * serialises its own socket (and must not wait on a lock that a fork may
+ * have left held).
+ */
+int client_call_unlocked(int fd, struct proto_request *r, const void *data, void *body,
+			 size_t body_cap, size_t *body_len);
+
 #endif /* DSHM_LIB_CLIENT_H */

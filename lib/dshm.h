@@ -14,6 +14,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,6 +43,14 @@ extern "C" {
 #define DSHM_VERSION_MISMATCH (-211)    /* client and server speak different protocol versions */
 #define DSHM_TABLE_FULL (-212)          /* the server's process table is full */
 #define DSHM_NO_MEMORY (-213)           /* the client could not allocate memory */
+/* The System V-style calls' errors travel as these; the calls turn them into errno. */
+#define DSHM_NOT_FOUND (-214)           /* ENOENT: no segment has that key */
+#define DSHM_EXISTS (-215)              /* EEXIST: IPC_CREAT|IPC_EXCL of a key in use */
+#define DSHM_INVALID (-216)             /* EINVAL: bad id, size, command or address */
+#define DSHM_ACCESS (-217)              /* EACCES: the segment's mode does not allow it */
+#define DSHM_NOT_PERMITTED (-218)       /* EPERM: neither owner, creator nor privileged */
+#define DSHM_REMOVED (-219)             /* EIDRM: the segment was removed */
+#define DSHM_ATTACH_FULL (-220)         /* ENOMEM: the server's attachment table is full */
 
 /*
  * The seed library's own names.  They are plain words that other code may
@@ -172,6 +183,47 @@ int memory_assign_pages(int server_socket, int pid, int pages, t_log *logger);
 
 /* Ends process pid and frees every one of its frames. */
 int memory_finalize_process(int server_socket, int pid, t_log *logger);
+
+/* ---- System V-style shared segments --------------------------------- */
+
+/*
+ * These behave as Linux's shmget, shmat, shmdt and shmctl: the same
+ * arguments, return values and errno, on segments that dshmd keeps (see
+ * dshm(3) and docs/SEGMENTS.md for the few differences).  They share one
+ * connection per process, opened on first use to dshm_set_server's
+ * address, else $DSHM_SERVER, else the default Unix socket; a forked
+ * child gets a connection of its own and keeps its parent's attachments,
+ * as with the kernel.  Every call is safe from several threads.  When the
+ * server cannot be reached a call fails with errno EIO.
+ */
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/types.h>
+
+/*
+ * Chooses the server for the calls below ("HOST:PORT", "unix:PATH"; NULL
+ * goes back to the default).  Closes the current connection, which
+ * detaches nothing: call it before the first segment call.  Returns 0, or
+ * -1 with errno EBUSY while this process has segments attached.
+ */
+int dshm_set_server(const char *addr);
+
+int dshm_shmget(key_t key, size_t size, int shmflg);
+void *dshm_shmat(int shmid, const void *shmaddr, int shmflg);
+int dshm_shmdt(const void *shmaddr);
+int dshm_shmctl(int shmid, int cmd, struct shmid_ds *buf);
+
+/*
+ * Publishes the bytes this process changed in the attachment at shmaddr
+ * since its last sync (only those bytes: others' changes to the same page
+ * are kept), then brings in what everyone else published.  dshm_shmdt
+ * publishes too.  Returns 0, or -1 with errno (EINVAL: not an attachment).
+ */
+int dshm_sync(const void *shmaddr);
+
+/* Reads or writes a byte range of a segment without attaching it: bytes moved, or -1 with errno. */
+ssize_t dshm_read(int shmid, size_t offset, void *buf, size_t len);
+ssize_t dshm_write(int shmid, size_t offset, const void *buf, size_t len);
 
 #ifdef __cplusplus
 }

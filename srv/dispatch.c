@@ -20,8 +20,8 @@ dispatch_count_into(struct worker_slot *slot)
 }
 
 /* Every reply passes here: it is counted by opcode and, when an error, by code. */
-static void
-put_reply_header(unsigned char *at, uint8_t opcode, uint32_t id, int32_t status, uint32_t len)
+void
+dispatch_put_header(unsigned char *at, uint8_t opcode, uint32_t id, int32_t status, uint32_t len)
 {
 	if (counters != NULL) {
 		atomic_fetch_add_explicit(&counters->op_requests[opcode < STATS_OPS ? opcode : 0], 1,
@@ -50,7 +50,7 @@ dispatch_reply_status(struct buf *out, uint8_t opcode, uint32_t id, int32_t stat
 
 	if (at == NULL)
 		return false;
-	put_reply_header(at, opcode, id, status, 0);
+	dispatch_put_header(at, opcode, id, status, 0);
 	out->end += PROTO_HEADER_LEN;
 	return true;
 }
@@ -68,7 +68,7 @@ reply_hello(struct table *t, const struct proto_request *r, struct buf *out)
 
 	if (at == NULL)
 		return false;
-	put_reply_header(at, r->opcode, r->id, DSHM_SUCCESS, PROTO_HELLO_LEN);
+	dispatch_put_header(at, r->opcode, r->id, DSHM_SUCCESS, PROTO_HELLO_LEN);
 	proto_encode_hello(at + PROTO_HEADER_LEN, &hello);
 	out->end += PROTO_HEADER_LEN + PROTO_HELLO_LEN;
 	return true;
@@ -90,7 +90,7 @@ reply_read(struct table *t, const struct proto_request *r, struct buf *out)
 	rc = procs_read(t, r->arg[0], r->arg[1], r->arg[2], at + PROTO_HEADER_LEN, size);
 	if (rc != DSHM_SUCCESS)
 		size = 0;
-	put_reply_header(at, r->opcode, r->id, rc, (uint32_t)size);
+	dispatch_put_header(at, r->opcode, r->id, rc, (uint32_t)size);
 	out->end += PROTO_HEADER_LEN + (size_t)size;
 	return true;
 }
@@ -107,16 +107,30 @@ reply_stats(struct table *t, const struct proto_request *r, struct buf *out)
 	len = stats_format(t, (char *)at + PROTO_HEADER_LEN, cap);
 	if (len > cap - 1)
 		len = cap - 1;
-	put_reply_header(at, r->opcode, r->id, DSHM_SUCCESS, (uint32_t)len);
+	dispatch_put_header(at, r->opcode, r->id, DSHM_SUCCESS, (uint32_t)len);
 	out->end += PROTO_HEADER_LEN + len;
 	return true;
 }
 
+unsigned char *
+dispatch_reply_begin(struct buf *out, uint8_t opcode, uint32_t id, int32_t status, uint32_t len)
+{
+	unsigned char *at = buf_reserve(out, PROTO_HEADER_LEN + (size_t)len);
+
+	if (at == NULL)
+		return NULL;
+	dispatch_put_header(at, opcode, id, status, len);
+	out->end += PROTO_HEADER_LEN + (size_t)len;
+	return at + PROTO_HEADER_LEN;
+}
+
 bool
-dispatch(struct table *t, const struct proto_request *r, const struct peer *p, struct buf *out)
+dispatch(struct table *t, const struct proto_request *r, struct peer *p, struct buf *out)
 {
 	int rc;
 
+	if (proto_raw_body(r->opcode))
+		return dispatch_shm(t, r, p, out);
 	switch (r->opcode) {
 	case OP_HELLO:
 		return reply_hello(t, r, out);

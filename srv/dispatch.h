@@ -12,17 +12,39 @@
 #include "proto.h"
 #include "table.h"
 
-/* Who sent the request, as far as the transport tells. */
+/*
+ * Who sent the request.  Over a Unix socket the kernel tells
+ * (SO_PEERCRED, taken at accept) and IDENT cannot change it; over TCP it
+ * is what the client stated in IDENT, and until then nobody (uid and gid
+ * 65534, pid 0) for the segment operations.
+ */
 struct peer {
-	uint32_t uid; /* UINT32_MAX when unknown (TCP) */
+	uint32_t uid; /* UINT32_MAX when unknown (TCP before IDENT) */
+	uint32_t gid;
+	int32_t pid;
+	bool cred;    /* from SO_PEERCRED */
+	int worker;   /* the serving worker's index (t->self) */
+	uint64_t serial; /* the connection's number within its worker */
 };
 
 /*
  * Executes r and appends its reply to out.  Returns false only when out
  * cannot grow (the connection must then be closed).
  */
-bool dispatch(struct table *t, const struct proto_request *r, const struct peer *p,
+bool dispatch(struct table *t, const struct proto_request *r, struct peer *p,
 	      struct buf *out);
+
+/* The segment operations and IDENT (dispatch_shm.c); same contract as dispatch. */
+bool dispatch_shm(struct table *t, const struct proto_request *r, struct peer *p,
+		  struct buf *out);
+
+/* Writes a reply header at at (counting the reply); the caller moves out->end. */
+void dispatch_put_header(unsigned char *at, uint8_t opcode, uint32_t id, int32_t status,
+			 uint32_t len);
+
+/* Appends a reply header with status and len body bytes to follow; NULL if out cannot grow. */
+unsigned char *dispatch_reply_begin(struct buf *out, uint8_t opcode, uint32_t id, int32_t status,
+				    uint32_t len);
 
 /* Counts every reply from now on in slot (this worker's scoreboard row). */
 void dispatch_count_into(struct worker_slot *slot);

@@ -29,6 +29,7 @@
 #include "conn.h"
 #include "log.h"
 #include "owners.h"
+#include "segs.h"
 
 #define SOURCE_LISTEN 1
 #define SOURCE_SIGNAL 2
@@ -51,6 +52,7 @@ struct worker {
 	bool stopping;
 	int64_t stop_deadline_ms;
 	pid_t master;
+	uint64_t conn_serial; /* numbers this worker's connections, for their attachments */
 	bool accept_paused; /* out of descriptors: accept again after a pause */
 	int64_t accept_resume_ms;
 };
@@ -69,8 +71,12 @@ add_stats(struct worker *w, const struct conn_stats *st)
 static void
 close_conn(struct worker *w, struct conn *c)
 {
+	struct seg_conn k = {c->peer.worker, c->peer.serial};
+
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
+	/* What the client left attached is detached, as the kernel does at exit. */
+	segs_detach_conn(w->t, &k);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -185,14 +191,20 @@ accept_one(struct worker *w, struct source *l)
 	c->kind = SOURCE_CONN;
 	c->fd = fd;
 	c->peer.uid = UINT32_MAX;
+	c->peer.gid = UINT32_MAX;
+	c->peer.worker = w->t->self;
+	c->peer.serial = ++w->conn_serial;
 	{
 		struct ucred cred;
 		socklen_t len = sizeof(cred);
 		int one = 1;
 
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0)
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0) {
 			c->peer.uid = cred.uid;
-		else
+			c->peer.gid = cred.gid;
+			c->peer.pid = cred.pid;
+			c->peer.cred = true;
+		} else
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	c->events = EPOLLIN;
@@ -258,6 +270,8 @@ setup(struct worker *w, const struct worker_args *a)
 	dispatch_count_into(w->slot);
 	/* A write our dead predecessor left half-done is undone before we write. */
 	owners_recover_worker(w->t, w->t->self);
+	/* Its connections died with it: what they had attached is detached. */
+	segs_recover_worker(w->t, w->t->self);
 	w->master = a->master;
 	/* Exit with the master: it is the one that cleans up. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);

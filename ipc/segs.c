@@ -1,0 +1,510 @@
+/*
+ * segs.c — System V-style segments (see segs.h).
+ *
+ * Invariants: a segment's shmid_ds fields change only while its owner
+ * lock is held, and its key and mode under alloc_lock too (shmget looks
+ * keys up under alloc_lock alone); nattch is not stored but counted from
+ * the attachment rows that name the segment, under its lock, so a worker
+ * that dies half-way through an attach or detach can never leave a count
+ * that disagrees with the rows.  A segment marked SEG_MODE_DEST is freed
+ * by whoever removes its last row.
+ */
+#include "segs.h"
+
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../lib/dshm.h"
+#include "owners.h"
+
+/* The kernel's names for "read (write, execute) by anyone" (include/linux/stat.h). */
+#define S_IRUGO (S_IRUSR | S_IRGRP | S_IROTH)
+#define S_IWUGO (S_IWUSR | S_IWGRP | S_IWOTH)
+#define S_IXUGO (S_IXUSR | S_IXGRP | S_IXOTH)
+
+static uint32_t
+seq_limit(const struct table *t)
+{
+	return (uint32_t)(INT32_MAX / t->hdr->max_owners);
+}
+
+/* The kernel's ipcperms(): the owner, group or other bits that apply must grant all of flag's. */
+static bool
+perm_ok(const struct segment *g, const struct seg_cred *c, int flag)
+{
+	int requested = (flag >> 6) | (flag >> 3) | flag;
+	int granted = (int)g->mode;
+
+	if (c->uid == g->cuid || c->uid == g->uid)
+		granted >>= 6;
+	else if (c->gid == g->cgid || c->gid == g->gid)
+		granted >>= 3;
+	return !(requested & ~granted & 0007) || c->privileged;
+}
+
+/* What IPC_SET, IPC_RMID and SHM_LOCK ask: owner, creator or privileged. */
+static bool
+is_owner(const struct segment *g, const struct seg_cred *c)
+{
+	return c->uid == g->cuid || c->uid == g->uid || c->privileged;
+}
+
+/* Finds segment shmid and returns with its lock held. */
+static bool
+find_locked(struct table *t, int32_t shmid, uint32_t *slot)
+{
+	return shmid >= 0 && owners_find_locked(t, OWNER_SEGMENT, shmid, slot);
+}
+
+static uint64_t
+count_rows(const struct table *t, int32_t shmid)
+{
+	uint64_t n = 0;
+
+	for (uint32_t i = 0; i < t->hdr->max_attach; i++)
+		if (atomic_load(&t->attach[i].shmid) == shmid)
+			n++;
+	return n;
+}
+
+/* Finds the segment with key, or -1; requires the alloc lock. */
+static int64_t
+find_key(struct table *t, int32_t key)
+{
+	for (uint32_t s = 0; s < t->hdr->max_owners; s++)
+		if (atomic_load(&t->owners[s].state) == OWNER_USED &&
+		    atomic_load(&t->owners[s].kind) == OWNER_SEGMENT && t->segments[s].key == key)
+			return s;
+	return -1;
+}
+
+static uint64_t
+frames_for(const struct table *t, uint64_t size)
+{
+	return (size + t->hdr->frame_size - 1) >> t->frame_shift;
+}
+
+/* newseg(): the checks and the creation; requires the alloc lock. */
+static int
+create(struct table *t, const struct seg_cred *c, int32_t key, uint64_t size, int flags,
+       int32_t *shmid)
+{
+	uint64_t frames = frames_for(t, size);
+	struct segment *g;
+	int64_t s;
+	uint32_t seq;
+
+	if (size < 1 || size > (t->hdr->nframes << t->frame_shift))
+		return DSHM_INVALID;
+	if (frames > t->hdr->frames_free)
+		return DSHM_NO_SPACE;
+	if ((s = owners_free_slot(t)) < 0)
+		return DSHM_NO_SPACE;
+	g = &t->segments[s];
+	seq = g->seq + 1 < seq_limit(t) ? g->seq + 1 : 0;
+	*g = (struct segment){
+		.key = key,
+		.seq = seq,
+		.segsz = size,
+		.mode = (uint32_t)flags & 0777,
+		.uid = c->uid,
+		.gid = c->gid,
+		.cuid = c->uid,
+		.cgid = c->gid,
+		.cpid = c->pid,
+		.ctime = time(NULL),
+	};
+	*shmid = (int32_t)(seq * t->hdr->max_owners + (uint32_t)s);
+	owners_create_locked(t, (uint32_t)s, OWNER_SEGMENT, *shmid, (uint32_t)frames, c->uid);
+	return DSHM_SUCCESS;
+}
+
+int
+segs_get(struct table *t, const struct seg_cred *c, int32_t key, uint64_t size, int flags,
+	 int32_t *shmid)
+{
+	int64_t s;
+	int rc;
+
+	if (owners_alloc_lock(t) != 0)
+		return DSHM_ERROR;
+	if (key == IPC_PRIVATE)
+		rc = create(t, c, key, size, flags, shmid);
+	else if ((s = find_key(t, key)) < 0)
+		rc = flags & IPC_CREAT ? create(t, c, key, size, flags, shmid) : DSHM_NOT_FOUND;
+	else if ((flags & IPC_CREAT) && (flags & IPC_EXCL))
+		rc = DSHM_EXISTS;
+	else if (t->segments[s].segsz < size)
+		rc = DSHM_INVALID;
+	else if (!perm_ok(&t->segments[s], c, flags))
+		rc = DSHM_ACCESS;
+	else {
+		*shmid = (int32_t)atomic_load(&t->owners[s].id);
+		rc = DSHM_SUCCESS;
+	}
+	owners_alloc_unlock(t);
+	return rc;
+}
+
+static void
+fill_stat(const struct table *t, uint32_t slot, struct seg_stat *out)
+{
+	const struct segment *g = &t->segments[slot];
+	int32_t shmid = (int32_t)atomic_load(&t->owners[slot].id);
+
+	*out = (struct seg_stat){
+		.shmid = shmid,
+		.key = g->key,
+		.seq = g->seq,
+		.mode = g->mode,
+		.uid = g->uid,
+		.gid = g->gid,
+		.cuid = g->cuid,
+		.cgid = g->cgid,
+		.segsz = g->segsz,
+		.atime = g->atime,
+		.dtime = g->dtime,
+		.ctime = g->ctime,
+		.cpid = g->cpid,
+		.lpid = g->lpid,
+		.nattch = count_rows(t, shmid),
+	};
+}
+
+int
+segs_stat(struct table *t, const struct seg_cred *c, int32_t shmid, bool by_index, bool any,
+	  struct seg_stat *out)
+{
+	uint32_t slot;
+	int rc = DSHM_SUCCESS;
+
+	if (by_index) {
+		/* SHM_STAT takes a slot; whatever segment is there answers. */
+		if (shmid < 0 || (uint32_t)shmid >= t->hdr->max_owners ||
+		    atomic_load(&t->owners[shmid].state) != OWNER_USED ||
+		    atomic_load(&t->owners[shmid].kind) != OWNER_SEGMENT)
+			return DSHM_INVALID;
+		shmid = (int32_t)atomic_load(&t->owners[shmid].id);
+	}
+	if (!find_locked(t, shmid, &slot))
+		return DSHM_INVALID;
+	if (!any && !perm_ok(&t->segments[slot], c, S_IRUGO))
+		rc = DSHM_ACCESS;
+	else
+		fill_stat(t, slot, out);
+	owners_unlock(t, slot);
+	return rc;
+}
+
+int
+segs_set(struct table *t, const struct seg_cred *c, int32_t shmid, uint32_t uid, uint32_t gid,
+	 uint32_t mode)
+{
+	struct segment *g;
+	uint32_t slot;
+	int rc = DSHM_SUCCESS;
+
+	if (!find_locked(t, shmid, &slot))
+		return DSHM_INVALID;
+	g = &t->segments[slot];
+	if (!is_owner(g, c))
+		rc = DSHM_NOT_PERMITTED;
+	else if (owners_alloc_lock(t) != 0)
+		rc = DSHM_ERROR;
+	else {
+		g->uid = uid;
+		g->gid = gid;
+		g->mode = (g->mode & ~0777u) | (mode & 0777);
+		g->ctime = time(NULL);
+		owners_alloc_unlock(t);
+	}
+	owners_unlock(t, slot);
+	return rc;
+}
+
+int
+segs_rmid(struct table *t, const struct seg_cred *c, int32_t shmid)
+{
+	struct segment *g;
+	uint32_t slot;
+
+	if (!find_locked(t, shmid, &slot))
+		return DSHM_INVALID;
+	g = &t->segments[slot];
+	if (!is_owner(g, c)) {
+		owners_unlock(t, slot);
+		return DSHM_NOT_PERMITTED;
+	}
+	if (count_rows(t, shmid) == 0) {
+		owners_release(t, slot); /* unlocks */
+		return DSHM_SUCCESS;
+	}
+	/* Still attached: it lives on, keyless, until the last detach. */
+	if (owners_alloc_lock(t) == 0) {
+		g->key = IPC_PRIVATE;
+		g->mode |= SEG_MODE_DEST;
+		owners_alloc_unlock(t);
+	}
+	owners_unlock(t, slot);
+	return DSHM_SUCCESS;
+}
+
+int
+segs_lock(struct table *t, const struct seg_cred *c, int32_t shmid, bool lock)
+{
+	struct segment *g;
+	uint32_t slot;
+	int rc = DSHM_SUCCESS;
+
+	if (!find_locked(t, shmid, &slot))
+		return DSHM_INVALID;
+	g = &t->segments[slot];
+	if (!is_owner(g, c))
+		rc = DSHM_NOT_PERMITTED;
+	else if (owners_alloc_lock(t) != 0)
+		rc = DSHM_ERROR;
+	else {
+		g->mode = lock ? g->mode | SEG_MODE_LOCKED : g->mode & ~SEG_MODE_LOCKED;
+		owners_alloc_unlock(t);
+	}
+	owners_unlock(t, slot);
+	return rc;
+}
+
+void
+segs_info(struct table *t, long page_size, struct seg_info *out)
+{
+	uint64_t arena = t->hdr->nframes << t->frame_shift;
+
+	*out = (struct seg_info){
+		.shmmax = arena,
+		.shmmin = 1,
+		.shmmni = t->hdr->max_owners,
+		.shmseg = t->hdr->max_owners,
+		.shmall = arena / (uint64_t)page_size,
+		.maxidx = 0,
+	};
+	/* A snapshot without locks, like the kernel's under its read lock only. */
+	for (uint32_t s = 0; s < t->hdr->max_owners; s++) {
+		if (atomic_load(&t->owners[s].state) != OWNER_USED ||
+		    atomic_load(&t->owners[s].kind) != OWNER_SEGMENT)
+			continue;
+		uint64_t pages = (t->segments[s].segsz + (uint64_t)page_size - 1) / (uint64_t)page_size;
+
+		out->used_ids++;
+		out->shm_tot += pages;
+		out->shm_rss += pages;
+		out->maxidx = (int32_t)s;
+	}
+}
+
+/* ---- attachments ------------------------------------------------------ */
+
+/* Frees row i and stamps the segment's detach; requires the segment's lock. */
+static void
+drop_row(struct table *t, uint32_t slot, uint32_t i)
+{
+	struct attach_row *r = &t->attach[i];
+	struct segment *g = &t->segments[slot];
+
+	g->dtime = time(NULL);
+	g->lpid = r->pid;
+	atomic_store(&r->shmid, -1);
+	atomic_store(&r->state, 0);
+}
+
+/* After a detach: a removed segment goes with its last attachment.  Unlocks. */
+static void
+release_if_done(struct table *t, uint32_t slot, int32_t shmid)
+{
+	if ((t->segments[slot].mode & SEG_MODE_DEST) && count_rows(t, shmid) == 0)
+		owners_release(t, slot);
+	else
+		owners_unlock(t, slot);
+}
+
+int
+segs_attach(struct table *t, const struct seg_cred *c, const struct seg_conn *k, int32_t shmid,
+	    int flags, int32_t lpid, uint64_t *segsz, uint64_t *gen)
+{
+	int acc = (flags & SHM_RDONLY) ? S_IRUGO : S_IRUGO | S_IWUGO;
+	struct segment *g;
+	uint32_t slot;
+
+	if (flags & SHM_EXEC)
+		acc |= S_IXUGO;
+	if (!find_locked(t, shmid, &slot))
+		return DSHM_INVALID;
+	g = &t->segments[slot];
+	if (!perm_ok(g, c, acc)) {
+		owners_unlock(t, slot);
+		return DSHM_ACCESS;
+	}
+	for (uint32_t i = 0; i < t->hdr->max_attach; i++) {
+		struct attach_row *r = &t->attach[i];
+		uint32_t free_state = 0;
+
+		if (atomic_load(&r->state) != 0 ||
+		    !atomic_compare_exchange_strong(&r->state, &free_state, (uint32_t)k->worker + 1))
+			continue;
+		r->conn = k->serial;
+		r->pid = c->pid;
+		r->flags = (flags & SHM_RDONLY) ? ATTACH_RDONLY : 0;
+		atomic_store(&r->shmid, shmid);
+		g->atime = time(NULL);
+		g->lpid = lpid;
+		*segsz = g->segsz;
+		*gen = atomic_load(&g->gen);
+		owners_unlock(t, slot);
+		return DSHM_SUCCESS;
+	}
+	owners_unlock(t, slot);
+	return DSHM_ATTACH_FULL;
+}
+
+/* A row of connection k attaching shmid (preferring one with rdonly's flags), or -1. */
+static int64_t
+find_row(const struct table *t, const struct seg_conn *k, int32_t shmid, int rdonly)
+{
+	int64_t any = -1;
+
+	for (uint32_t i = 0; i < t->hdr->max_attach; i++) {
+		const struct attach_row *r = &t->attach[i];
+
+		if (atomic_load(&r->state) != (uint32_t)k->worker + 1 || r->conn != k->serial ||
+		    atomic_load(&r->shmid) != shmid)
+			continue;
+		if (rdonly < 0 || (r->flags & ATTACH_RDONLY) == (rdonly ? ATTACH_RDONLY : 0u))
+			return i;
+		any = i;
+	}
+	return any;
+}
+
+int
+segs_detach(struct table *t, const struct seg_cred *c, const struct seg_conn *k, int32_t shmid,
+	    bool rdonly)
+{
+	uint32_t slot;
+	int64_t i;
+
+	(void)c;
+	if (!find_locked(t, shmid, &slot))
+		return DSHM_INVALID;
+	if ((i = find_row(t, k, shmid, rdonly)) < 0) {
+		owners_unlock(t, slot);
+		return DSHM_INVALID;
+	}
+	drop_row(t, slot, (uint32_t)i);
+	release_if_done(t, slot, shmid);
+	return DSHM_SUCCESS;
+}
+
+/* Drops every row of worker w (and of connection serial unless all). */
+static void
+drop_rows(struct table *t, int w, uint64_t serial, bool all)
+{
+	for (uint32_t i = 0; i < t->hdr->max_attach; i++) {
+		struct attach_row *r = &t->attach[i];
+		int32_t shmid;
+		uint32_t slot;
+
+		if (atomic_load(&r->state) != (uint32_t)w + 1 || (!all && r->conn != serial))
+			continue;
+		shmid = atomic_load(&r->shmid);
+		if (shmid < 0 || !find_locked(t, shmid, &slot)) {
+			/* Half made, or its segment is gone: nothing counts it. */
+			atomic_store(&r->shmid, -1);
+			atomic_store(&r->state, 0);
+			continue;
+		}
+		if (atomic_load(&r->shmid) == shmid) {
+			drop_row(t, slot, i);
+			release_if_done(t, slot, shmid);
+		} else
+			owners_unlock(t, slot);
+	}
+}
+
+void
+segs_detach_conn(struct table *t, const struct seg_conn *k)
+{
+	drop_rows(t, k->worker, k->serial, false);
+}
+
+void
+segs_recover_worker(struct table *t, int self)
+{
+	drop_rows(t, self, 0, true);
+}
+
+/* ---- bytes ------------------------------------------------------------ */
+
+/* Whether the range lies inside the segment (no overflow). */
+static bool
+in_range(const struct segment *g, uint64_t off, uint64_t len)
+{
+	return off <= g->segsz && len <= g->segsz - off;
+}
+
+int
+segs_read(struct table *t, const struct seg_cred *c, const struct seg_conn *k, int32_t shmid,
+	  uint64_t off, uint64_t len, void *buf, uint64_t known_gen, bool only_if_changed,
+	  uint64_t *gen, bool *changed)
+{
+	struct segment *g;
+	uint32_t slot;
+	int rc = DSHM_SUCCESS;
+
+	if (!find_locked(t, shmid, &slot))
+		return DSHM_INVALID;
+	g = &t->segments[slot];
+	if (find_row(t, k, shmid, -1) < 0 && !perm_ok(g, c, S_IRUGO))
+		rc = DSHM_ACCESS;
+	else if (!in_range(g, off, len))
+		rc = DSHM_INVALID;
+	else {
+		*gen = atomic_load(&g->gen);
+		*changed = !only_if_changed || *gen != known_gen;
+		if (*changed)
+			owners_copy(t, slot, off, buf, len, false);
+	}
+	owners_unlock(t, slot);
+	return rc;
+}
+
+int
+segs_write(struct table *t, const struct seg_cred *c, const struct seg_conn *k, int32_t shmid,
+	   const struct seg_run *runs, uint32_t nruns, const unsigned char *data,
+	   uint64_t base_gen, uint64_t *gen, bool *others)
+{
+	struct segment *g;
+	uint32_t slot;
+	int64_t i;
+	int rc = DSHM_SUCCESS;
+
+	if (!find_locked(t, shmid, &slot))
+		return DSHM_INVALID;
+	g = &t->segments[slot];
+	i = find_row(t, k, shmid, 0);
+	if ((i < 0 || (t->attach[i].flags & ATTACH_RDONLY)) && !perm_ok(g, c, S_IWUGO)) {
+		owners_unlock(t, slot);
+		return DSHM_ACCESS;
+	}
+	for (uint32_t n = 0; n < nruns; n++)
+		if (!in_range(g, runs[n].off, runs[n].len))
+			rc = DSHM_INVALID;
+	if (rc == DSHM_SUCCESS) {
+		*others = atomic_load(&g->gen) != base_gen;
+		for (uint32_t n = 0; n < nruns; n++) {
+			owners_write(t, slot, runs[n].off, data, runs[n].len);
+			data += runs[n].len;
+		}
+		*gen = atomic_fetch_add(&g->gen, 1) + 1;
+	}
+	owners_unlock(t, slot);
+	return rc;
+}

@@ -1,0 +1,401 @@
+/*
+ * shm_attach.c — dshm_shmat, dshm_shmdt and dshm_sync: local mappings
+ * that hold a segment's bytes, kept in step with the server at sync
+ * points (release consistency).
+ *
+ * Invariants: the twin holds exactly the bytes this process last sent or
+ * received, so the bytes that differ from it are this process's changes,
+ * and only those are sent (two processes changing different bytes of one
+ * page both land); a sync pulls after it pushes, so it ends with every
+ * change published before it; an attachment is forgotten only once its
+ * changes reached the server.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "dshm.h"
+#include "shm_internal.h"
+
+/* Bytes closer than this between two changes go in one run: a run costs 16 bytes of header. */
+#define RUN_GAP 16
+
+static struct attachment *
+find(const void *addr)
+{
+	for (struct attachment *a = shm_attachments; a != NULL; a = a->next)
+		if (a->addr == addr)
+			return a;
+	return NULL;
+}
+
+static int
+attach_request(int32_t shmid, int flags, int32_t lpid, uint64_t *segsz, uint64_t *gen)
+{
+	unsigned char body[PROTO_SHM_ATTACH_LEN], reply[PROTO_SHM_ATTACH_REPLY_LEN];
+	struct proto_request r = {.opcode = OP_SHM_ATTACH, .data_len = sizeof(body)};
+	int rc;
+
+	proto_put_u32(body, (uint32_t)shmid);
+	proto_put_u32(body + 4, (uint32_t)(flags & (SHM_RDONLY | SHM_EXEC)));
+	proto_put_u32(body + 8, (uint32_t)lpid);
+	rc = shm_call(&r, body, reply, sizeof(reply), NULL);
+	if (rc == DSHM_SUCCESS) {
+		*segsz = proto_get_u64(reply);
+		*gen = proto_get_u64(reply + 8);
+	}
+	return rc;
+}
+
+static void
+detach_request(int32_t shmid, bool rdonly)
+{
+	unsigned char body[PROTO_SHM_DETACH_LEN];
+	struct proto_request r = {.opcode = OP_SHM_DETACH, .data_len = sizeof(body)};
+
+	proto_put_u32(body, (uint32_t)shmid);
+	proto_put_u32(body + 4, rdonly);
+	shm_call(&r, body, NULL, 0, NULL);
+}
+
+void
+shm_reattach_all(int32_t lpid)
+{
+	for (struct attachment *a = shm_attachments; a != NULL; a = a->next) {
+		uint64_t segsz, gen;
+
+		/* A segment gone meanwhile stays mapped; its syncs fail with EINVAL. */
+		attach_request(a->shmid, a->rdonly ? SHM_RDONLY : 0, lpid, &segsz, &gen);
+	}
+}
+
+/*
+ * Brings the server's bytes into the data and the twin, window by
+ * window; with only_if_changed, not at all when the segment's write
+ * generation is still the one the local bytes match.
+ */
+static int
+pull(struct attachment *a, bool only_if_changed)
+{
+	size_t win = a->segsz < PROTO_MAX_DATA ? a->segsz : PROTO_MAX_DATA;
+	unsigned char *reply = malloc(PROTO_SHM_READ_REPLY_LEN + win);
+	uint64_t gen = a->gen;
+	int rc = DSHM_SUCCESS;
+
+	if (reply == NULL)
+		return DSHM_NO_MEMORY;
+	for (uint64_t off = 0; off < a->segsz && rc == DSHM_SUCCESS;) {
+		unsigned char body[PROTO_SHM_READ_LEN];
+		struct proto_request r = {.opcode = OP_SHM_READ, .data_len = sizeof(body)};
+		uint64_t n = a->segsz - off < win ? a->segsz - off : win;
+		size_t got;
+
+		proto_put_u32(body, (uint32_t)a->shmid);
+		proto_put_u32(body + 4, off == 0 && only_if_changed ? PROTO_SHM_READ_IF_CHANGED : 0);
+		proto_put_u64(body + 8, off);
+		proto_put_u64(body + 16, n);
+		proto_put_u64(body + 24, a->gen);
+		rc = shm_call(&r, body, reply, PROTO_SHM_READ_REPLY_LEN + n, &got);
+		if (rc != DSHM_SUCCESS)
+			break;
+		if (got < PROTO_SHM_READ_REPLY_LEN)
+			return free(reply), DSHM_DISCONNECTED_SERVER;
+		gen = proto_get_u64(reply);
+		if (!proto_get_u32(reply + 8))
+			break; /* unchanged since we last saw it */
+		if (got != PROTO_SHM_READ_REPLY_LEN + n)
+			return free(reply), DSHM_DISCONNECTED_SERVER;
+		memcpy(a->lib + off, reply + PROTO_SHM_READ_REPLY_LEN, n);
+		memcpy(a->lib + a->maplen + off, reply + PROTO_SHM_READ_REPLY_LEN, n);
+		off += n;
+	}
+	free(reply);
+	if (rc == DSHM_SUCCESS)
+		a->gen = gen;
+	return rc;
+}
+
+/* Sends one packed write of nruns runs; the twin takes the bytes sent. */
+static int
+send_runs(struct attachment *a, unsigned char *msg, size_t len, uint32_t nruns, bool *others)
+{
+	struct proto_request r = {.opcode = OP_SHM_WRITE, .data_len = (uint32_t)len};
+	unsigned char reply[PROTO_SHM_WRITE_REPLY_LEN];
+	const unsigned char *data = msg + PROTO_SHM_WRITE_LEN + (size_t)nruns * PROTO_SHM_RUN_LEN;
+	int rc;
+
+	proto_put_u32(msg, (uint32_t)a->shmid);
+	proto_put_u32(msg + 4, nruns);
+	proto_put_u64(msg + 8, a->gen);
+	rc = shm_call(&r, msg, reply, sizeof(reply), NULL);
+	if (rc != DSHM_SUCCESS)
+		return rc;
+	for (uint32_t i = 0; i < nruns; i++) {
+		const unsigned char *run = msg + PROTO_SHM_WRITE_LEN + (size_t)i * PROTO_SHM_RUN_LEN;
+		uint64_t off = proto_get_u64(run), n = proto_get_u64(run + 8);
+
+		memcpy(a->lib + a->maplen + off, data, n);
+		data += n;
+	}
+	/* Nobody else wrote since our bytes matched gen: they match the new one. */
+	if (proto_get_u32(reply + 8))
+		*others = true;
+	else if (!*others)
+		a->gen = proto_get_u64(reply);
+	return rc;
+}
+
+/* Runs gathered for one write: their headers and their bytes, kept apart until sent. */
+struct batch {
+	unsigned char *runs, *bytes, *msg;
+	size_t runs_len, bytes_len;
+	uint32_t nruns;
+};
+
+static int
+flush_batch(struct attachment *a, struct batch *b, bool *others)
+{
+	size_t len = PROTO_SHM_WRITE_LEN + b->runs_len + b->bytes_len;
+	unsigned char *msg;
+	int rc;
+
+	if (b->nruns == 0)
+		return DSHM_SUCCESS;
+	if ((msg = realloc(b->msg, len)) == NULL)
+		return DSHM_NO_MEMORY;
+	b->msg = msg;
+	memcpy(msg + PROTO_SHM_WRITE_LEN, b->runs, b->runs_len);
+	memcpy(msg + PROTO_SHM_WRITE_LEN + b->runs_len, b->bytes, b->bytes_len);
+	rc = send_runs(a, msg, len, b->nruns, others);
+	b->nruns = 0;
+	b->runs_len = b->bytes_len = 0;
+	return rc;
+}
+
+/*
+ * Sends the bytes that differ from the twin, in runs packed into writes
+ * of at most PROTO_MAX_DATA bytes.  Returns a DSHM_* status; *others
+ * tells whether someone else wrote meanwhile (then a pull is due).
+ */
+static int
+push(struct attachment *a, bool *others)
+{
+	const unsigned char *data = a->lib, *twin = a->lib + a->maplen;
+	const size_t cap = PROTO_MAX_DATA, max_run = cap - PROTO_SHM_WRITE_LEN - PROTO_SHM_RUN_LEN;
+	struct batch b = {malloc(cap), malloc(cap), NULL, 0, 0, 0};
+	uint64_t i = 0, size = a->segsz;
+	int rc = DSHM_SUCCESS;
+
+	if (b.runs == NULL || b.bytes == NULL)
+		rc = DSHM_NO_MEMORY;
+	while (rc == DSHM_SUCCESS && i < size) {
+		uint64_t start, same = 0, n;
+
+		/* Equal bytes are skipped a block at a time. */
+		while (i + 64 <= size && memcmp(data + i, twin + i, 64) == 0)
+			i += 64;
+		while (i < size && data[i] == twin[i])
+			i++;
+		if (i >= size)
+			break;
+		/* A run ends at RUN_GAP equal bytes, which it does not include. */
+		start = i;
+		while (i < size && same < RUN_GAP) {
+			same = data[i] == twin[i] ? same + 1 : 0;
+			i++;
+		}
+		n = i - same - start;
+		if (n > max_run) { /* longer than a write: the rest is another run */
+			n = max_run;
+			i = start + n;
+		}
+		if (PROTO_SHM_WRITE_LEN + b.runs_len + PROTO_SHM_RUN_LEN + b.bytes_len + n > cap &&
+		    (rc = flush_batch(a, &b, others)) != DSHM_SUCCESS)
+			break;
+		proto_put_u64(b.runs + b.runs_len, start);
+		proto_put_u64(b.runs + b.runs_len + 8, n);
+		b.runs_len += PROTO_SHM_RUN_LEN;
+		memcpy(b.bytes + b.bytes_len, data + start, n);
+		b.bytes_len += n;
+		b.nruns++;
+	}
+	if (rc == DSHM_SUCCESS)
+		rc = flush_batch(a, &b, others);
+	free(b.runs);
+	free(b.bytes);
+	free(b.msg);
+	return rc;
+}
+
+int
+shm_sync_one(struct attachment *a, bool push_only)
+{
+	bool others = false;
+	int rc = DSHM_SUCCESS;
+
+	if (!a->rdonly)
+		rc = push(a, &others);
+	if (rc == DSHM_SUCCESS && !push_only)
+		rc = pull(a, true);
+	return rc;
+}
+
+/* At exit, what was not yet published is, as the kernel's segments hold every write. */
+static void
+sync_at_exit(void)
+{
+	shm_lock();
+	for (struct attachment *a = shm_attachments; a != NULL; a = a->next)
+		if (!a->rdonly)
+			shm_sync_one(a, true);
+	shm_unlock();
+}
+
+static void *
+fail_ptr(int err)
+{
+	errno = err;
+	return (void *)-1;
+}
+
+/* Maps the caller's view and the library's view of a new memfd; returns the caller's. */
+static void *
+map_views(struct attachment *a, uintptr_t addr, int shmflg)
+{
+	int prot = PROT_READ | (shmflg & SHM_RDONLY ? 0 : PROT_WRITE) | (shmflg & SHM_EXEC ? PROT_EXEC : 0);
+	int flags = MAP_SHARED | (addr ? (shmflg & SHM_REMAP ? MAP_FIXED : MAP_FIXED_NOREPLACE) : 0);
+	int fd = memfd_create("dshm", MFD_CLOEXEC);
+	void *user, *lib;
+
+	if (fd < 0)
+		return fail_ptr(ENOMEM);
+	if (ftruncate(fd, (off_t)(2 * a->maplen)) < 0) {
+		close(fd);
+		return fail_ptr(ENOMEM);
+	}
+	user = mmap((void *)addr, a->maplen, prot, flags, fd, 0);
+	if (user == MAP_FAILED) {
+		close(fd);
+		/* An address already in use is EINVAL, as shmat says it. */
+		return fail_ptr(errno == EEXIST ? EINVAL : ENOMEM);
+	}
+	if (addr && (uintptr_t)user != addr) { /* a kernel without MAP_FIXED_NOREPLACE */
+		munmap(user, a->maplen);
+		close(fd);
+		return fail_ptr(EINVAL);
+	}
+	lib = mmap(NULL, 2 * a->maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (lib == MAP_FAILED) {
+		munmap(user, a->maplen);
+		return fail_ptr(ENOMEM);
+	}
+	a->addr = user;
+	a->lib = lib;
+	return user;
+}
+
+void *
+dshm_shmat(int shmid, const void *shmaddr, int shmflg)
+{
+	static bool exit_hook;
+	uintptr_t addr = (uintptr_t)shmaddr, lba = (uintptr_t)SHMLBA;
+	long page = sysconf(_SC_PAGESIZE);
+	struct attachment *a;
+	uint64_t segsz, gen;
+	void *user;
+	int rc;
+
+	/* do_shmat()'s checks, in its order. */
+	if (shmid < 0)
+		return fail_ptr(EINVAL);
+	if (addr) {
+		if (addr & (lba - 1)) {
+			if (!(shmflg & SHM_RND))
+				return fail_ptr(EINVAL);
+			addr &= ~(lba - 1);
+			if (!addr && (shmflg & SHM_REMAP))
+				return fail_ptr(EINVAL);
+		}
+	} else if (shmflg & SHM_REMAP)
+		return fail_ptr(EINVAL);
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return fail_ptr(ENOMEM);
+	shm_lock();
+	if ((rc = attach_request(shmid, shmflg, 0, &segsz, &gen)) != DSHM_SUCCESS) {
+		shm_unlock();
+		free(a);
+		return fail_ptr(shm_errno(rc));
+	}
+	a->shmid = shmid;
+	a->segsz = segsz;
+	a->rdonly = shmflg & SHM_RDONLY;
+	a->maplen = (segsz + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
+	a->gen = gen + 1; /* matches nothing: the first pull reads all */
+	if ((user = map_views(a, addr, shmflg)) == (void *)-1 || (rc = pull(a, false)) != DSHM_SUCCESS) {
+		int err = user == (void *)-1 ? errno : shm_errno(rc);
+
+		if (user != (void *)-1) {
+			munmap(a->addr, a->maplen);
+			munmap(a->lib, 2 * a->maplen);
+		}
+		detach_request(shmid, a->rdonly);
+		shm_unlock();
+		free(a);
+		return fail_ptr(err);
+	}
+	a->next = shm_attachments;
+	shm_attachments = a;
+	if (!exit_hook)
+		exit_hook = atexit(sync_at_exit) == 0;
+	shm_unlock();
+	return user;
+}
+
+int
+dshm_shmdt(const void *shmaddr)
+{
+	struct attachment *a, **p;
+	int rc;
+
+	shm_lock();
+	if ((a = find(shmaddr)) == NULL) {
+		shm_unlock();
+		errno = EINVAL;
+		return -1;
+	}
+	/* Changes that cannot be published keep the attachment: nothing is dropped silently. */
+	if ((rc = shm_sync_one(a, true)) != DSHM_SUCCESS && rc != DSHM_INVALID) {
+		shm_unlock();
+		return shm_fail(rc);
+	}
+	detach_request(a->shmid, a->rdonly);
+	for (p = &shm_attachments; *p != a; p = &(*p)->next)
+		;
+	*p = a->next;
+	shm_unlock();
+	munmap(a->addr, a->maplen);
+	munmap(a->lib, 2 * a->maplen);
+	free(a);
+	return 0;
+}
+
+int
+dshm_sync(const void *shmaddr)
+{
+	struct attachment *a;
+	int rc;
+
+	shm_lock();
+	if ((a = find(shmaddr)) == NULL) {
+		shm_unlock();
+		errno = EINVAL;
+		return -1;
+	}
+	rc = shm_sync_one(a, false);
+	shm_unlock();
+	return rc == DSHM_SUCCESS ? 0 : shm_fail(rc);
+}

@@ -1,0 +1,205 @@
+/*
+ * shm_conn.c — the one connection of the System V-style calls: opened
+ * lazily, identified (IDENT), re-opened after a failure, and handed over
+ * across fork the way the kernel hands over attachments.
+ *
+ * Fork: the prepare handler takes the lock, so no call is half-way
+ * through the connection when the process is copied.  The child drops
+ * its copy of the parent's socket (without shutting it down: the parent
+ * still uses it), opens its own, and re-attaches each inherited segment,
+ * so that shm_nattch counts it; the parent waits for that (on a pipe)
+ * before fork returns, so a shmctl(IPC_STAT) in the parent right after
+ * fork sees the child's attachments, as with the kernel.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "dshm.h"
+#include "shm_internal.h"
+
+struct attachment *shm_attachments;
+
+static int open_conn(int32_t lpid);
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static char *server_addr; /* NULL: $DSHM_SERVER or the default socket */
+static int conn_fd = -1;
+static int fork_pipe[2] = {-1, -1};
+
+static void
+prepare_fork(void)
+{
+	pthread_mutex_lock(&lock);
+	if (shm_attachments != NULL && conn_fd >= 0 && pipe2(fork_pipe, O_CLOEXEC) < 0)
+		fork_pipe[0] = fork_pipe[1] = -1;
+}
+
+static void
+parent_after_fork(void)
+{
+	if (fork_pipe[0] >= 0) {
+		char c;
+
+		close(fork_pipe[1]);
+		/* One byte when the child has re-attached; end of file if it died first. */
+		while (read(fork_pipe[0], &c, 1) < 0 && errno == EINTR)
+			;
+		close(fork_pipe[0]);
+		fork_pipe[0] = fork_pipe[1] = -1;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+static void
+child_after_fork(void)
+{
+	int saved = errno;
+
+	if (conn_fd >= 0)
+		close(conn_fd); /* the parent's connection: ours is opened below */
+	conn_fd = -1;
+	if (shm_attachments != NULL)
+		open_conn((int32_t)getppid());
+	if (fork_pipe[1] >= 0) {
+		close(fork_pipe[0]);
+		while (write(fork_pipe[1], "", 1) < 0 && errno == EINTR)
+			;
+		close(fork_pipe[1]);
+		fork_pipe[0] = fork_pipe[1] = -1;
+	}
+	pthread_mutex_unlock(&lock);
+	errno = saved;
+}
+
+static void
+setup_once(void)
+{
+	pthread_atfork(prepare_fork, parent_after_fork, child_after_fork);
+}
+
+void
+shm_lock(void)
+{
+	pthread_once(&once, setup_once);
+	pthread_mutex_lock(&lock);
+}
+
+void
+shm_unlock(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+/* Tells the server who we are; over a Unix socket it knows already and says so. */
+static bool
+identify(int fd)
+{
+	unsigned char body[PROTO_IDENT_LEN], reply[PROTO_IDENT_LEN];
+	struct proto_request r = {.opcode = OP_IDENT, .data_len = PROTO_IDENT_LEN};
+
+	proto_put_u32(body, (uint32_t)getpid());
+	proto_put_u32(body + 4, (uint32_t)geteuid());
+	proto_put_u32(body + 8, (uint32_t)getegid());
+	return client_call_unlocked(fd, &r, body, reply, sizeof(reply), NULL) == DSHM_SUCCESS;
+}
+
+/* Opens the connection; what is attached is re-attached with shm_lpid lpid (0: us). */
+static int
+open_conn(int32_t lpid)
+{
+	int fd;
+
+	if (conn_fd >= 0)
+		return conn_fd;
+	fd = dshm_connect(server_addr);
+	if (fd < 0 || !identify(fd)) {
+		if (fd >= 0)
+			close(fd);
+		errno = EIO;
+		return -1;
+	}
+	conn_fd = fd;
+	/* A connection that failed took its attachments with it: the server detached them. */
+	if (shm_attachments != NULL)
+		shm_reattach_all(lpid);
+	return conn_fd;
+}
+
+int
+shm_conn(void)
+{
+	return open_conn(0);
+}
+
+int
+shm_call(struct proto_request *r, const void *data, void *body, size_t body_cap,
+	 size_t *body_len)
+{
+	int rc;
+
+	if (shm_conn() < 0)
+		return DSHM_DISCONNECTED_SERVER;
+	rc = client_call_unlocked(conn_fd, r, data, body, body_cap, body_len);
+	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_VERSION_MISMATCH ||
+	    rc == DSHM_DISCONNECTED_CLIENT) {
+		close(conn_fd);
+		conn_fd = -1;
+	}
+	return rc;
+}
+
+int
+shm_errno(int status)
+{
+	switch (status) {
+	case DSHM_NOT_FOUND: return ENOENT;
+	case DSHM_EXISTS: return EEXIST;
+	case DSHM_INVALID: return EINVAL;
+	case DSHM_ACCESS: return EACCES;
+	case DSHM_NOT_PERMITTED: return EPERM;
+	case DSHM_REMOVED: return EIDRM;
+	case DSHM_NO_SPACE: return ENOSPC;
+	case DSHM_ATTACH_FULL:
+	case DSHM_NO_MEMORY: return ENOMEM;
+	case DSHM_TOO_LARGE: return EINVAL;
+	default: return EIO; /* the server is unreachable, or failed */
+	}
+}
+
+int
+shm_fail(int status)
+{
+	errno = shm_errno(status);
+	return -1;
+}
+
+int
+dshm_set_server(const char *addr)
+{
+	char *copy = NULL;
+
+	if (addr != NULL && (copy = strdup(addr)) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	shm_lock();
+	if (shm_attachments != NULL) {
+		shm_unlock();
+		free(copy);
+		errno = EBUSY;
+		return -1;
+	}
+	free(server_addr);
+	server_addr = copy;
+	if (conn_fd >= 0)
+		close(conn_fd);
+	conn_fd = -1;
+	shm_unlock();
+	return 0;
+}
