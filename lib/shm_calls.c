@@ -25,7 +25,11 @@ dshm_shmget(key_t key, size_t size, int shmflg)
 	proto_put_u32(body + 4, (uint32_t)shmflg);
 	proto_put_u64(body + 8, size);
 	shm_lock();
-	rc = shm_call(&r, body, reply, sizeof(reply), NULL);
+	/* Creating twice is not the same as once: only a lookup is retried. */
+	if (key == IPC_PRIVATE || (shmflg & IPC_CREAT))
+		rc = shm_call_once(&r, body, reply, sizeof(reply), NULL);
+	else
+		rc = shm_call(&r, body, reply, sizeof(reply), NULL);
 	shm_unlock();
 	if (rc != DSHM_SUCCESS)
 		return shm_fail(rc);
@@ -103,7 +107,11 @@ dshm_shmctl(int shmid, int cmd, struct shmid_ds *buf)
 	proto_put_u32(body, (uint32_t)shmid);
 	proto_put_u32(body + 4, (uint32_t)cmd);
 	shm_lock();
-	rc = shm_call(&r, body, reply, sizeof(reply), NULL);
+	/* A removal done once and tried again would say EINVAL. */
+	if (cmd == IPC_RMID)
+		rc = shm_call_once(&r, body, reply, sizeof(reply), NULL);
+	else
+		rc = shm_call(&r, body, reply, sizeof(reply), NULL);
 	shm_unlock();
 	if (rc != DSHM_SUCCESS)
 		return shm_fail(rc);

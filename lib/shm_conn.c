@@ -138,8 +138,8 @@ shm_conn(void)
 }
 
 int
-shm_call(struct proto_request *r, const void *data, void *body, size_t body_cap,
-	 size_t *body_len)
+shm_call_once(struct proto_request *r, const void *data, void *body, size_t body_cap,
+	      size_t *body_len)
 {
 	int rc;
 
@@ -151,6 +151,22 @@ shm_call(struct proto_request *r, const void *data, void *body, size_t body_cap,
 		close(conn_fd);
 		conn_fd = -1;
 	}
+	return rc;
+}
+
+int
+shm_call(struct proto_request *r, const void *data, void *body, size_t body_cap,
+	 size_t *body_len)
+{
+	int rc = shm_call_once(r, data, body, body_cap, body_len);
+
+	/*
+	 * A connection that broke (a worker died, the server restarted) is
+	 * replaced once: the request is one that gives the same result when
+	 * repeated, and the new connection has re-attached what we had.
+	 */
+	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_DISCONNECTED_CLIENT)
+		rc = shm_call_once(r, data, body, body_cap, body_len);
 	return rc;
 }
 

@@ -52,6 +52,14 @@ int shm_conn(void);
  * closes the connection, so the next call opens a new one.  Returns a
  * DSHM_* status.
  */
+int shm_call_once(struct proto_request *r, const void *data, void *body, size_t body_cap,
+		  size_t *body_len);
+
+/*
+ * The same, for a request that may be repeated (the same result whether
+ * or not the first try was carried out): when the connection fails, it
+ * is tried once more on a new one.
+ */
 int shm_call(struct proto_request *r, const void *data, void *body, size_t body_cap,
 	     size_t *body_len);
 

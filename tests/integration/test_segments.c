@@ -1,0 +1,347 @@
+/*
+ * test_segments.c — segments served by a real dshmd, beyond what the
+ * kernel can be compared with: clients that die attached are detached
+ * and a removed segment then goes with its frames; a worker that dies
+ * takes its connections' attachments with it and the clients' unsynced
+ * bytes still arrive; segments larger than one request sync whole; and
+ * malformed segment requests are refused without closing the connection.
+ *
+ * (tests/integration/test_segments_diff.c compares the calls' results
+ * with the kernel's; this file covers what the kernel has no counterpart
+ * for.)  The System V-style calls keep one connection per process, so
+ * every test first points them at its own server.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dshm.h"
+#include "harness.h"
+
+#define PAGE 4096
+
+static void
+use_server(const struct fixture *f)
+{
+	assert_int_equal(dshm_set_server(f->addr), 0);
+}
+
+static long
+nattch(int id)
+{
+	struct shmid_ds ds;
+
+	return dshm_shmctl(id, IPC_STAT, &ds) == 0 ? (long)ds.shm_nattch : -1;
+}
+
+/* A stats counter of the server, or -1. */
+static long long
+server_counter(const struct fixture *f, const char *name)
+{
+	int fd = dshm_connect(f->addr);
+	char *text = NULL;
+	long long v = -1;
+	size_t n = strlen(name);
+
+	assert_true(fd >= 0);
+	assert_int_equal(dshm_stats(fd, &text), DSHM_SUCCESS);
+	for (const char *p = text; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+		if (strncmp(p, name, n) == 0 && p[n] == ' ')
+			v = strtoll(p + n + 1, NULL, 10);
+	free(text);
+	close(fd);
+	return v;
+}
+
+/* ---- clients that die attached -------------------------------------------- */
+
+struct sleeper {
+	const char *addr;
+	int id;
+	int ready[2];
+};
+
+/* Attaches, writes without syncing, says so, and waits to be killed. */
+static int
+sleeper_main(void *arg)
+{
+	struct sleeper *s = arg;
+	char *p;
+
+	close(s->ready[0]);
+	if (dshm_set_server(s->addr) != 0 || (p = dshm_shmat(s->id, NULL, 0)) == (void *)-1)
+		return 10;
+	strcpy(p, "unsynced");
+	if (write(s->ready[1], "", 1) != 1)
+		return 11;
+	for (;;)
+		pause();
+}
+
+static pid_t
+start_sleeper(struct sleeper *s, const char *addr, int id)
+{
+	pid_t pid;
+	char c;
+
+	*s = (struct sleeper){.addr = addr, .id = id};
+	assert_int_equal(pipe(s->ready), 0);
+	pid = fork_child(sleeper_main, s);
+	assert_true(pid > 0);
+	close(s->ready[1]);
+	assert_int_equal(read(s->ready[0], &c, 1), 1);
+	close(s->ready[0]);
+	return pid;
+}
+
+static void
+test_a_killed_client_is_detached_and_a_removed_segment_then_goes_with_its_frames(void **state)
+{
+	struct fixture *f = *state;
+	struct sleeper s;
+	struct shmid_ds ds;
+	pid_t pid;
+	int id;
+
+	use_server(f);
+	id = dshm_shmget(0x5e5e0001, 3 * PAGE, IPC_CREAT | 0600);
+	assert_true(id >= 0);
+	assert_int_equal(server_counter(f, "frames_used"), 3);
+	pid = start_sleeper(&s, f->addr, id);
+	assert_int_equal(nattch(id), 1);
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+	assert_int_equal(dshm_shmctl(id, IPC_STAT, &ds), 0);
+	assert_true(ds.shm_perm.mode & SHM_DEST);
+	assert_int_equal(ds.shm_perm.__key, IPC_PRIVATE);
+
+	kill(pid, SIGKILL);
+	assert_int_equal(wait_child(pid, HARNESS_STOP_MS), 128 + SIGKILL);
+	/* Detached as the connection closes: the removed segment is freed. */
+	assert_true(WAIT_UNTIL(dshm_shmctl(id, IPC_STAT, &ds) == -1 && errno == EINVAL, 2000));
+	assert_int_equal(server_counter(f, "frames_used"), 0);
+	assert_int_equal(ds.shm_nattch, 1); /* the last successful stat */
+}
+
+static void
+test_a_client_that_exits_without_detaching_publishes_its_changes_first(void **state)
+{
+	struct fixture *f = *state;
+	struct sleeper s;
+	char got[16] = "";
+	pid_t pid;
+	int id;
+
+	use_server(f);
+	id = dshm_shmget(IPC_PRIVATE, PAGE, 0600);
+	assert_true(id >= 0);
+	pid = start_sleeper(&s, f->addr, id);
+	/* SIGTERM's default action skips atexit: what was not synced is lost... */
+	kill(pid, SIGTERM);
+	assert_int_equal(wait_child(pid, HARNESS_STOP_MS), 128 + SIGTERM);
+	assert_true(WAIT_UNTIL(nattch(id) == 0, 2000));
+	assert_int_equal(dshm_read(id, 0, got, sizeof(got)), sizeof(got));
+	assert_string_equal(got, "");
+
+	/* ...but a normal exit publishes it. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *p;
+
+		if (dshm_set_server(f->addr) != 0 || (p = dshm_shmat(id, NULL, 0)) == (void *)-1)
+			_exit(10);
+		strcpy(p, "at exit");
+		exit(0);
+	}
+	assert_int_equal(wait_child(pid, HARNESS_STOP_MS), 0);
+	assert_int_equal(dshm_read(id, 0, got, sizeof(got)), sizeof(got));
+	assert_string_equal(got, "at exit");
+	assert_true(WAIT_UNTIL(nattch(id) == 0, 2000));
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+}
+
+/* ---- a worker that dies ---------------------------------------------------- */
+
+static void
+test_a_dead_workers_attachments_are_dropped_and_its_clients_reattach(void **state)
+{
+	struct fixture *f = *state;
+	pid_t workers[8];
+	char got[8] = "";
+	char *p;
+	int n, id;
+
+	assert_int_equal(fixture_start(f, "--workers", "1", NULL), 0);
+	use_server(f);
+	id = dshm_shmget(IPC_PRIVATE, PAGE, 0600);
+	assert_true(id >= 0);
+	p = dshm_shmat(id, NULL, 0);
+	assert_true(p != (void *)-1);
+	assert_int_equal(nattch(id), 1);
+	strcpy(p, "kept");
+
+	n = server_workers(&f->srv, workers, 8);
+	assert_int_equal(n, 1);
+	kill(workers[0], SIGKILL);
+	assert_true(WAIT_UNTIL(server_workers(&f->srv, workers + 1, 1) == 1 &&
+				       workers[1] != workers[0],
+			       HARNESS_STOP_MS));
+	/*
+	 * The new worker dropped the dead one's rows; our next call finds
+	 * the connection gone, opens another and attaches again, and the
+	 * bytes written before the crash are published by the sync.
+	 */
+	assert_int_equal(dshm_sync(p), 0);
+	assert_int_equal(nattch(id), 1);
+	assert_int_equal(dshm_read(id, 0, got, 5), 5);
+	assert_string_equal(got, "kept");
+	assert_int_equal(dshm_shmdt(p), 0);
+	assert_int_equal(nattch(id), 0);
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+}
+
+/* ---- big segments ---------------------------------------------------------- */
+
+static void
+test_a_segment_larger_than_one_request_syncs_whole(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = (40u << 20) + 123; /* three windows of 16 MiB, the last one short */
+	unsigned char *p, *got;
+	pid_t pid;
+	int id;
+
+	use_server(f);
+	id = dshm_shmget(IPC_PRIVATE, size, 0600);
+	assert_true(id >= 0);
+	p = dshm_shmat(id, NULL, 0);
+	assert_true(p != (void *)-1);
+	/* Changes spread over all three windows, and one run longer than a request. */
+	for (size_t i = 0; i < size; i += 4093)
+		p[i] = (unsigned char)(i * 7 + 1);
+	memset(p + (8u << 20), 0x5a, 17u << 20);
+	p[size - 1] = 0xee;
+	assert_int_equal(dshm_sync(p), 0);
+
+	got = malloc(size);
+	assert_non_null(got);
+	assert_int_equal(dshm_read(id, 0, got, size), (ssize_t)size);
+	assert_memory_equal(got, p, size);
+
+	/* And another process's change to the last window reaches us. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		unsigned char b = 0x77;
+
+		/* The child inherited the attachment, and with it the server. */
+		_exit(dshm_write(id, size - 2, &b, 1) == 1 ? 0 : 1);
+	}
+	assert_int_equal(wait_child(pid, HARNESS_STOP_MS), 0);
+	assert_int_equal(dshm_sync(p), 0);
+	assert_int_equal(p[size - 2], 0x77);
+	assert_int_equal(p[size - 1], 0xee);
+	free(got);
+	assert_int_equal(dshm_shmdt(p), 0);
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+}
+
+static void
+test_byte_ranges_outside_the_segment_are_einval(void **state)
+{
+	struct fixture *f = *state;
+	char b[8] = "1234567";
+	int id;
+
+	use_server(f);
+	id = dshm_shmget(IPC_PRIVATE, 100, 0600);
+	assert_true(id >= 0);
+	assert_int_equal(dshm_write(id, 92, b, 8), 8);
+	errno = 0;
+	assert_int_equal(dshm_write(id, 93, b, 8), -1);
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	assert_int_equal(dshm_read(id, SIZE_MAX - 2, b, 8), -1);
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	assert_int_equal(dshm_read(id + 1, 0, b, 8), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+}
+
+/* ---- malformed requests ---------------------------------------------------- */
+
+static void
+expect_status(int fd, uint8_t op, const void *body, uint32_t len, int32_t status)
+{
+	static uint32_t id = 100;
+	struct proto_header h;
+	static unsigned char reply[1 << 16];
+	size_t got;
+
+	assert_true(raw_request(fd, op, ++id, NULL, 0, body, len));
+	assert_true(raw_reply(fd, &h, reply, sizeof(reply), &got));
+	assert_int_equal(h.id, id);
+	assert_int_equal(h.status, status);
+}
+
+static void
+test_malformed_segment_requests_are_refused_and_the_connection_stays(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char b[64] = {0};
+	int fd = raw_connect(f->addr);
+
+	assert_true(fd >= 0);
+	expect_status(fd, OP_SHM_GET, b, 15, DSHM_BAD_REQUEST);
+	expect_status(fd, OP_SHM_CTL, b, 21, DSHM_BAD_REQUEST);
+	expect_status(fd, OP_SHM_ATTACH, b, 0, DSHM_BAD_REQUEST);
+	expect_status(fd, OP_IDENT, b, 4, DSHM_BAD_REQUEST);
+	/* A write whose runs claim more runs than the body holds. */
+	proto_put_u32(b + 4, 0xffffffffu);
+	expect_status(fd, OP_SHM_WRITE, b, 32, DSHM_BAD_REQUEST);
+	/* One run of 8 bytes, but 4 bytes of data. */
+	proto_put_u32(b + 4, 1);
+	proto_put_u64(b + 24, 8);
+	expect_status(fd, OP_SHM_WRITE, b, 36, DSHM_BAD_REQUEST);
+	/* A run of 2^64 - 1 bytes must not wrap the sum. */
+	proto_put_u64(b + 24, UINT64_MAX);
+	expect_status(fd, OP_SHM_WRITE, b, 36, DSHM_BAD_REQUEST);
+	/* A read larger than any reply. */
+	memset(b, 0, sizeof(b));
+	proto_put_u64(b + 16, (uint64_t)PROTO_MAX_DATA + 1);
+	expect_status(fd, OP_SHM_READ, b, PROTO_SHM_READ_LEN, DSHM_TOO_LARGE);
+	/* No such segment, and an unknown command. */
+	proto_put_u64(b + 16, 8);
+	expect_status(fd, OP_SHM_READ, b, PROTO_SHM_READ_LEN, DSHM_INVALID);
+	proto_put_u32(b + 4, 12345);
+	expect_status(fd, OP_SHM_CTL, b, PROTO_SHM_CTL_LEN, DSHM_INVALID);
+	/* Still served. */
+	expect_status(fd, OP_STATS, NULL, 0, DSHM_SUCCESS);
+	close(fd);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		TEST_BOTH(test_a_killed_client_is_detached_and_a_removed_segment_then_goes_with_its_frames),
+		TEST_BOTH(test_a_client_that_exits_without_detaching_publishes_its_changes_first),
+		TEST_BOTH_BARE(test_a_dead_workers_attachments_are_dropped_and_its_clients_reattach),
+		TEST_ONE(test_a_segment_larger_than_one_request_syncs_whole),
+		TEST_ONE(test_byte_ranges_outside_the_segment_are_einval),
+		TEST_BOTH(test_malformed_segment_requests_are_refused_and_the_connection_stays),
+	};
+
+	return cmocka_run_group_tests_name("segments", tests, NULL, NULL);
+}
