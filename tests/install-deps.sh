@@ -3,7 +3,8 @@
 # with, when any is missing (apt-get; through sudo when not root).
 set -eu
 
-PACKAGES="gcc make pkg-config libbsd-dev libcmocka-dev libsystemd-dev valgrind"
+# iproute2: the two-host test links network namespaces with ip(8).
+PACKAGES="gcc make pkg-config libbsd-dev libcmocka-dev libsystemd-dev valgrind iproute2"
 
 missing=""
 for p in $PACKAGES; do

@@ -1,9 +1,10 @@
 #!/bin/sh
 # test_install.sh — the installed dshm, used as a program outside this
 # tree would use it: `make install` into a scratch prefix, build
-# examples/paging_demo.c with `pkg-config --cflags --libs dshm`, start
-# the installed dshmd with 3 workers, and run 8 client processes over
-# the Unix socket and over TCP.  Finally SIGTERM must leave no System V
+# examples/paging_demo.c and examples/shm_example.c with `pkg-config
+# --cflags --libs dshm`, start the installed dshmd with 3 workers, run 8
+# paging clients and the two-process segment example over the Unix
+# socket and over TCP.  Finally SIGTERM must leave no System V
 # segment, socket or pidfile behind.
 set -eu
 
@@ -30,6 +31,9 @@ export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 # shellcheck disable=SC2046
 cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror "$top/examples/paging_demo.c" \
 	$(pkg-config --cflags --libs dshm) -Wl,-rpath,"$prefix/lib" -o "$work/paging_demo"
+# shellcheck disable=SC2046
+cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror "$top/examples/shm_example.c" \
+	$(pkg-config --cflags --libs dshm) -Wl,-rpath,"$prefix/lib" -o "$work/shm_example"
 
 "$prefix/bin/dshmd" --workers 3 --unix "$sock" --listen 127.0.0.1:0 --memory 4M \
 	--pidfile "$work/dshmd.pid" 2>"$log" &
@@ -46,6 +50,11 @@ key=$(sed -n 's/.* ready: key \(0x[0-9a-f]*\) .*/\1/p' "$log")
 
 "$work/paging_demo" "unix:$sock" "$tcp" 8
 "$work/paging_demo" "$tcp" "unix:$sock" 8
+# Two processes share a System V-style segment, over each transport.
+"$work/shm_example" "unix:$sock" | grep -q 'read:  "hello back' ||
+	{ echo "shm_example over unix failed"; exit 1; }
+"$work/shm_example" "$tcp" | grep -q 'read:  "hello back' ||
+	{ echo "shm_example over tcp failed"; exit 1; }
 
 # The installed dshm-ipcs finds the server from its socket and sees it whole.
 "$prefix/bin/dshm-ipcs" --server "unix:$sock" --check
