@@ -22,6 +22,13 @@ dshm_strerror(int code)
 	case DSHM_VERSION_MISMATCH: return "protocol version mismatch";
 	case DSHM_TABLE_FULL: return "process table full";
 	case DSHM_NO_MEMORY: return "client out of memory";
+	case DSHM_NOT_FOUND: return "no segment with that key";
+	case DSHM_EXISTS: return "a segment with that key exists";
+	case DSHM_INVALID: return "invalid segment id, size, command or range";
+	case DSHM_ACCESS: return "the segment's mode denies access";
+	case DSHM_NOT_PERMITTED: return "not the segment's owner or creator";
+	case DSHM_REMOVED: return "segment removed";
+	case DSHM_ATTACH_FULL: return "attachment table full";
 	default: return "unknown status code";
 	}
 }

@@ -41,7 +41,7 @@ usage(FILE *f)
 		"  --workers N         worker processes (default: the number of CPUs)\n"
 		"  --key KEY           System V key of the control table (default: derived from\n"
 		"                      the Unix socket path, and printed at start)\n"
-		"  --max-processes N   paging processes the table can hold (default %u)\n"
+		"  --max-processes N   paging processes and segments the table holds (default %u)\n"
 		"  --pidfile PATH      write the master's pid there (libbsd pidfile, locked)\n"
 		"  --log-level LEVEL   error, warn, info (default) or debug\n"
 		"  --help, --version\n"
