@@ -213,6 +213,11 @@ struct table_header {
 	/* What else the server made ("" when none), for dshm-ipcrm --stale to clean up. */
 	char unix_path[108];
 	char pidfile[256];
+	/*
+	 * The --persist name ("" when none): such a table and its named arena
+	 * outlive the server, and the next dshmd of that name takes them over.
+	 */
+	char persist[64];
 
 	/*
 	 * alloc_lock guards the frame allocator (frame_owner, frame_bits,

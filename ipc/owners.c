@@ -225,6 +225,19 @@ owners_recover_worker(struct table *t, int self)
 	atomic_store(&u->active, 0);
 }
 
+void
+owners_recover_all(struct table *t)
+{
+	/* The alloc lock first: an owner's repair takes it too, and it is repaired once. */
+	if (owners_alloc_lock(t) == 0)
+		owners_alloc_unlock(t);
+	for (uint32_t s = 0; s < t->hdr->max_owners; s++)
+		if (owner_lock(t, s) == 0)
+			owners_unlock(t, s);
+	for (uint32_t w = 0; w < t->hdr->nworkers; w++)
+		owners_recover_worker(t, (int)w);
+}
+
 bool
 owners_find_locked(struct table *t, uint32_t kind, int64_t id, uint32_t *slot)
 {

@@ -67,6 +67,13 @@ void owners_write(struct table *t, uint32_t slot, uint64_t pos, const void *buf,
  */
 void owners_recover_worker(struct table *t, int self);
 
+/*
+ * Takes and releases every lock of the table once, so that whatever dead
+ * holders left half-done (a grow, a release, a write) is repaired now:
+ * for a table taken over from a dshmd that died as a whole.
+ */
+void owners_recover_all(struct table *t);
+
 /* Where probing for owner (kind, id) starts in the owner index, before masking. */
 uint32_t owners_index_hash(uint32_t kind, int64_t id);
 

@@ -155,6 +155,8 @@ table_format(struct table *t, void *mem, const struct table_params *p,
 		strcpy(h->unix_path, p->unix_path);
 	if (p->pidfile != NULL && strlen(p->pidfile) < sizeof(h->pidfile))
 		strcpy(h->pidfile, p->pidfile);
+	if (p->persist != NULL && strlen(p->persist) < sizeof(h->persist))
+		strcpy(h->persist, p->persist);
 	h->frames_free = p->nframes;
 	h->chunks_free = l.nchunks - 1;
 	h->chunk_hint = 1;
@@ -245,6 +247,8 @@ table_probe(key_t key, struct table_probe *probe, char *err, size_t errlen)
 		found = TABLE_FOREIGN;
 	} else {
 		probe->creator_pid = (pid_t)atomic_load(&h->creator_pid);
+		if (h->layout_version == DSHM_LAYOUT_VERSION && ds.shm_segsz >= sizeof(*h))
+			memcpy(probe->persist, h->persist, sizeof(probe->persist) - 1);
 		found = probe->nattch == 0 ? TABLE_STALE : TABLE_IN_USE;
 	}
 	shmdt(h);

@@ -26,6 +26,7 @@ struct table_params {
 	uint32_t nworkers;
 	const char *unix_path; /* recorded in the header; NULL: none */
 	const char *pidfile;   /* likewise */
+	const char *persist;   /* the --persist name; NULL: none */
 };
 
 struct table {
@@ -79,6 +80,7 @@ struct table_probe {
 	unsigned long nattch;
 	pid_t creator_pid; /* from the table's header, 0 if unreadable */
 	pid_t last_pid;    /* shm_lpid: the last process to attach or detach */
+	char persist[64];  /* the header's --persist name ("" when none or unreadable) */
 };
 
 /* Looks at what is at key without changing anything. */

@@ -29,6 +29,7 @@
 #include "listen.h"
 #include "log.h"
 #include "naming.h"
+#include "persist.h"
 #include "proto.h"
 #include "table.h"
 #include "worker.h"
@@ -54,6 +55,8 @@ struct master {
 	char tcp_bound[300];
 	bool table_made, unix_made;
 	struct pidfh *pfh;
+	struct persist_map pm; /* --persist: the arena and undo areas, named */
+	bool keep_table;       /* --persist: the table outlives this process */
 	struct worker_life *lives;
 	sigset_t sigs;
 };
@@ -75,9 +78,19 @@ teardown(struct master *m)
 		int shmid = m->table.shmid;
 
 		table_detach(&m->table);
-		if (table_remove(shmid) < 0)
+		if (m->keep_table)
+			log_info("kept the control table (key 0x%08x, shmid %d) and /dev/shm/dshm-%s "
+				 "for the next dshmd --persist %s", (unsigned)m->o->key, shmid,
+				 m->o->persist, m->o->persist);
+		else if (table_remove(shmid) < 0)
 			log_error("shmctl(shmid %d, IPC_RMID): %s", shmid, strerror(errno));
 		m->table_made = false;
+	}
+	if (m->pm.base != NULL) {
+		/* The arena and the undo areas are views of the named object. */
+		persist_unmap(&m->pm);
+		m->table.undo = NULL;
+		m->arena = NULL;
 	}
 	if (m->table.undo != NULL) {
 		arena_unmap(m->table.undo, m->undo_size);
@@ -93,17 +106,31 @@ teardown(struct master *m)
 	}
 }
 
-/* Deals with a segment already at our key; false when start-up must be refused. */
+/*
+ * Deals with a segment already at our key; false when start-up must be
+ * refused.  A table kept by --persist is left for the dshmd of its name
+ * (*take_over), and refused to any other.
+ */
 static bool
-clear_stale_table(const struct options *o)
+clear_stale_table(const struct options *o, bool *take_over)
 {
 	struct table_probe p;
 	char err[256] = "";
 
+	*take_over = false;
 	switch (table_probe(o->key, &p, err, sizeof(err))) {
 	case TABLE_ABSENT:
 		return true;
 	case TABLE_STALE:
+		if (p.persist[0] != '\0') {
+			if (strcmp(p.persist, o->persist) == 0)
+				return *take_over = true;
+			log_error("the control table at key 0x%08x (shmid %d) was kept by dshmd "
+				  "--persist %s: start with --persist %s to serve its data, or remove it "
+				  "(dshm-ipcrm --stale --persist %s)", (unsigned)o->key, p.shmid,
+				  p.persist, p.persist, p.persist);
+			return false;
+		}
 		log_warn("removing the stale control table at key 0x%08x (shmid %d, made by pid %d, "
 			 "nobody attached): an earlier dshmd did not stop cleanly",
 			 (unsigned)o->key, p.shmid, (int)p.creator_pid);
@@ -131,6 +158,99 @@ clear_stale_table(const struct options *o)
 	return false;
 }
 
+/* The arena, the undo areas and the table, all gone when this process stops. */
+static int
+start_anonymous(struct master *m, const struct table_params *tp)
+{
+	char err[512];
+
+	if ((m->arena = arena_map(m->arena_size)) == NULL) {
+		log_error("mmap(MAP_SHARED|MAP_ANONYMOUS, %zu bytes): %s (the arena; lower --memory, "
+			  "or check vm.max_map_count and memory limits)", m->arena_size, strerror(errno));
+		return EXIT_NO_RESOURCES;
+	}
+	if (table_create(&m->table, tp, m->arena, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return EXIT_NO_RESOURCES;
+	}
+	m->table_made = true;
+	if ((m->table.undo = arena_map(m->undo_size)) == NULL) {
+		log_error("mmap(MAP_SHARED|MAP_ANONYMOUS, %zu bytes): %s (the workers' undo areas)",
+			  m->undo_size, strerror(errno));
+		return EXIT_NO_RESOURCES;
+	}
+	return EXIT_CLEAN;
+}
+
+/*
+ * --persist: the arena and undo areas in /dev/shm/dshm-NAME, and the
+ * table kept at the key, both taken over when a previous dshmd left them.
+ */
+static int
+start_persisted(struct master *m, const struct table_params *tp, bool take_over)
+{
+	const struct options *o = m->o;
+	char err[512];
+
+	if (persist_open(o->persist, m->arena_size + m->undo_size, &m->pm, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return EXIT_NO_RESOURCES;
+	}
+	m->arena = m->pm.base;
+	if (take_over == m->pm.fresh) {
+		/* One without the other: its data cannot be served, and must not be lost. */
+		if (m->pm.fresh) {
+			persist_unmap(&m->pm);
+			persist_unlink(o->persist);
+			log_error("the control table at key 0x%08x was kept by --persist %s, but "
+				  "/dev/shm/dshm-%s is gone: its data is lost; remove the table "
+				  "(dshm-ipcrm --stale --persist %s) to start afresh",
+				  (unsigned)o->key, o->persist, o->persist, o->persist);
+		} else
+			log_error("/dev/shm/dshm-%s exists but no control table is at key 0x%08x: it "
+				  "was kept with another --unix or --key (start with those), or its "
+				  "table was removed (then remove it: dshm-ipcrm --stale --persist %s)",
+				  o->persist, (unsigned)o->key, o->persist);
+		m->arena = NULL;
+		return EXIT_IN_USE;
+	}
+	if (!take_over) {
+		if (table_create(&m->table, tp, m->arena, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			persist_unmap(&m->pm);
+			persist_unlink(o->persist);
+			m->arena = NULL;
+			return EXIT_NO_RESOURCES;
+		}
+		m->table_made = m->keep_table = true;
+		m->table.undo = m->arena + m->arena_size;
+		log_info("persist: made /dev/shm/dshm-%s (%zu bytes reserved) and a table kept "
+			 "across restarts", o->persist, m->pm.size);
+		return EXIT_CLEAN;
+	}
+	if (table_attach(&m->table, o->key, false, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return EXIT_FAILED;
+	}
+	m->table_made = m->keep_table = true;
+	m->table.arena = m->arena;
+	m->table.undo = m->arena + m->arena_size;
+	m->table.undo_each = PROTO_MAX_DATA;
+	if (persist_take_over(&m->table, o, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return EXIT_FAILED;
+	}
+	snprintf(m->table.hdr->unix_path, sizeof(m->table.hdr->unix_path), "%s",
+		 tp->unix_path != NULL ? tp->unix_path : "");
+	snprintf(m->table.hdr->pidfile, sizeof(m->table.hdr->pidfile), "%s",
+		 tp->pidfile != NULL ? tp->pidfile : "");
+	log_info("persist: took over the table at key 0x%08x (shmid %d) and /dev/shm/dshm-%s: "
+		 "%u owners, %llu frames in use", (unsigned)o->key, m->table.shmid, o->persist,
+		 m->table.hdr->owners_used,
+		 (unsigned long long)(m->table.hdr->nframes - m->table.hdr->frames_free));
+	return EXIT_CLEAN;
+}
+
 /* Everything before the workers.  Returns an exit code, EXIT_CLEAN when all went well. */
 static int
 start(struct master *m)
@@ -138,7 +258,9 @@ start(struct master *m)
 	const struct options *o = m->o;
 	struct table_params tp;
 	char err[512], unix_abs[PATH_MAX + 2], pid_abs[PATH_MAX + 2];
+	bool take_over;
 	pid_t other;
+	int rc;
 
 	if (o->pidfile[0] != '\0') {
 		m->pfh = pidfile_open(o->pidfile, 0644, &other);
@@ -163,7 +285,7 @@ start(struct master *m)
 	default:
 		break;
 	}
-	if (!clear_stale_table(o))
+	if (!clear_stale_table(o, &take_over))
 		return EXIT_IN_USE;
 	if (o->tcp[0] != '\0') {
 		m->listen_fds[0] = listen_tcp(o->tcp, m->tcp_bound, sizeof(m->tcp_bound), err,
@@ -175,11 +297,8 @@ start(struct master *m)
 	}
 
 	m->arena_size = (size_t)(o->memory / o->frame_size) * o->frame_size;
-	if ((m->arena = arena_map(m->arena_size)) == NULL) {
-		log_error("mmap(MAP_SHARED|MAP_ANONYMOUS, %zu bytes): %s (the arena; lower --memory, "
-			  "or check vm.max_map_count and memory limits)", m->arena_size, strerror(errno));
-		return EXIT_NO_RESOURCES;
-	}
+	/* Each worker's write-undo area: untouched pages cost nothing (MAP_NORESERVE). */
+	m->undo_size = (size_t)o->workers * PROTO_MAX_DATA;
 	tp = (struct table_params){
 		.key = o->key,
 		.frame_size = o->frame_size,
@@ -189,19 +308,14 @@ start(struct master *m)
 		.unix_path = naming_canonical_path(o->unix_path, unix_abs, sizeof(unix_abs)),
 		.pidfile = o->pidfile[0] ? naming_canonical_path(o->pidfile, pid_abs, sizeof(pid_abs))
 					 : NULL,
+		.persist = o->persist[0] ? o->persist : NULL,
 	};
-	if (table_create(&m->table, &tp, m->arena, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		return EXIT_NO_RESOURCES;
-	}
-	m->table_made = true;
-	/* Each worker's write-undo area: untouched pages cost nothing (MAP_NORESERVE). */
-	m->undo_size = (size_t)o->workers * PROTO_MAX_DATA;
-	if ((m->table.undo = arena_map(m->undo_size)) == NULL) {
-		log_error("mmap(MAP_SHARED|MAP_ANONYMOUS, %zu bytes): %s (the workers' undo areas)",
-			  m->undo_size, strerror(errno));
-		return EXIT_NO_RESOURCES;
-	}
+	if (o->persist[0] != '\0')
+		rc = start_persisted(m, &tp, take_over);
+	else
+		rc = start_anonymous(m, &tp);
+	if (rc != EXIT_CLEAN)
+		return rc;
 	m->table.undo_each = PROTO_MAX_DATA;
 
 	m->listen_fds[1] = listen_unix(o->unix_path, err, sizeof(err));

@@ -43,6 +43,9 @@ usage(FILE *f)
 		"                      the Unix socket path, and printed at start)\n"
 		"  --max-processes N   paging processes and segments the table holds (default %u)\n"
 		"  --pidfile PATH      write the master's pid there (libbsd pidfile, locked)\n"
+		"  --persist NAME      keep the arena (/dev/shm/dshm-NAME) and the control table\n"
+		"                      when dshmd stops or crashes; the next start with the same\n"
+		"                      NAME and sizes takes them over and serves the same data\n"
 		"  --log-level LEVEL   error, warn, info (default) or debug\n"
 		"  --help, --version\n"
 		"\n"
@@ -91,7 +94,7 @@ void
 options_parse(struct options *o, int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_UNIX, O_MEMORY, O_FRAME, O_WORKERS, O_KEY, O_PIDFILE,
-	       O_LOGLEVEL, O_MAXPROC, O_HELP, O_VERSION };
+	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_HELP, O_VERSION };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, O_LISTEN},
 		{"unix", required_argument, NULL, O_UNIX},
@@ -102,6 +105,7 @@ options_parse(struct options *o, int argc, char **argv)
 		{"pidfile", required_argument, NULL, O_PIDFILE},
 		{"log-level", required_argument, NULL, O_LOGLEVEL},
 		{"max-processes", required_argument, NULL, O_MAXPROC},
+		{"persist", required_argument, NULL, O_PERSIST},
 		{"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
@@ -179,6 +183,15 @@ options_parse(struct options *o, int argc, char **argv)
 			break;
 		case O_MAXPROC:
 			o->max_processes = count_arg("--max-processes", optarg, 1, 1u << 20);
+			break;
+		case O_PERSIST:
+			/* A plain name: it becomes a file name under /dev/shm. */
+			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->persist) ||
+			    strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					   "0123456789._-") != strlen(optarg) || optarg[0] == '.')
+				bad("--persist: '%s' is not 1 to %zu letters, digits, '.', '_' or '-'",
+				    optarg, sizeof(o->persist) - 1);
+			snprintf(o->persist, sizeof(o->persist), "%s", optarg);
 			break;
 		case O_HELP:
 			usage(stdout);

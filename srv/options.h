@@ -29,6 +29,7 @@ struct options {
 	char pidfile[4096]; /* "" when none */
 	int log_level;
 	uint32_t max_processes;
+	char persist[48]; /* --persist NAME, "" when none */
 };
 
 /* Parses argv; exits (0 after --help/--version, 2 on a bad value). */

@@ -5,6 +5,11 @@
  * acknowledged is there, intact (or a later attempt replaced it whole),
  * and the control table passes the invariant check.
  *
+ * A second soak kills the whole server (master and workers, SIGKILL to
+ * its process group) SERVER_KILLS times under --persist and starts it
+ * again each time: the new dshmd takes the kept table and arena over, and
+ * nothing acknowledged is lost.
+ *
  * Bounded: SOAK_KILLS kills and SOAK_LIMIT_MS at most; it prints the
  * kills survived and the writes verified.  Assumes root: it signals the
  * server's workers and attaches its control table.
@@ -21,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -28,6 +34,7 @@
 #include "harness.h"
 
 #define SOAK_KILLS 100
+#define SERVER_KILLS 10
 #define SOAK_LIMIT_MS 120000
 #define CLIENTS 4
 #define SLOTS 10
@@ -205,11 +212,107 @@ test_worker_kill_soak_loses_no_acknowledged_write(void **state)
 	munmap(sh, sizeof(*sh));
 }
 
+static long
+table_nattch(int shmid)
+{
+	struct shmid_ds ds;
+
+	return shmctl(shmid, IPC_STAT, &ds) == 0 ? (long)ds.shm_nattch : -1;
+}
+
+/* Starts generation g of the persisted server, on the first one's socket and key. */
+static void
+start_generation(struct server *s, const char *sock, const char *name)
+{
+	assert_int_equal(server_start(s, "--unix", sock, "--persist", name, "--workers", "2",
+				      "--memory", "1M", NULL),
+			 0);
+	assert_true(server_attach(s));
+	assert_int_equal(check_table(&s->table, report, NULL), 0);
+}
+
+static void
+test_whole_server_kill_soak_with_persist_loses_no_acknowledged_write(void **state)
+{
+	struct fixture *f = *state;
+	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct server *gen = calloc(SERVER_KILLS + 1, sizeof(*gen));
+	struct client_arg args[CLIENTS];
+	pid_t kids[CLIENTS];
+	char name[32], shm[64], sock[108];
+	uint64_t writes = 0, verified = 0;
+	int kills = 0;
+
+	assert_true(sh != MAP_FAILED);
+	assert_non_null(gen);
+	memset(sh, 0, sizeof(*sh));
+	snprintf(name, sizeof(name), "soak-%d", (int)getpid());
+	snprintf(shm, sizeof(shm), "/dev/shm/dshm-%s", name);
+	assert_int_equal(fixture_start(f, "--persist", name, "--workers", "2", "--memory", "1M",
+				       NULL),
+			 0);
+	snprintf(sock, sizeof(sock), "%s", f->srv.unix_path);
+	for (int c = 0; c < CLIENTS; c++) {
+		args[c] = (struct client_arg){f->addr, c, sh};
+		kids[c] = fork_child(client, &args[c]);
+	}
+	/* Only now: a child forked while we are attached would hold the table too. */
+	assert_true(server_attach(&f->srv));
+
+	for (struct server *now = &f->srv; kills < SERVER_KILLS; kills++) {
+		uint64_t before = 0;
+
+		for (int c = 0; c < CLIENTS; c++)
+			before += atomic_load(&sh->acked[c]);
+		/* Let the clients get some writes acknowledged by this generation. */
+		assert_true(WAIT_UNTIL(({
+			uint64_t n = 0;
+			for (int c = 0; c < CLIENTS; c++)
+				n += atomic_load(&sh->acked[c]);
+			n > before + 40;
+		}), 10000));
+		server_detach(now);
+		server_kill_group(now, SIGKILL);
+		assert_true(server_wait_group_gone(now, HARNESS_STOP_MS));
+		/* A killed process lets go of the table as it exits, a moment after it stops running. */
+		assert_true(WAIT_UNTIL(table_nattch(f->srv.shmid) == 0, HARNESS_STOP_MS));
+		now = &gen[kills];
+		start_generation(now, sock, name);
+		assert_true(server_log_has(now, "persist: took over"));
+	}
+	atomic_store(&sh->stop, 1);
+	for (int c = 0; c < CLIENTS; c++)
+		assert_int_equal(wait_child(kids[c], 60000), 0);
+	for (int c = 0; c < CLIENTS; c++) {
+		writes += atomic_load(&sh->acked[c]);
+		verified += atomic_load(&sh->verified[c]);
+	}
+	print_message("soak: %d whole-server kills survived under --persist, %llu acknowledged "
+		      "writes, %llu records verified\n",
+		      kills, (unsigned long long)writes, (unsigned long long)verified);
+	assert_int_equal(verified, CLIENTS * SLOTS);
+	assert_int_equal(check_table(&gen[SERVER_KILLS - 1].table, report, NULL), 0);
+
+	/* A clean stop keeps them too; then they are removed for good. */
+	assert_int_equal(server_stop(&gen[SERVER_KILLS - 1]), 0);
+	assert_true(file_exists(shm));
+	assert_true(segment_exists(f->srv.key));
+	for (int g = SERVER_KILLS; g >= 0; g--)
+		server_destroy(&gen[g]);
+	server_destroy(&f->srv);
+	assert_false(segment_exists(f->srv.key));
+	assert_int_equal(unlink(shm), 0);
+	free(gen);
+	munmap(sh, sizeof(*sh));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		TEST_ONE_BARE(test_worker_kill_soak_loses_no_acknowledged_write),
+		TEST_ONE_BARE(test_whole_server_kill_soak_with_persist_loses_no_acknowledged_write),
 	};
 
 	return cmocka_run_group_tests_name("soak", tests, NULL, NULL);
