@@ -23,7 +23,7 @@ struct checker {
 	const struct table *t;
 	/* geometry, read once */
 	uint64_t nframes, nchunks;
-	uint32_t max_owners, index_size;
+	uint32_t max_owners, index_size, max_attach;
 	/* what the trees reach: owner slot + 1 per frame and per chunk, 0 for none */
 	uint32_t *frame_by;
 	uint64_t *frame_page; /* the page that reached each frame */
@@ -56,14 +56,15 @@ violation(struct checker *c, const char *fmt, ...)
 	c->report(c->ctx, msg);
 }
 
-/* "owner 3 (pid 42)": how a message names an owner slot. */
+/* "owner 3 (pid 42)", "owner 4 (shmid 1028)": how a message names an owner slot. */
 static const char *
 owner_name(const struct checker *c, uint32_t slot, char *buf, size_t len)
 {
 	if (slot >= c->max_owners)
 		snprintf(buf, len, "owner %u (out of range)", slot);
 	else
-		snprintf(buf, len, "owner %u (pid %lld)", slot,
+		snprintf(buf, len, "owner %u (%s %lld)", slot,
+			 atomic_load(&c->t->owners[slot].kind) == OWNER_SEGMENT ? "shmid" : "pid",
 			 (long long)atomic_load(&c->t->owners[slot].id));
 	return buf;
 }
@@ -85,6 +86,8 @@ check_geometry(struct checker *c)
 		{"chunks", h->off_chunks, h->nchunks * PT_FANOUT * sizeof(uint32_t)},
 		{"chunk_bits", h->off_chunk_bits, (h->nchunks + 7) / 8},
 		{"workers", h->off_workers, (uint64_t)h->nworkers * sizeof(struct worker_slot)},
+		{"segments", h->off_segments, (uint64_t)h->max_owners * sizeof(struct segment)},
+		{"attach", h->off_attach, (uint64_t)h->max_attach * sizeof(struct attach_row)},
 	};
 	bool ok = true;
 
@@ -92,6 +95,7 @@ check_geometry(struct checker *c)
 	c->nchunks = h->nchunks;
 	c->max_owners = h->max_owners;
 	c->index_size = h->index_size;
+	c->max_attach = h->max_attach;
 	if (atomic_load(&h->magic) != DSHM_TABLE_MAGIC || h->layout_version != DSHM_LAYOUT_VERSION) {
 		violation(c, "header: magic %#llx, layout %u: not a dshm table of layout %d",
 			  (unsigned long long)atomic_load(&h->magic), h->layout_version,
@@ -371,6 +375,67 @@ check_index(struct checker *c)
 	}
 }
 
+/*
+ * A segment's own fields: its shmid is seq * max_owners + slot, its size
+ * fits in its pages, and a removed (SEG_MODE_DEST) segment has lost its key.
+ */
+static void
+check_segment(struct checker *c, uint32_t s)
+{
+	const struct segment *g = &c->t->segments[s];
+	uint64_t segsz = READ_ONCE(g->segsz), npages = atomic_load(&c->t->owners[s].npages);
+	uint32_t seq = READ_ONCE(g->seq), mode = READ_ONCE(g->mode);
+	int32_t key = READ_ONCE(g->key);
+	int64_t id = atomic_load(&c->t->owners[s].id);
+	uint32_t fs = READ_ONCE(c->t->hdr->frame_size);
+	char a[64];
+
+	owner_name(c, s, a, sizeof(a));
+	if (id != (int64_t)seq * c->max_owners + s)
+		violation(c, "%s: its shmid is not seq %u * %u + slot %u", a, seq, c->max_owners, s);
+	if (segsz == 0 || segsz > npages * fs)
+		violation(c, "%s: shm_segsz %llu does not fit in its %llu pages of %u bytes", a,
+			  (unsigned long long)segsz, (unsigned long long)npages, fs);
+	if ((mode & SEG_MODE_DEST) && key != 0)
+		violation(c, "%s is removed (SHM_DEST) but keeps key 0x%08x", a, (unsigned)key);
+}
+
+/* Whether shmid names a live segment. */
+static bool
+live_segment(const struct checker *c, int32_t shmid)
+{
+	const struct owner *o;
+
+	if (c->max_owners == 0)
+		return false;
+	o = &c->t->owners[(uint32_t)shmid % c->max_owners];
+	return atomic_load(&o->state) == OWNER_USED && atomic_load(&o->kind) == OWNER_SEGMENT &&
+	       atomic_load(&o->id) == shmid;
+}
+
+/* Every segment's fields, and every attachment row in use naming a live segment. */
+static void
+check_segments(struct checker *c)
+{
+	const struct table *t = c->t;
+
+	for (uint32_t s = 0; s < c->max_owners; s++)
+		if (atomic_load(&t->owners[s].state) == OWNER_USED &&
+		    atomic_load(&t->owners[s].kind) == OWNER_SEGMENT)
+			check_segment(c, s);
+	for (uint32_t i = 0; i < c->max_attach; i++) {
+		const struct attach_row *r = &t->attach[i];
+		uint32_t state = atomic_load(&r->state);
+		int32_t shmid = atomic_load(&r->shmid);
+
+		if (state == 0 || shmid == -1) /* free, or being filled or freed */
+			continue;
+		if (shmid < 0 || !live_segment(c, shmid))
+			violation(c, "attach row %u (worker %u) names shmid %d, which is no live "
+				  "segment", i, state - 1, shmid);
+	}
+}
+
 int
 check_table(const struct table *t, void (*report)(void *ctx, const char *msg), void *ctx)
 {
@@ -396,6 +461,7 @@ check_table(const struct table *t, void (*report)(void *ctx, const char *msg), v
 	check_frames(&c);
 	check_chunks(&c);
 	check_index(&c);
+	check_segments(&c);
 out:
 	free(c.frame_by);
 	free(c.frame_page);

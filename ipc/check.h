@@ -16,8 +16,11 @@
  * frame_bits agreeing with frame_owner, frames_free, every used owner's
  * tree mapping exactly npages pages to frames that owner owns, chunk bits
  * agreeing with the chunks the trees reach, chunks_free, owners_used and
- * the owner index.  Calls report once per violation with a one-line
- * description (no newline); report may be NULL.  Returns the number of
+ * the owner index; and the segments': each shmid matching its slot and
+ * seq, shm_segsz fitting in the segment's pages, a removed (SHM_DEST)
+ * segment keyless, every attachment row in use naming a live segment (or
+ * shmid -1 while it is filled).  Calls report once per violation with a
+ * one-line description (no newline); report may be NULL.  Returns the number of
  * violations, or -1 when it could not allocate its working memory.
  *
  * On a live table a check can see a change half-made by a worker; a

@@ -1,7 +1,9 @@
 /*
  * stats.c — formats the scoreboard's counters and the allocator's sizes
  * (see stats.h).  Totals are sums over the workers' rows; each row is
- * written by its worker only, so reading it needs no lock.
+ * written by its worker only, so reading it needs no lock.  Processes,
+ * segments and attachments are counted from the owner slots and the
+ * attachment rows, also without a lock: a moment's view.
  */
 #include "stats.h"
 
@@ -28,6 +30,29 @@ put(struct out *o, const char *fmt, ...)
 	va_end(ap);
 	if (n > 0)
 		o->need += (size_t)n;
+}
+
+/* Owners in use of kind (OWNER_PROCESS, OWNER_SEGMENT). */
+static uint32_t
+count_owners(const struct table *t, uint32_t kind)
+{
+	uint32_t n = 0;
+
+	for (uint32_t s = 0; s < t->hdr->max_owners; s++)
+		n += atomic_load(&t->owners[s].state) == OWNER_USED &&
+		     atomic_load(&t->owners[s].kind) == kind;
+	return n;
+}
+
+/* Attachment rows in use (a row being filled counts: it is taken). */
+static uint32_t
+count_attachments(const struct table *t)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < t->hdr->max_attach; i++)
+		n += atomic_load(&t->attach[i].state) != 0;
+	return n;
 }
 
 size_t
@@ -62,8 +87,9 @@ stats_format(const struct table *t, char *buf, size_t len)
 	put(&o, "frames %llu\n", (unsigned long long)h->nframes);
 	put(&o, "frames_used %llu\n", (unsigned long long)(h->nframes - h->frames_free));
 	put(&o, "frames_free %llu\n", (unsigned long long)h->frames_free);
-	put(&o, "processes %u\n", h->owners_used);
-	put(&o, "segments 0\n");
+	put(&o, "processes %u\n", count_owners(t, OWNER_PROCESS));
+	put(&o, "segments %u\n", count_owners(t, OWNER_SEGMENT));
+	put(&o, "attachments %u\n", count_attachments(t));
 	put(&o, "workers %u\n", h->nworkers);
 	put(&o, "workers_serving %u\n", serving);
 	put(&o, "conns_now %llu\n", (unsigned long long)conns_now);

@@ -1,23 +1,38 @@
 /*
- * ipcrm_main.c — dshm-ipcrm: removes what dead dshmd instances left
- * behind, the way ipcrm(1) removes System V leftovers.
+ * ipcrm_main.c — dshm-ipcrm: removes dshm segments, and what dead dshmd
+ * instances left behind, the way ipcrm(1) removes System V objects.
  *
- *   dshm-ipcrm --stale [--dry-run]
+ *   dshm-ipcrm [--server ADDR] [-m SHMID]... [-M KEY]... [--stale [--dry-run]]
  *
- * Never touches anything alive, attached or foreign (see ipcrm_stale.c).
+ * -m and -M go through the server (see ipcrm_segs.c); --stale never
+ * touches anything alive, attached or foreign (see ipcrm_stale.c).
+ * Exit codes: 0 done; 1 a removal failed; 2 bad usage.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ipcrm.h"
 
+#define MAX_TARGETS 256
+
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: dshm-ipcrm --stale [--dry-run]\n"
+		"usage: dshm-ipcrm [--server ADDR] [-m SHMID]... [-M KEY]...\n"
+		"       dshm-ipcrm --stale [--dry-run]\n"
+		"\n"
+		"Removes dshm segments through the server (IPC_RMID: a segment still\n"
+		"attached is marked dest and goes with its last detach):\n"
+		"  -m, --shmem-id SHMID   the segment with this id\n"
+		"  -M, --shmem-key KEY    the segment with this key (decimal or 0x hex)\n"
+		"  --server ADDR          the server: unix:PATH or HOST:PORT (default:\n"
+		"                         $DSHM_SERVER, else the default socket)\n"
+		"Several -m and -M may be given; each failure is named.\n"
 		"\n"
 		"Removes what dead dshmd instances of this user left behind:\n"
 		"  - control tables (System V segments with dshm's header) that nobody is\n"
@@ -34,45 +49,112 @@ usage(FILE *f)
 		"Exit codes: 0 done; 1 a removal failed; 2 bad usage.\n");
 }
 
-int
-main(int argc, char **argv)
+static void __attribute__((noreturn))
+bad(const char *what, const char *arg)
 {
-	enum { O_STALE = 256, O_DRY, O_HELP, O_VERSION };
+	fprintf(stderr, "dshm-ipcrm: %s '%s' (see --help)\n", what, arg);
+	exit(2);
+}
+
+/* The number in arg (in base; 0: decimal or 0x hex) within [lo, hi]; exits on anything else. */
+static long long
+number(const char *arg, int base, long long lo, long long hi, const char *what)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(arg, &end, base);
+	if (errno != 0 || end == arg || *end != '\0' || v < lo || v > hi)
+		bad(what, arg);
+	return v;
+}
+
+struct opts {
+	bool stale, dry;
+	const char *server;
+	struct ipcrm_target targets[MAX_TARGETS];
+	int ntargets;
+};
+
+static void
+add_target(struct opts *o, bool by_key, const char *arg)
+{
+	struct ipcrm_target *g;
+
+	if (o->ntargets == MAX_TARGETS)
+		bad("too many -m and -M; at most 256, not", arg);
+	g = &o->targets[o->ntargets++];
+	g->by_key = by_key;
+	g->arg = arg;
+	if (by_key)
+		g->value = (int32_t)(uint32_t)number(arg, 0, INT32_MIN, UINT32_MAX,
+						     "-M: not a 32-bit key:");
+	else
+		g->value = number(arg, 10, INT32_MIN, INT32_MAX, "-m: not a shmid:");
+}
+
+static void
+parse(struct opts *o, int argc, char **argv)
+{
+	enum { O_STALE = 256, O_DRY, O_SERVER, O_HELP, O_VERSION };
 	static const struct option longopts[] = {
 		{"stale", no_argument, NULL, O_STALE},
 		{"dry-run", no_argument, NULL, O_DRY},
+		{"shmem-id", required_argument, NULL, 'm'},
+		{"shmem-key", required_argument, NULL, 'M'},
+		{"server", required_argument, NULL, O_SERVER},
 		{"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
 	};
-	bool stale = false, dry = false;
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:M:", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_STALE:
-			stale = true;
+			o->stale = true;
 			break;
 		case O_DRY:
-			dry = true;
+			o->dry = true;
+			break;
+		case 'm':
+		case 'M':
+			add_target(o, c == 'M', optarg);
+			break;
+		case O_SERVER:
+			if (optarg[0] == '\0')
+				bad("--server: the address is empty:", optarg);
+			o->server = optarg;
 			break;
 		case O_HELP:
 			usage(stdout);
-			return 0;
+			exit(0);
 		case O_VERSION:
 			printf("dshm-ipcrm %s\n", DSHM_VERSION);
-			return 0;
+			exit(0);
 		default:
-			fprintf(stderr, "dshm-ipcrm: unknown or incomplete option '%s' (see --help)\n",
-				argv[optind - 1]);
-			return 2;
+			bad("unknown or incomplete option", argv[optind - 1]);
 		}
 	}
-	if (optind < argc || !stale) {
-		fprintf(stderr, "dshm-ipcrm: %s (see --help)\n",
-			optind < argc ? "unexpected argument" : "nothing to do: give --stale");
-		return 2;
+	if (optind < argc)
+		bad("unexpected argument", argv[optind]);
+	if (!o->stale && o->ntargets == 0) {
+		fprintf(stderr, "dshm-ipcrm: nothing to do: give -m, -M or --stale (see --help)\n");
+		exit(2);
 	}
-	return ipcrm_stale(dry) == 0 ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct opts o;
+	int failed = 0;
+
+	parse(&o, argc, argv);
+	failed += ipcrm_segments(o.server, o.targets, o.ntargets);
+	if (o.stale)
+		failed += ipcrm_stale(o.dry);
+	return failed == 0 ? 0 : 1;
 }

@@ -1,6 +1,7 @@
 /*
  * ipcs.h — what the parts of dshm-ipcs share: its options, the control
- * table it found, and snapshots of the table's processes and workers.
+ * table it found, and snapshots of the table's processes, segments and
+ * workers.
  *
  * Invariants: the table is attached read-only and no part of dshm-ipcs
  * takes a lock in it; everything read from it is bounds-checked, since a
@@ -34,7 +35,9 @@ struct ipcs_opts {
 	const char *server; /* --server, else $DSHM_SERVER, else NULL */
 	bool procs, workers, map, json, stats, check;
 	bool dump;
-	int dump_pid;
+	bool dump_segment; /* --dump shmid:N, else pid:N */
+	int dump_pid;      /* N of pid:N */
+	int dump_shmid;    /* N of shmid:N */
 	enum ipcs_color color;
 };
 
@@ -58,6 +61,17 @@ struct ipcs_proc {
 	int64_t created;
 };
 
+/* A segment, as read (without its lock) from segments[slot]; nattch counted from the rows. */
+struct ipcs_seg {
+	uint32_t slot;
+	int32_t shmid, key;
+	uint32_t seq, mode; /* mode: permissions and SEG_MODE_* */
+	uint32_t uid, gid, cuid, cgid;
+	int32_t cpid, lpid;
+	uint64_t segsz, pages, nattch, gen;
+	int64_t atime, dtime, ctime;
+};
+
 /* ipcs_find.c: locates the table (by key, server address or default) and attaches it read-only. */
 int ipcs_find(const struct ipcs_opts *o, struct ipcs *v);
 void ipcs_release(struct ipcs *v);
@@ -69,6 +83,15 @@ uint64_t ipcs_frames_used(const struct table *t);
 uint32_t ipcs_workers_serving(const struct table *t);
 const char *ipcs_worker_state(uint32_t state);
 void ipcs_format_uptime(int64_t seconds, char *buf, size_t len);
+
+/* ipcs_segs.c: the segments, sorted by shmid: malloc'd in *out (NULL when none); returns how many. */
+size_t ipcs_segments(const struct table *t, struct ipcs_seg **out);
+/* Attachment rows in use (of every segment). */
+uint64_t ipcs_attachments(const struct table *t);
+/* The user name of uid, else the number. */
+void ipcs_user_name(uint32_t uid, char *buf, size_t len);
+/* "dest", "locked", both or "" (as ipcs -m's status column). */
+void ipcs_seg_status(uint32_t mode, char *buf, size_t len);
 
 /* ipcs_print.c: the text reports. */
 void ipcs_print_summary(FILE *f, const struct ipcs *v);
@@ -82,7 +105,7 @@ void ipcs_print_map(FILE *f, const struct ipcs *v, bool color);
 /* ipcs_json.c: summary, segments, processes and workers as one JSON document. */
 void ipcs_print_json(FILE *f, const struct ipcs *v);
 
-/* ipcs_dump.c: a process's page table and its bytes (read through the server). */
+/* ipcs_dump.c: a process's or a segment's page table and its bytes (read through the server). */
 int ipcs_dump(FILE *f, const struct ipcs *v, const struct ipcs_opts *o);
 
 #endif /* DSHM_TOOLS_IPCS_H */

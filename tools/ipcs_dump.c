@@ -1,14 +1,17 @@
 /*
- * ipcs_dump.c — dshm-ipcs --dump pid:N: a process's page table, from the
- * control table, and its bytes as a hex dump, from the server.
+ * ipcs_dump.c — dshm-ipcs --dump pid:N and --dump shmid:N: a process's or
+ * a segment's page table, from the control table, and its bytes as a hex
+ * dump, from the server.
  *
  * The arena is anonymous memory of dshmd's, out of reach of any other
- * process, so the bytes are read through libdshm like any client's (each
- * read is atomic per page, not across the whole dump).  The page table is
+ * process, so the bytes are read through libdshm like any client's: a
+ * process's with memory_read, a segment's with dshm_read (each read is
+ * atomic per page, not across the whole dump).  The page table is
  * read without a lock and every step of its walk is bounds-checked; runs
  * of identical 16-byte lines are shown once, then '*', as hexdump -C does.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,15 +75,15 @@ hex_line(struct hex *h, uint64_t off, const unsigned char *b, size_t n)
 	fputs("|\n", h->f);
 }
 
-/* The owner slot of paging process pid, or -1. */
+/* The slot of the owner of kind with id (a pid or a shmid), or -1. */
 static int64_t
-find_process(const struct table *t, int pid)
+find_owner(const struct table *t, uint32_t kind, int64_t id)
 {
 	for (uint32_t s = 0; s < t->hdr->max_owners; s++) {
 		const struct owner *o = &t->owners[s];
 
-		if (atomic_load(&o->state) == OWNER_USED &&
-		    atomic_load(&o->kind) == OWNER_PROCESS && atomic_load(&o->id) == pid)
+		if (atomic_load(&o->state) == OWNER_USED && atomic_load(&o->kind) == kind &&
+		    atomic_load(&o->id) == id)
 			return s;
 	}
 	return -1;
@@ -103,12 +106,12 @@ print_page_table(FILE *f, const struct table *t, const struct owner *o, uint64_t
 	}
 }
 
-int
-ipcs_dump(FILE *f, const struct ipcs *v, const struct ipcs_opts *o)
+static int
+dump_process(FILE *f, const struct ipcs *v, const struct ipcs_opts *o)
 {
 	const struct table *t = &v->t;
 	uint32_t fs = t->hdr->frame_size;
-	int64_t slot = find_process(t, o->dump_pid);
+	int64_t slot = find_owner(t, OWNER_PROCESS, o->dump_pid);
 	uint64_t npages;
 	struct hex hex = {.f = f};
 	int fd, server_fs;
@@ -163,4 +166,108 @@ ipcs_dump(FILE *f, const struct ipcs *v, const struct ipcs_opts *o)
 	fprintf(f, "%08llx\n", (unsigned long long)(npages * fs));
 	close(fd);
 	return IPCS_OK;
+}
+
+static const char *
+server_name(const struct ipcs_opts *o)
+{
+	return o->server != NULL ? o->server : "the default socket";
+}
+
+/*
+ * Chooses the server for dshm_read and checks, with IPC_STAT, that the
+ * segment it has under shmid is the one in the table (same key and size).
+ */
+static bool
+same_segment_at_server(const struct ipcs *v, const struct ipcs_opts *o, int32_t key,
+		       uint64_t segsz)
+{
+	struct shmid_ds ds;
+
+	if (dshm_set_server(o->server) < 0 || dshm_shmctl(o->dump_shmid, IPC_STAT, &ds) < 0) {
+		int err = errno;
+
+		fprintf(stderr, "dshm-ipcs: --dump: asking %s for segment %d: %s%s\n", server_name(o),
+			o->dump_shmid, strerror(err),
+			err == EIO ? " (the arena is dshmd's own memory; give --server ADDR)" : "");
+		return false;
+	}
+	if (ds.shm_perm.__key != key || ds.shm_segsz != segsz) {
+		fprintf(stderr, "dshm-ipcs: --dump: the server at %s has segment %d with key "
+			"0x%08x and %zu bytes, the table 0x%08x and %llu: is it the server of key "
+			"0x%08x?\n", server_name(o), o->dump_shmid, (unsigned)ds.shm_perm.__key,
+			(size_t)ds.shm_segsz, (unsigned)key, (unsigned long long)segsz,
+			(unsigned)v->key);
+		return false;
+	}
+	return true;
+}
+
+/* Reads segsz bytes of the segment, a frame at a time, into the hex dump. */
+static int
+dump_segment_bytes(struct hex *hex, int32_t shmid, uint64_t segsz, uint32_t fs)
+{
+	unsigned char *buf = malloc(fs);
+
+	if (buf == NULL) {
+		fprintf(stderr, "dshm-ipcs: --dump: out of memory\n");
+		return IPCS_FAILED;
+	}
+	for (uint64_t off = 0; off < segsz; off += fs) {
+		size_t want = segsz - off < fs ? (size_t)(segsz - off) : fs;
+		ssize_t got = dshm_read(shmid, off, buf, want);
+
+		if (got != (ssize_t)want) {
+			fprintf(stderr, "dshm-ipcs: --dump: reading bytes %llu to %llu of segment "
+				"%d: %s\n", (unsigned long long)off,
+				(unsigned long long)(off + want), shmid,
+				got < 0 ? strerror(errno) : "short read");
+			free(buf);
+			return IPCS_FAILED;
+		}
+		for (size_t i = 0; i < want; i += 16)
+			hex_line(hex, off + i, buf + i, want - i < 16 ? want - i : 16);
+	}
+	free(buf);
+	return IPCS_OK;
+}
+
+static int
+dump_segment(FILE *f, const struct ipcs *v, const struct ipcs_opts *o)
+{
+	const struct table *t = &v->t;
+	uint32_t fs = t->hdr->frame_size;
+	int64_t slot = find_owner(t, OWNER_SEGMENT, o->dump_shmid);
+	const struct segment *g;
+	struct hex hex = {.f = f};
+	uint64_t npages, segsz;
+	int32_t key;
+	int rc;
+
+	if (slot < 0) {
+		fprintf(stderr, "dshm-ipcs: --dump: no segment with shmid %d in the table\n",
+			o->dump_shmid);
+		return IPCS_FAILED;
+	}
+	g = &t->segments[slot];
+	npages = atomic_load(&t->owners[slot].npages);
+	segsz = __atomic_load_n(&g->segsz, __ATOMIC_RELAXED);
+	key = __atomic_load_n(&g->key, __ATOMIC_RELAXED);
+	fprintf(f, "------ segment %d, key 0x%08x: %llu bytes in %llu page%s of %u bytes ------\n",
+		o->dump_shmid, (unsigned)key, (unsigned long long)segsz,
+		(unsigned long long)npages, npages == 1 ? "" : "s", fs);
+	print_page_table(f, t, &t->owners[slot], npages);
+	fflush(f);
+	if (!same_segment_at_server(v, o, key, segsz))
+		return IPCS_FAILED;
+	fprintf(f, "\n------ contents ------\n");
+	if ((rc = dump_segment_bytes(&hex, o->dump_shmid, segsz, fs)) == IPCS_OK)
+		fprintf(f, "%08llx\n", (unsigned long long)segsz);
+	return rc;
+}
+
+int
+ipcs_dump(FILE *f, const struct ipcs *v, const struct ipcs_opts *o)
+{
+	return o->dump_segment ? dump_segment(f, v, o) : dump_process(f, v, o);
 }

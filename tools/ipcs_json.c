@@ -56,6 +56,8 @@ json_server(FILE *f, const struct ipcs *v)
 		(unsigned long long)nfree);
 	fprintf(f, "    \"arena_bytes\": %llu,\n    \"table_bytes\": %llu,\n",
 		(unsigned long long)(nframes * h->frame_size), (unsigned long long)h->table_size);
+	fprintf(f, "    \"attachments\": %llu,\n    \"max_attachments\": %u,\n",
+		(unsigned long long)ipcs_attachments(&v->t), h->max_attach);
 	fprintf(f, "    \"max_processes\": %u,\n    \"workers\": %u,\n    \"workers_serving\": %u\n  }",
 		h->max_owners, h->nworkers, ipcs_workers_serving(&v->t));
 }
@@ -80,6 +82,47 @@ json_procs(FILE *f, const struct ipcs *v)
 	}
 	fputs(n ? "\n  ]" : "]", f);
 	free(p);
+}
+
+/* One segment: every shmid_ds field, with its key as the text ipcs prints and mode in octal. */
+static void
+json_segment(FILE *f, const struct ipcs_seg *g, uint32_t frame_size)
+{
+	char key[16], perms[8];
+
+	snprintf(key, sizeof(key), "0x%08x", (unsigned)g->key);
+	snprintf(perms, sizeof(perms), "%03o", g->mode & 0777);
+	fprintf(f, "{\"shmid\": %d, \"key\": ", g->shmid);
+	json_string(f, key, sizeof(key));
+	fputs(", \"perms\": ", f);
+	json_string(f, perms, sizeof(perms));
+	fprintf(f, ", \"mode\": %u, \"dest\": %s, \"locked\": %s, \"seq\": %u, "
+		"\"segsz\": %llu, \"frames\": %llu, \"bytes\": %llu, ",
+		g->mode, (g->mode & SEG_MODE_DEST) ? "true" : "false",
+		(g->mode & SEG_MODE_LOCKED) ? "true" : "false", g->seq,
+		(unsigned long long)g->segsz, (unsigned long long)g->pages,
+		(unsigned long long)(g->pages * frame_size));
+	fprintf(f, "\"uid\": %u, \"gid\": %u, \"cuid\": %u, \"cgid\": %u, \"cpid\": %d, "
+		"\"lpid\": %d, \"nattch\": %llu, \"atime\": %lld, \"dtime\": %lld, "
+		"\"ctime\": %lld, \"gen\": %llu}",
+		g->uid, g->gid, g->cuid, g->cgid, g->cpid, g->lpid, (unsigned long long)g->nattch,
+		(long long)g->atime, (long long)g->dtime, (long long)g->ctime,
+		(unsigned long long)g->gen);
+}
+
+static void
+json_segments(FILE *f, const struct ipcs *v)
+{
+	struct ipcs_seg *g;
+	size_t n = ipcs_segments(&v->t, &g);
+
+	fputs("  \"segments\": [", f);
+	for (size_t i = 0; i < n; i++) {
+		fputs(i ? ",\n    " : "\n    ", f);
+		json_segment(f, &g[i], v->t.hdr->frame_size);
+	}
+	fputs(n ? "\n  ]" : "]", f);
+	free(g);
 }
 
 static void
@@ -113,7 +156,9 @@ ipcs_print_json(FILE *f, const struct ipcs *v)
 {
 	fputs("{\n", f);
 	json_server(f, v);
-	fputs(",\n  \"segments\": [],\n", f);
+	fputs(",\n", f);
+	json_segments(f, v);
+	fputs(",\n", f);
 	json_procs(f, v);
 	fputs(",\n", f);
 	json_workers(f, v);

@@ -32,9 +32,10 @@ usage(FILE *f)
 		"usage: dshm-ipcs [options]\n"
 		"\n"
 		"Shows what a running dshmd holds: its control table (attached read-only,\n"
-		"without taking any lock), paging processes, workers and frames.  With no\n"
-		"report option: a summary, the segment list (in the style of ipcs -m) and\n"
-		"the paging processes.\n"
+		"without taking any lock), segments, paging processes, workers and frames.\n"
+		"With no report option: a summary, the segment list (in the style of\n"
+		"ipcs -m: key, shmid, owner, perms, bytes, nattch, status) and the paging\n"
+		"processes.\n"
 		"\n"
 		"Which server:\n"
 		"  --key KEY           System V key of the control table (decimal or 0x hex)\n"
@@ -48,16 +49,20 @@ usage(FILE *f)
 		"                      connections now and in all, requests, bytes in and\n"
 		"                      out, last activity\n"
 		"  --map               the arena, one cell per frame (or group of frames),\n"
-		"                      a letter per process, '.' for free, and a legend\n"
+		"                      a letter per process or segment, '.' for free, and a\n"
+		"                      legend (\"pid 42\", \"shmid 1024 key 0x5e5e0001\")\n"
 		"  --color[=WHEN]      colours in --map: auto (when stdout is a terminal,\n"
 		"                      the default), always or never\n"
 		"  --dump pid:N        process N's page table and a hex dump of its pages\n"
 		"                      (read through the server, at --server or $DSHM_SERVER\n"
 		"                      or the default socket)\n"
+		"  --dump shmid:N      segment N's page table and a hex dump of its bytes\n"
+		"                      (read through the server with dshm_read, likewise)\n"
 		"  --stats             the live counters (the same text as a STATS request):\n"
-		"                      connections, requests per operation, bytes, errors\n"
+		"                      processes, segments, attachments, connections,\n"
+		"                      requests per operation, bytes, errors\n"
 		"  --json              summary, segments, processes and workers as one JSON\n"
-		"                      document\n"
+		"                      document (each segment with all of its shmid_ds)\n"
 		"  --check             check the table's invariants and print each violation\n"
 		"                      (exit 1 when there is one); a violation counts only when\n"
 		"                      %d looks in a row see it, since a live table changes\n"
@@ -81,22 +86,35 @@ bad(const char *fmt, ...)
 	exit(IPCS_USAGE);
 }
 
-static void
-parse_dump(struct ipcs_opts *o, const char *arg)
+/* N of "PREFIX:N", N from 0 to INT32_MAX; exits on anything else. */
+static int
+parse_dump_number(const char *arg, size_t prefix_len)
 {
+	const char *num = arg + prefix_len;
 	char *end;
 	long n;
 
-	if (strncmp(arg, "shmid:", 6) == 0)
-		bad("--dump %s: dshm has no keyed segments yet; dump a process with pid:N", arg);
-	if (strncmp(arg, "pid:", 4) != 0)
-		bad("--dump: '%s' is not pid:N", arg);
 	errno = 0;
-	n = strtol(arg + 4, &end, 10);
-	if (errno != 0 || end == arg + 4 || *end != '\0' || n < 0 || n > INT32_MAX)
-		bad("--dump: '%s' is not pid:N with N from 0 to %d", arg, INT32_MAX);
+	n = strtol(num, &end, 10);
+	if (errno != 0 || end == num || *end != '\0' || n < 0 || n > INT32_MAX)
+		bad("--dump: '%s' is not %.*sN with N from 0 to %d", arg, (int)prefix_len, arg,
+		    INT32_MAX);
+	return (int)n;
+}
+
+static void
+parse_dump(struct ipcs_opts *o, const char *arg)
+{
+	if (strncmp(arg, "shmid:", 6) == 0) {
+		o->dump_shmid = parse_dump_number(arg, 6);
+		o->dump_segment = true;
+	} else if (strncmp(arg, "pid:", 4) == 0) {
+		o->dump_pid = parse_dump_number(arg, 4);
+		o->dump_segment = false;
+	} else {
+		bad("--dump: '%s' is neither pid:N nor shmid:N", arg);
+	}
 	o->dump = true;
-	o->dump_pid = (int)n;
 }
 
 static void

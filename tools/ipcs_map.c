@@ -1,7 +1,8 @@
 /*
  * ipcs_map.c — dshm-ipcs --map: a picture of the arena, one cell per frame
  * or, when there are more than fit (MAP_COLS x MAP_ROWS), per group of
- * frames, with a legend from letters to processes.
+ * frames, with a legend from letters to owners: paging processes ("pid
+ * 101") and segments ("shmid 1024 key 0x5e5e0001").
  *
  * Each owner gets a letter (and, on a terminal, a colour) in the order its
  * frames first appear in the arena; a cell shows the owner of most of its
@@ -70,6 +71,26 @@ slot_of_frame(const struct table *t, uint64_t f)
 	return fo != 0 && fo - 1 < t->hdr->max_owners ? (int64_t)fo - 1 : -1;
 }
 
+/* The legend's words for owner slot s, which holds n frames of the picture. */
+static void
+legend_entry(FILE *f, const struct table *t, uint32_t s, uint64_t n)
+{
+	const struct owner *o = &t->owners[s];
+	const char *plural = n == 1 ? "" : "s";
+
+	if (atomic_load(&o->state) != OWNER_USED)
+		fprintf(f, "  slot %u (being freed): %llu frame%s\n", s, (unsigned long long)n, plural);
+	else if (atomic_load(&o->kind) == OWNER_SEGMENT)
+		fprintf(f, "  shmid %lld key 0x%08x%s: %llu frame%s\n", (long long)atomic_load(&o->id),
+			(unsigned)__atomic_load_n(&t->segments[s].key, __ATOMIC_RELAXED),
+			(__atomic_load_n(&t->segments[s].mode, __ATOMIC_RELAXED) & SEG_MODE_DEST) ?
+				" (dest)" : "",
+			(unsigned long long)n, plural);
+	else
+		fprintf(f, "  pid %lld: %llu frame%s\n", (long long)atomic_load(&o->id),
+			(unsigned long long)n, plural);
+}
+
 void
 ipcs_print_map(FILE *f, const struct ipcs *v, bool color)
 {
@@ -133,18 +154,10 @@ ipcs_print_map(FILE *f, const struct ipcs *v, bool color)
 	fprintf(f, "\nlegend%s:\n", group == 1 ? "" :
 		" (a cell shows the owner of most of its used frames; '.' when all are free)");
 	for (uint32_t i = 0; i < nletters; i++) {
-		const struct owner *o = &t->owners[by_letter[i]];
-
 		fputs("  ", f);
 		put_cell(f, i, color, &cur);
 		color_off(f, &cur);
-		if (atomic_load(&o->state) == OWNER_USED)
-			fprintf(f, "  pid %lld: %llu frame%s\n", (long long)atomic_load(&o->id),
-				(unsigned long long)total[by_letter[i]],
-				total[by_letter[i]] == 1 ? "" : "s");
-		else
-			fprintf(f, "  slot %u (being freed): %llu frames\n", by_letter[i],
-				(unsigned long long)total[by_letter[i]]);
+		legend_entry(f, t, by_letter[i], total[by_letter[i]]);
 	}
 	fprintf(f, "  .  free: %llu frame%s\n", (unsigned long long)nfree, nfree == 1 ? "" : "s");
 out:

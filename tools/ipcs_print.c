@@ -16,11 +16,16 @@ ipcs_print_summary(FILE *f, const struct ipcs *v)
 	uint64_t nframes = h->nframes, nfree = __atomic_load_n(&h->frames_free, __ATOMIC_RELAXED);
 	struct ipcs_proc *p;
 	size_t nprocs = ipcs_procs(&v->t, &p);
+	struct ipcs_seg *g;
+	size_t nsegs = ipcs_segments(&v->t, &g), ndest = 0;
 	char version[sizeof(h->version) + 1], up[32];
 
 	snprintf(version, sizeof(version), "%.*s", (int)sizeof(h->version), h->version);
 	ipcs_format_uptime(now - started, up, sizeof(up));
+	for (size_t i = 0; i < nsegs; i++)
+		ndest += (g[i].mode & SEG_MODE_DEST) != 0;
 	free(p);
+	free(g);
 	fprintf(f, "server:     dshmd %s, creator pid %lld, up %s\n", version,
 		(long long)atomic_load(&h->creator_pid), up);
 	fprintf(f, "frame size: %u bytes\n", h->frame_size);
@@ -31,17 +36,34 @@ ipcs_print_summary(FILE *f, const struct ipcs *v)
 	fprintf(f, "table:      %llu bytes, key 0x%08x, shmid %d, nattch %lu\n",
 		(unsigned long long)h->table_size, (unsigned)v->key, v->shmid, v->nattch);
 	fprintf(f, "processes:  %zu (at most %u)\n", nprocs, h->max_owners);
+	fprintf(f, "segments:   %zu (%zu dest), %llu attachments (at most %u)\n", nsegs, ndest,
+		(unsigned long long)ipcs_attachments(&v->t), h->max_attach);
 	fprintf(f, "workers:    %u (%u serving)\n", h->nworkers, ipcs_workers_serving(&v->t));
 }
 
 void
 ipcs_print_segments(FILE *f, const struct ipcs *v)
 {
-	(void)v; /* dshm has no keyed segments yet */
+	struct ipcs_seg *g;
+	size_t n = ipcs_segments(&v->t, &g);
+
 	fprintf(f, "\n------ dshm segments ------\n");
 	fprintf(f, "%-10s %-10s %-10s %-10s %-10s %-10s %s\n", "key", "shmid", "owner", "perms",
 		"bytes", "nattch", "status");
-	fprintf(f, "(none)\n");
+	for (size_t i = 0; i < n; i++) {
+		char owner[64], status[16];
+
+		ipcs_user_name(g[i].uid, owner, sizeof(owner));
+		ipcs_seg_status(g[i].mode, status, sizeof(status));
+		/* no trailing blanks when the status is empty */
+		fprintf(f, "0x%08x %-10d %-10s %-10o %-10llu %-*llu%s%s\n", (unsigned)g[i].key,
+			g[i].shmid, owner, g[i].mode & 0777, (unsigned long long)g[i].segsz,
+			status[0] != '\0' ? 10 : 0, (unsigned long long)g[i].nattch,
+			status[0] != '\0' ? " " : "", status);
+	}
+	if (n == 0)
+		fprintf(f, "(none)\n");
+	free(g);
 }
 
 void

@@ -1,9 +1,14 @@
 /*
- * test_ipcrm.c — dshm-ipcrm --stale ($DSHM_IPCRM) removes exactly what
- * dead dshmd instances left behind (control table, socket, pidfile) and
- * never anything of a live server or anything that is not dshm's.
+ * test_ipcrm.c — dshm-ipcrm ($DSHM_IPCRM): -m SHMID and -M KEY remove
+ * segments through a live server, as ipcrm(1) does, and name each
+ * failure in its words; --stale removes exactly what dead dshmd instances
+ * left behind (control table, socket, pidfile) and never anything of a
+ * live server or anything that is not dshm's.
  *
- * Assumes root: the harness kills whole server process groups.
+ * Assumes root: the harness kills whole server process groups, and one
+ * test runs dshm-ipcrm as uid 65534 (with setpriv) to be refused.  The
+ * segment calls share one connection per process: each segment test
+ * points it at its server first and detaches what it attached.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +16,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +47,14 @@ ipcrm(const char *args, char *out, size_t len)
 	out[n] = '\0';
 	st = pclose(p);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* Fails, showing out, unless out contains needle. */
+static void
+expect_line(const char *out, const char *needle)
+{
+	if (strstr(out, needle) == NULL)
+		fail_msg("dshm-ipcrm's output lacks \"%s\"; it was:\n%s", needle, out);
 }
 
 /* Starts a server with a pidfile in its directory, then kills it whole with SIGKILL. */
@@ -133,6 +147,166 @@ test_stale_leaves_segments_that_are_not_dshm_tables_alone(void **state)
 	shmctl(id, IPC_RMID, NULL);
 }
 
+/* ---- -m and -M ------------------------------------------------------------ */
+
+#define SEG_KEY 0x5e5e0001
+
+/* Runs dshm-ipcrm --server (f's address) with args. */
+static int
+ipcrm_at(struct fixture *f, const char *args, char *out, size_t len)
+{
+	char all[512];
+
+	snprintf(all, sizeof(all), "--server %s %s", f->addr, args);
+	return ipcrm(all, out, len);
+}
+
+/* Points this process's segment calls at f's server and makes a segment at key. */
+static int
+make_segment(struct fixture *f, key_t key)
+{
+	int id;
+
+	assert_int_equal(dshm_set_server(f->addr), 0);
+	id = dshm_shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0600);
+	assert_true(id >= 0);
+	return id;
+}
+
+/* Whether segment id is gone: IPC_STAT says EINVAL. */
+static bool
+segment_gone(int id)
+{
+	struct shmid_ds ds;
+
+	return dshm_shmctl(id, IPC_STAT, &ds) < 0 && errno == EINVAL;
+}
+
+static void
+test_m_removes_a_segment_by_id(void **state)
+{
+	struct fixture *f = *state;
+	int id = make_segment(f, SEG_KEY);
+	char args[64], out[4096];
+
+	snprintf(args, sizeof(args), "-m %d", id);
+	assert_int_equal(ipcrm_at(f, args, out, sizeof(out)), 0);
+	assert_string_equal(out, ""); /* silent, as ipcrm is */
+	assert_true(segment_gone(id));
+}
+
+static void
+test_M_removes_a_segment_by_key(void **state)
+{
+	struct fixture *f = *state;
+	int id = make_segment(f, SEG_KEY);
+	char args[64], out[4096];
+
+	snprintf(args, sizeof(args), "-M 0x%08x", SEG_KEY);
+	assert_int_equal(ipcrm_at(f, args, out, sizeof(out)), 0);
+	assert_true(segment_gone(id));
+	assert_int_equal(dshm_shmget(SEG_KEY, 0, 0), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
+static void
+test_several_m_and_M_remove_them_all(void **state)
+{
+	struct fixture *f = *state;
+	int a = make_segment(f, SEG_KEY), b = make_segment(f, SEG_KEY + 1);
+	int c = make_segment(f, SEG_KEY + 2);
+	char args[128], out[4096];
+
+	snprintf(args, sizeof(args), "-m %d -M %d --shmem-id %d", a, SEG_KEY + 1, c);
+	assert_int_equal(ipcrm_at(f, args, out, sizeof(out)), 0);
+	assert_true(segment_gone(a));
+	assert_true(segment_gone(b));
+	assert_true(segment_gone(c));
+}
+
+static void
+test_m_of_an_attached_segment_marks_it_dest_until_the_last_detach(void **state)
+{
+	struct fixture *f = *state;
+	int id = make_segment(f, SEG_KEY);
+	void *p = dshm_shmat(id, NULL, 0);
+	struct shmid_ds ds;
+	char args[64], out[4096];
+
+	assert_true(p != (void *)-1);
+	snprintf(args, sizeof(args), "-m %d", id);
+	assert_int_equal(ipcrm_at(f, args, out, sizeof(out)), 0);
+	assert_int_equal(dshm_shmctl(id, IPC_STAT, &ds), 0);
+	assert_true(ds.shm_perm.mode & SHM_DEST);
+	assert_int_equal(ds.shm_perm.__key, IPC_PRIVATE);
+	assert_int_equal(dshm_shmdt(p), 0);
+	assert_true(segment_gone(id));
+}
+
+static void
+test_bad_id_or_key_fails_with_ipcrms_words(void **state)
+{
+	struct fixture *f = *state;
+	int id = make_segment(f, SEG_KEY);
+	char args[128], out[4096], want[128];
+
+	assert_int_equal(ipcrm_at(f, "-m 123456", out, sizeof(out)), 1);
+	expect_line(out, "dshm-ipcrm: invalid id (123456)\n");
+	assert_int_equal(ipcrm_at(f, "-M 0x5e5e0bad", out, sizeof(out)), 1);
+	expect_line(out, "dshm-ipcrm: key 0x5e5e0bad not found\n");
+	assert_int_equal(ipcrm_at(f, "-M 0", out, sizeof(out)), 1);
+	expect_line(out, "dshm-ipcrm: illegal key (0)\n");
+	/* a bad one among good ones: the good ones go, the run fails */
+	snprintf(args, sizeof(args), "-m 123456 -m %d", id);
+	assert_int_equal(ipcrm_at(f, args, out, sizeof(out)), 1);
+	expect_line(out, "dshm-ipcrm: invalid id (123456)\n");
+	assert_true(segment_gone(id));
+	snprintf(args, sizeof(args), "-m %d", id); /* already gone */
+	assert_int_equal(ipcrm_at(f, args, out, sizeof(out)), 1);
+	snprintf(want, sizeof(want), "dshm-ipcrm: invalid id (%d)\n", id);
+	expect_line(out, want);
+}
+
+static void
+test_another_users_segment_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	int id = make_segment(f, SEG_KEY);
+	char args[512], out[4096], want[128];
+	const char *bin = getenv("DSHM_IPCRM");
+
+	/* over TCP the caller's stated uid counts: nobody is not the owner */
+	snprintf(args, sizeof(args), "setpriv --reuid=65534 --regid=65534 --clear-groups %s "
+		 "--server %s -m %d 2>&1", bin && bin[0] ? bin : "build/asan/dshm-ipcrm",
+		 f->srv.tcp_addr, id);
+	{
+		FILE *p = popen(args, "r");
+		size_t n;
+		int st;
+
+		assert_non_null(p);
+		n = fread(out, 1, sizeof(out) - 1, p);
+		out[n] = '\0';
+		st = pclose(p);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 1);
+	}
+	snprintf(want, sizeof(want), "dshm-ipcrm: permission denied for id (%d)\n", id);
+	expect_line(out, want);
+	assert_false(segment_gone(id));
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+}
+
+static void
+test_unreachable_server_fails(void **state)
+{
+	char out[4096];
+
+	(void)state;
+	assert_int_equal(ipcrm("--server unix:/nonexistent/dshm.sock -m 1", out, sizeof(out)), 1);
+	expect_line(out, "dshm-ipcrm: cannot reach dshmd at unix:/nonexistent/dshm.sock");
+}
+
 static void
 test_bad_usage_exits_2(void **state)
 {
@@ -142,8 +316,14 @@ test_bad_usage_exits_2(void **state)
 	assert_int_equal(ipcrm("", out, sizeof(out)), 2);
 	assert_int_equal(ipcrm("--bogus", out, sizeof(out)), 2);
 	assert_int_equal(ipcrm("--stale extra", out, sizeof(out)), 2);
+	assert_int_equal(ipcrm("-m", out, sizeof(out)), 2);
+	assert_int_equal(ipcrm("-m twelve", out, sizeof(out)), 2);
+	assert_int_equal(ipcrm("-M 0x1ffffffff", out, sizeof(out)), 2);
 	assert_int_equal(ipcrm("--help", out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "--dry-run"));
+	assert_non_null(strstr(out, "-m, --shmem-id SHMID"));
+	assert_non_null(strstr(out, "-M, --shmem-key KEY"));
+	assert_non_null(strstr(out, "--server ADDR"));
 }
 
 int
@@ -154,6 +334,13 @@ main(void)
 		TEST_ONE_BARE(test_stale_removes_a_dead_servers_table_socket_and_pidfile),
 		TEST_ONE_BARE(test_stale_leaves_a_live_server_alone),
 		cmocka_unit_test(test_stale_leaves_segments_that_are_not_dshm_tables_alone),
+		TEST_ONE(test_m_removes_a_segment_by_id),
+		TEST_ONE(test_M_removes_a_segment_by_key),
+		TEST_ONE(test_several_m_and_M_remove_them_all),
+		TEST_ONE(test_m_of_an_attached_segment_marks_it_dest_until_the_last_detach),
+		TEST_ONE(test_bad_id_or_key_fails_with_ipcrms_words),
+		TEST_ONE(test_another_users_segment_is_refused),
+		cmocka_unit_test(test_unreachable_server_fails),
 		cmocka_unit_test(test_bad_usage_exits_2),
 	};
 

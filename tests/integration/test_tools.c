@@ -3,8 +3,11 @@
  * and option, with its output read back, and its exit codes.
  *
  * Every test starts a fresh server (2 workers, Unix socket), creates
- * paging processes through libdshm, runs dshm-ipcs with its stdout on a
- * pipe (so, not a terminal) and checks what it printed.  --check also
+ * paging processes and segments through libdshm, runs dshm-ipcs with its
+ * stdout on a pipe (so, not a terminal) and checks what it printed.  The
+ * segment calls share one connection per process: each segment test
+ * points it at its server first and detaches all it attached before it
+ * ends.  --check also
  * runs on a corrupted copy of the live table, in a segment of its own.
  */
 #include <setjmp.h>
@@ -14,8 +17,11 @@
 
 #include <cmocka.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,9 +45,34 @@ struct run {
 /* The last run's output: freed by the next run (or at exit), so a failing test leaks nothing. */
 static char *last_out;
 
+/* environ without DSHM_SERVER, plus DSHM_SERVER=env_server when not NULL: malloc'd. */
+static char **
+child_environ(const char *env_server, char *buf, size_t len)
+{
+	extern char **environ;
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ[n] != NULL)
+		n++;
+	env = calloc(n + 2, sizeof(*env));
+	assert_non_null(env);
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "DSHM_SERVER=", 12) != 0)
+			env[k++] = environ[i];
+	if (env_server != NULL) {
+		snprintf(buf, len, "DSHM_SERVER=%s", env_server);
+		env[k++] = buf;
+	}
+	return env;
+}
+
 /*
  * Runs dshm-ipcs with the NULL-terminated arguments, $DSHM_SERVER set to
  * env_server (unset when NULL); collects stdout (stderr goes to ours).
+ * posix_spawn, not fork: a forked child would inherit this process's
+ * segment attachments (libdshm's fork semantics) and change the nattch
+ * that dshm-ipcs is there to show.
  */
 static struct run
 run_ipcs_env(const char *env_server, const char *const *args)
@@ -51,7 +82,9 @@ run_ipcs_env(const char *env_server, const char *const *args)
 	struct run r = {.status = -1};
 	size_t len = 0, cap = 4096;
 	int64_t deadline = harness_now_ms() + RUN_MS;
-	int pfd[2], n = 0;
+	posix_spawn_file_actions_t fa;
+	char envbuf[256], **env;
+	int pfd[2], n = 0, rc;
 	pid_t pid;
 
 	if (ipcs == NULL || ipcs[0] == '\0')
@@ -63,21 +96,15 @@ run_ipcs_env(const char *env_server, const char *const *args)
 	free(last_out);
 	last_out = r.out = malloc(cap);
 	assert_non_null(r.out);
-	assert_int_equal(pipe(pfd), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(pfd[1], STDOUT_FILENO);
-		close(pfd[0]);
-		close(pfd[1]);
-		if (env_server != NULL)
-			setenv("DSHM_SERVER", env_server, 1);
-		else
-			unsetenv("DSHM_SERVER");
-		execv(ipcs, (char *const *)argv);
-		fprintf(stderr, "exec %s: %s\n", ipcs, strerror(errno));
-		_exit(127);
-	}
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	env = child_environ(env_server, envbuf, sizeof(envbuf));
+	assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
+	assert_int_equal(posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO), 0);
+	rc = posix_spawn(&pid, ipcs, &fa, NULL, (char *const *)argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	free(env);
+	if (rc != 0)
+		fail_msg("posix_spawn %s: %s", ipcs, strerror(rc));
 	close(pfd[1]);
 	for (;;) {
 		struct pollfd p = {.fd = pfd[0], .events = POLLIN};
@@ -624,6 +651,8 @@ test_bad_usage_exits_2(void **state)
 		{"--key", "0", NULL},
 		{"--dump", "42", NULL},
 		{"--dump", "pid:-1", NULL},
+		{"--dump", "shmid:", NULL},
+		{"--dump", "shmid:x1", NULL},
 		{"--color=sometimes", NULL},
 		{"--json", "--check", NULL},
 		{"extra", NULL},
@@ -645,6 +674,7 @@ test_help_documents_every_option(void **state)
 {
 	static const char *const opts[] = {"--key", "--server", "-p, --processes",
 					   "-w, --workers", "--map", "--color", "--dump pid:N",
+					   "--dump shmid:N", "--stats",
 					   "--json", "--check", "--help", "--version",
 					   "Exit codes"};
 	struct run r;
@@ -655,6 +685,240 @@ test_help_documents_every_option(void **state)
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
 		expect_in(&r, opts[i]);
 	run_free(&r);
+}
+
+/* ---- segments ------------------------------------------------------------- */
+
+#define SEG_KEY 0x5e5e0001
+
+/* Points this process's segment calls at f's server and makes segment SEG_KEY. */
+static int
+make_segment(struct fixture *f, size_t size, int mode)
+{
+	int id;
+
+	assert_int_equal(dshm_set_server(f->addr), 0);
+	id = dshm_shmget(SEG_KEY, size, IPC_CREAT | IPC_EXCL | mode);
+	assert_true(id >= 0);
+	return id;
+}
+
+/* The segment list's line for shmid, as dshm-ipcs should print it. */
+static void
+segment_line(char *out, size_t len, key_t key, int id, const char *perms, unsigned long long bytes,
+	     unsigned long long nattch, const char *status)
+{
+	struct passwd *pw = getpwuid(getuid());
+	char owner[64];
+
+	snprintf(owner, sizeof(owner), "%s", pw != NULL ? pw->pw_name : "?");
+	if (status[0] == '\0')
+		snprintf(out, len, "0x%08x %-10d %-10s %-10s %-10llu %llu\n", (unsigned)key, id, owner,
+			 perms, bytes, nattch);
+	else
+		snprintf(out, len, "0x%08x %-10d %-10s %-10s %-10llu %-10llu %s\n", (unsigned)key, id,
+			 owner, perms, bytes, nattch, status);
+}
+
+/* dshm-ipcs with no report option: summary, segments, processes. */
+static struct run
+default_report(struct fixture *f)
+{
+	return run_ipcs_env(NULL, (const char *const[]){"--server", f->srv.unix_addr, NULL});
+}
+
+static void
+test_segments_are_listed_with_key_perms_bytes_nattch_and_status(void **state)
+{
+	struct fixture *f = F(state);
+	int id = make_segment(f, 10000, 0640), locked;
+	void *p = dshm_shmat(id, NULL, 0);
+	char want[256];
+	struct run r;
+
+	assert_true(p != (void *)-1);
+	locked = dshm_shmget(SEG_KEY + 1, 100, IPC_CREAT | 0600);
+	assert_true(locked >= 0);
+	assert_int_equal(dshm_shmctl(locked, SHM_LOCK, NULL), 0);
+	r = default_report(f);
+	assert_int_equal(r.status, 0);
+	expect_in(&r, "------ dshm segments ------\n"
+		      "key        shmid      owner      perms      bytes      nattch     status\n");
+	segment_line(want, sizeof(want), SEG_KEY, id, "640", 10000, 1, "");
+	expect_in(&r, want);
+	segment_line(want, sizeof(want), SEG_KEY + 1, locked, "600", 100, 0, "locked");
+	expect_in(&r, want);
+	expect_in(&r, "segments:   2 (0 dest), 1 attachments (at most 4096)\n");
+	run_free(&r);
+
+	/* removed while attached: keyless and dest until the last detach */
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+	r = default_report(f);
+	segment_line(want, sizeof(want), 0, id, "640", 10000, 1, "dest");
+	expect_in(&r, want);
+	expect_in(&r, "segments:   2 (1 dest), 1 attachments (at most 4096)\n");
+	run_free(&r);
+	assert_int_equal(dshm_shmdt(p), 0);
+	r = default_report(f);
+	snprintf(want, sizeof(want), "%-10d ", id);
+	assert_null(strstr(r.out, want));
+	expect_in(&r, "segments:   1 (0 dest), 0 attachments (at most 4096)\n");
+	run_free(&r);
+	assert_int_equal(dshm_shmctl(locked, IPC_RMID, NULL), 0);
+}
+
+static void
+test_json_holds_each_segments_shmid_ds(void **state)
+{
+	struct fixture *f = F(state);
+	int id = make_segment(f, 10000, 0640);
+	void *p = dshm_shmat(id, NULL, SHM_RDONLY);
+	char want[512];
+	struct run r;
+
+	assert_true(p != (void *)-1);
+	r = RUN(f, "--json");
+	assert_int_equal(r.status, 0);
+	if (!json_valid(r.out))
+		fail_msg("not well-formed JSON:\n%s", r.out);
+	snprintf(want, sizeof(want), "{\"shmid\": %d, \"key\": \"0x%08x\", \"perms\": \"640\", "
+		 "\"mode\": %d, \"dest\": false, \"locked\": false, \"seq\": ", id, SEG_KEY, 0640);
+	expect_in(&r, want);
+	expect_in(&r, "\"segsz\": 10000, \"frames\": 3, \"bytes\": 12288, ");
+	snprintf(want, sizeof(want), "\"uid\": %u, \"gid\": %u, \"cuid\": %u, \"cgid\": %u, "
+		 "\"cpid\": %d, \"lpid\": %d, \"nattch\": 1, \"atime\": ", (unsigned)getuid(),
+		 (unsigned)getgid(), (unsigned)getuid(), (unsigned)getgid(), (int)getpid(),
+		 (int)getpid());
+	expect_in(&r, want); /* lpid: this process, the last to attach */
+	expect_in(&r, "\"dtime\": 0, \"ctime\": ");
+	expect_in(&r, "\"attachments\": 1,\n");
+	run_free(&r);
+	assert_int_equal(dshm_shmdt(p), 0);
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+}
+
+static void
+test_map_legend_names_segments_beside_processes(void **state)
+{
+	struct fixture *f = F(state);
+	int fd, id;
+	char want[128], a, s;
+	struct run r;
+
+	assert_int_equal(fixture_start(f, "--memory", "1M", NULL), 0); /* 256 frames: one a cell */
+	fd = make_processes(f);
+	id = make_segment(f, 3 * 4096, 0600);
+	r = RUN(f, "--map");
+	assert_int_equal(r.status, 0);
+	snprintf(want, sizeof(want), "  shmid %d key 0x%08x: 3 frames\n", id, SEG_KEY);
+	expect_in(&r, want);
+	expect_in(&r, "  pid 11: 3 frames\n");
+	expect_in(&r, "  .  free: 243 frames\n");
+	/* its letter is its own, and it is in the picture three times */
+	s = strstr(r.out, want)[-1];
+	a = legend_letter(r.out, 11);
+	assert_true(s != a && s != legend_letter(r.out, 22) && s != legend_letter(r.out, 33));
+	assert_int_equal(count_occurrences(strstr(r.out, "\n  0 "), (char[]){s, '\0'}) -
+			 count_occurrences(strstr(r.out, "\nlegend"), (char[]){s, '\0'}), 3);
+	run_free(&r);
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+	close(fd);
+}
+
+static void
+test_dump_of_a_segment_shows_its_page_table_and_the_bytes_written(void **state)
+{
+	struct fixture *f = F(state);
+	int id = make_segment(f, 2 * 4096 + 100, 0600);
+	const char msg[] = "dshm-ipcs shmid!"; /* 16 bytes: one line of the dump */
+	char want[128], arg[32], prefix[16], line[128];
+	struct run r;
+
+	assert_int_equal(dshm_write(id, 4096 + 96, msg, 16), 16);
+	snprintf(arg, sizeof(arg), "shmid:%d", id);
+	r = RUN(f, "--dump", arg);
+	assert_int_equal(r.status, 0);
+	snprintf(want, sizeof(want), "------ segment %d, key 0x%08x: 8292 bytes in 3 pages of 4096 "
+		 "bytes ------\npage       frame\n", id, SEG_KEY);
+	expect_in(&r, want);
+	for (int p = 0; p < 3; p++) {
+		long long frame = -1;
+
+		snprintf(prefix, sizeof(prefix), "%-10d ", p);
+		assert_true(line_starting(r.out, prefix, line, sizeof(line)));
+		assert_int_equal(sscanf(line + 11, "%lld", &frame), 1);
+		assert_true(frame >= 0 && frame < 16384);
+	}
+	expect_in(&r, "00001060  64 73 68 6d 2d 69 70 63  73 20 73 68 6d 69 64 21  "
+		      "|dshm-ipcs shmid!|\n");
+	expect_in(&r, "00002060  00 00 00 00                                       |....|\n"
+		      "00002064\n"); /* the end: segsz, not the frames */
+	run_free(&r);
+
+	snprintf(arg, sizeof(arg), "shmid:%d", id + 1);
+	r = RUN(f, "--dump", arg);
+	assert_int_equal(r.status, 1);
+	run_free(&r);
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+}
+
+/* The value of counter name in STATS text, or -1. */
+static long long
+stat_value(const char *text, const char *name)
+{
+	char prefix[64], line[128];
+	long long v = -1;
+
+	snprintf(prefix, sizeof(prefix), "%s ", name);
+	if (line_starting(text, prefix, line, sizeof(line)))
+		sscanf(line + strlen(prefix), "%lld", &v);
+	return v;
+}
+
+static void
+test_stats_count_processes_segments_and_attachments_apart(void **state)
+{
+	struct fixture *f = F(state);
+	int fd = make_processes(f);
+	int a = make_segment(f, 100, 0600), b = dshm_shmget(IPC_PRIVATE, 100, 0600);
+	void *p1 = dshm_shmat(a, NULL, 0), *p2 = dshm_shmat(a, NULL, SHM_RDONLY);
+	struct run r;
+
+	assert_true(b >= 0 && p1 != (void *)-1 && p2 != (void *)-1);
+	r = RUN(f, "--stats");
+	assert_int_equal(r.status, 0);
+	assert_int_equal(stat_value(r.out, "processes"), 3);
+	assert_int_equal(stat_value(r.out, "segments"), 2);
+	assert_int_equal(stat_value(r.out, "attachments"), 2);
+	run_free(&r);
+	assert_int_equal(dshm_shmdt(p1), 0);
+	assert_int_equal(dshm_shmdt(p2), 0);
+	assert_int_equal(dshm_shmctl(b, IPC_RMID, NULL), 0);
+	r = RUN(f, "--stats");
+	assert_int_equal(stat_value(r.out, "segments"), 1);
+	assert_int_equal(stat_value(r.out, "attachments"), 0);
+	run_free(&r);
+	assert_int_equal(dshm_shmctl(a, IPC_RMID, NULL), 0);
+	close(fd);
+}
+
+static void
+test_check_finds_a_live_server_with_segments_clean(void **state)
+{
+	struct fixture *f = F(state);
+	int fd = make_processes(f);
+	int id = make_segment(f, 5000, 0600);
+	void *p = dshm_shmat(id, NULL, 0);
+	struct run r;
+
+	assert_true(p != (void *)-1);
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0); /* dest, still attached */
+	r = RUN(f, "--check");
+	assert_int_equal(r.status, 0);
+	expect_in(&r, "0 violations in the table at key");
+	run_free(&r);
+	assert_int_equal(dshm_shmdt(p), 0);
+	close(fd);
 }
 
 int
@@ -672,6 +936,12 @@ main(void)
 		TEST_ONE(test_check_finds_a_live_server_clean),
 		TEST_ONE(test_check_reports_corruption_in_a_copy_of_the_table),
 		TEST_ONE(test_server_is_found_through_the_environment),
+		TEST_ONE(test_segments_are_listed_with_key_perms_bytes_nattch_and_status),
+		TEST_ONE(test_json_holds_each_segments_shmid_ds),
+		TEST_ONE_BARE(test_map_legend_names_segments_beside_processes),
+		TEST_ONE(test_dump_of_a_segment_shows_its_page_table_and_the_bytes_written),
+		TEST_ONE(test_stats_count_processes_segments_and_attachments_apart),
+		TEST_ONE(test_check_finds_a_live_server_with_segments_clean),
 		cmocka_unit_test(test_absent_key_exits_3),
 		cmocka_unit_test(test_bad_usage_exits_2),
 		cmocka_unit_test(test_help_documents_every_option),

@@ -6,8 +6,11 @@
  * injected into a private copy of it (the original stays clean, as a live
  * server's would), and the check must count it and describe it in one
  * line, without crashing or looping on a table that makes no sense.
+ * Segments get the same treatment: attachment rows naming dead segments,
+ * sizes that overflow their frames, removed segments that keep a key.
  */
 #include "helpers.h"
+#include "segs.h"
 
 #define FS 64u
 #define NFRAMES 256u
@@ -61,6 +64,47 @@ setup(void **state)
 	return 0;
 }
 
+static uint32_t slot_of_kind(const struct table *t, uint32_t kind, int64_t id);
+
+/* Root, over worker 0's connection 1. */
+static const struct seg_cred ROOT = {.pid = 4242, .uid = 0, .gid = 0, .privileged = true};
+static const struct seg_conn CONN = {.worker = 0, .serial = 1};
+
+/* The shmids the segment fixture made: a keyed one, and a removed one still attached. */
+static int32_t keyed_id, dest_id;
+
+/* The process fixture, plus segment 0x5e5e0001 (4 frames) and an attached, removed one. */
+static int
+setup_segments(void **state)
+{
+	struct fixture *f;
+	uint64_t segsz, gen;
+
+	setup(state);
+	f = *state;
+	assert_int_equal(segs_get(&f->t, &ROOT, 0x5e5e0001, 3 * FS + 10, IPC_CREAT | 0600,
+				  &keyed_id), DSHM_SUCCESS);
+	assert_int_equal(segs_get(&f->t, &ROOT, 0x5e5e0002, FS, IPC_CREAT | 0600, &dest_id),
+			 DSHM_SUCCESS);
+	assert_int_equal(segs_attach(&f->t, &ROOT, &CONN, dest_id, 0, ROOT.pid, &segsz, &gen),
+			 DSHM_SUCCESS);
+	assert_int_equal(segs_rmid(&f->t, &ROOT, dest_id), DSHM_SUCCESS);
+	assert_true(f->t.segments[slot_of_kind(&f->t, OWNER_SEGMENT, dest_id)].mode &
+		    SEG_MODE_DEST);
+	return 0;
+}
+
+/* The attachment row in use that names shmid. */
+static struct attach_row *
+row_of(struct table *t, int32_t shmid)
+{
+	for (uint32_t i = 0; i < t->hdr->max_attach; i++)
+		if (atomic_load(&t->attach[i].state) != 0 && atomic_load(&t->attach[i].shmid) == shmid)
+			return &t->attach[i];
+	fail_msg("no attachment of shmid %d", shmid);
+	return NULL;
+}
+
 static int
 teardown(void **state)
 {
@@ -95,15 +139,22 @@ copy_free(struct copy *c)
 	free(c);
 }
 
+/* The slot of the owner of kind with id. */
 static uint32_t
-slot_in(const struct table *t, int64_t id)
+slot_of_kind(const struct table *t, uint32_t kind, int64_t id)
 {
 	for (uint32_t s = 0; s < t->hdr->max_owners; s++)
 		if (atomic_load(&t->owners[s].state) == OWNER_USED &&
-		    atomic_load(&t->owners[s].id) == id)
+		    atomic_load(&t->owners[s].kind) == kind && atomic_load(&t->owners[s].id) == id)
 			return s;
-	fail_msg("no process %lld", (long long)id);
+	fail_msg("no owner of kind %u with id %lld", kind, (long long)id);
 	return 0;
+}
+
+static uint32_t
+slot_in(const struct table *t, int64_t id)
+{
+	return slot_of_kind(t, OWNER_PROCESS, id);
 }
 
 /* The leaf entry (frame + 1) that maps page of process id. */
@@ -329,10 +380,91 @@ test_header_with_regions_outside_the_table_is_refused(void **state)
 	copy_free(c);
 }
 
+/* ---- segments ------------------------------------------------------------ */
+
+static void
+test_table_with_segments_and_a_removed_attached_one_has_no_violations(void **state)
+{
+	struct copy *c = copy_of(state);
+	struct reports r;
+
+	assert_int_equal(check_copy(c, &r), 0);
+	copy_free(c);
+	assert_table_consistent(&((struct fixture *)*state)->t);
+}
+
+static void
+test_attach_row_being_filled_is_allowed(void **state)
+{
+	struct copy *c = copy_of(state);
+	struct reports r;
+
+	atomic_store(&row_of(&c->t, dest_id)->shmid, -1); /* taken, not yet (or no longer) filled */
+	assert_int_equal(check_copy(c, &r), 0);
+	copy_free(c);
+}
+
+static void
+test_attach_row_naming_no_live_segment_is_caught(void **state)
+{
+	struct copy *c = copy_of(state);
+	struct reports r;
+	char want[96];
+
+	atomic_store(&row_of(&c->t, dest_id)->shmid, keyed_id + 8 * 40); /* keyed_id's slot, later seq */
+	snprintf(want, sizeof(want), "attach row 0 (worker 0) names shmid %d, which is no live segment",
+		 keyed_id + 8 * 40);
+	assert_int_equal(check_copy(c, &r), 1);
+	assert_true(reported(&r, want));
+	copy_free(c);
+	assert_table_consistent(&((struct fixture *)*state)->t);
+}
+
+static void
+test_segment_larger_than_its_frames_is_caught(void **state)
+{
+	struct copy *c = copy_of(state);
+	struct reports r;
+	uint32_t s = slot_of_kind(&c->t, OWNER_SEGMENT, keyed_id);
+	char want[96];
+
+	c->t.segments[s].segsz = 4 * FS + 1; /* it has 4 frames */
+	snprintf(want, sizeof(want), "(shmid %d): shm_segsz %u does not fit in its 4 pages of %u bytes",
+		 keyed_id, 4 * FS + 1, FS);
+	assert_int_equal(check_copy(c, &r), 1);
+	assert_true(reported(&r, want));
+	copy_free(c);
+}
+
+static void
+test_removed_segment_that_keeps_its_key_is_caught(void **state)
+{
+	struct copy *c = copy_of(state);
+	struct reports r;
+
+	c->t.segments[slot_of_kind(&c->t, OWNER_SEGMENT, dest_id)].key = 0x5e5e0002;
+	assert_int_equal(check_copy(c, &r), 1);
+	assert_true(reported(&r, "is removed (SHM_DEST) but keeps key 0x5e5e0002"));
+	copy_free(c);
+}
+
+static void
+test_shmid_that_does_not_match_its_slot_is_caught(void **state)
+{
+	struct copy *c = copy_of(state);
+	struct reports r;
+
+	c->t.segments[slot_of_kind(&c->t, OWNER_SEGMENT, keyed_id)].seq += 1;
+	assert_true(check_copy(c, &r) >= 1);
+	assert_true(reported(&r, "its shmid is not seq 2 * 8 + slot"));
+	copy_free(c);
+}
+
 int
 main(void)
 {
 #define T_(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define S_(name) cmocka_unit_test_setup_teardown(name, setup_segments, teardown)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fresh_table_has_no_violations),
 		T_(test_table_with_processes_has_no_violations),
@@ -347,8 +479,15 @@ main(void)
 		T_(test_tree_linking_its_own_root_ends_and_is_caught),
 		T_(test_garbage_in_the_tree_stays_in_bounds),
 		T_(test_header_with_regions_outside_the_table_is_refused),
+		S_(test_table_with_segments_and_a_removed_attached_one_has_no_violations),
+		S_(test_attach_row_being_filled_is_allowed),
+		S_(test_attach_row_naming_no_live_segment_is_caught),
+		S_(test_segment_larger_than_its_frames_is_caught),
+		S_(test_removed_segment_that_keeps_its_key_is_caught),
+		S_(test_shmid_that_does_not_match_its_slot_is_caught),
 	};
 #undef T_
+#undef S_
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
