@@ -307,12 +307,76 @@ test_whole_server_kill_soak_with_persist_loses_no_acknowledged_write(void **stat
 	munmap(sh, sizeof(*sh));
 }
 
+/*
+ * SIGTERM while clients keep writing: the requests in flight are
+ * answered, the clients then see DISCONNECTED_SERVER and nothing else
+ * (client() fails on any other code), dshmd exits 0 within its 5 s, and
+ * the next --persist start serves every acknowledged write.
+ */
+static void
+test_graceful_stop_under_load_answers_what_it_took_and_keeps_it(void **state)
+{
+	struct fixture *f = *state;
+	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct server again = {0};
+	struct client_arg args[CLIENTS];
+	pid_t kids[CLIENTS];
+	char name[32], shm[64], sock[108];
+	uint64_t verified = 0, before = 0;
+	int64_t t0;
+
+	assert_true(sh != MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	snprintf(name, sizeof(name), "stop-%d", (int)getpid());
+	snprintf(shm, sizeof(shm), "/dev/shm/dshm-%s", name);
+	assert_int_equal(fixture_start(f, "--persist", name, "--workers", "2", "--memory", "1M",
+				       NULL),
+			 0);
+	snprintf(sock, sizeof(sock), "%s", f->srv.unix_path);
+	for (int c = 0; c < CLIENTS; c++) {
+		args[c] = (struct client_arg){f->addr, c, sh};
+		kids[c] = fork_child(client, &args[c]);
+	}
+	assert_true(WAIT_UNTIL(atomic_load(&sh->acked[CLIENTS - 1]) > 50, 10000));
+	t0 = harness_now_ms();
+	assert_int_equal(server_stop(&f->srv), 0);
+	print_message("graceful stop under the load of %d clients took %lld ms\n", CLIENTS,
+		      (long long)(harness_now_ms() - t0));
+	assert_true(harness_now_ms() - t0 < 5000);
+
+	for (int c = 0; c < CLIENTS; c++)
+		before += atomic_load(&sh->acked[c]);
+	assert_int_equal(server_start(&again, "--unix", sock, "--persist", name, "--workers", "2",
+				      "--memory", "1M", NULL),
+			 0);
+	/* The clients find the new server by themselves and go on. */
+	assert_true(WAIT_UNTIL(({
+		uint64_t n = 0;
+		for (int c = 0; c < CLIENTS; c++)
+			n += atomic_load(&sh->acked[c]);
+		n > before + 40;
+	}), 30000));
+	atomic_store(&sh->stop, 1);
+	for (int c = 0; c < CLIENTS; c++)
+		assert_int_equal(wait_child(kids[c], 60000), 0);
+	for (int c = 0; c < CLIENTS; c++)
+		verified += atomic_load(&sh->verified[c]);
+	assert_int_equal(verified, CLIENTS * SLOTS);
+	assert_int_equal(server_stop(&again), 0);
+	server_destroy(&again);
+	server_destroy(&f->srv);
+	assert_int_equal(unlink(shm), 0);
+	munmap(sh, sizeof(*sh));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		TEST_ONE_BARE(test_worker_kill_soak_loses_no_acknowledged_write),
 		TEST_ONE_BARE(test_whole_server_kill_soak_with_persist_loses_no_acknowledged_write),
+		TEST_ONE_BARE(test_graceful_stop_under_load_answers_what_it_took_and_keeps_it),
 	};
 
 	return cmocka_run_group_tests_name("soak", tests, NULL, NULL);
