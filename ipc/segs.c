@@ -182,8 +182,10 @@ segs_stat(struct table *t, const struct seg_cred *c, int32_t shmid, bool by_inde
 	int rc = DSHM_SUCCESS;
 
 	if (by_index) {
-		/* SHM_STAT takes a slot; whatever segment is there answers. */
-		if (shmid < 0 || (uint32_t)shmid >= t->hdr->max_owners ||
+		/* SHM_STAT takes a slot (a whole id is cut to its slot, as the kernel does). */
+		if (shmid >= 0)
+			shmid = (int32_t)((uint32_t)shmid % t->hdr->max_owners);
+		if (shmid < 0 ||
 		    atomic_load(&t->owners[shmid].state) != OWNER_USED ||
 		    atomic_load(&t->owners[shmid].kind) != OWNER_SEGMENT)
 			return DSHM_INVALID;
@@ -212,6 +214,8 @@ segs_set(struct table *t, const struct seg_cred *c, int32_t shmid, uint32_t uid,
 	g = &t->segments[slot];
 	if (!is_owner(g, c))
 		rc = DSHM_NOT_PERMITTED;
+	else if (uid == UINT32_MAX || gid == UINT32_MAX)
+		rc = DSHM_INVALID; /* (uid_t)-1 is no user: the kernel's uid_valid() */
 	else if (owners_alloc_lock(t) != 0)
 		rc = DSHM_ERROR;
 	else {
@@ -243,11 +247,13 @@ segs_rmid(struct table *t, const struct seg_cred *c, int32_t shmid)
 		return DSHM_SUCCESS;
 	}
 	/* Still attached: it lives on, keyless, until the last detach. */
-	if (owners_alloc_lock(t) == 0) {
-		g->key = IPC_PRIVATE;
-		g->mode |= SEG_MODE_DEST;
-		owners_alloc_unlock(t);
+	if (owners_alloc_lock(t) != 0) {
+		owners_unlock(t, slot);
+		return DSHM_ERROR;
 	}
+	g->mode |= SEG_MODE_DEST;
+	g->key = IPC_PRIVATE;
+	owners_alloc_unlock(t);
 	owners_unlock(t, slot);
 	return DSHM_SUCCESS;
 }
@@ -439,15 +445,39 @@ void
 segs_recover_worker(struct table *t, int self)
 {
 	drop_rows(t, self, 0, true);
+	/*
+	 * A worker that died between freeing a removed segment's last row and
+	 * freeing the segment left it with no attachment to free it: do it.
+	 */
+	for (uint32_t s = 0; s < t->hdr->max_owners; s++) {
+		int32_t shmid;
+		uint32_t slot;
+
+		if (atomic_load(&t->owners[s].state) != OWNER_USED ||
+		    atomic_load(&t->owners[s].kind) != OWNER_SEGMENT ||
+		    !(t->segments[s].mode & SEG_MODE_DEST))
+			continue;
+		shmid = (int32_t)atomic_load(&t->owners[s].id);
+		if (find_locked(t, shmid, &slot))
+			release_if_done(t, slot, shmid);
+	}
 }
 
 /* ---- bytes ------------------------------------------------------------ */
 
-/* Whether the range lies inside the segment (no overflow). */
+/*
+ * Whether the range lies inside the segment (no overflow), and inside the
+ * frames it has: a create undone by a repair can leave a segment with
+ * fewer pages than its size says, and its bytes must not be reached.
+ */
 static bool
-in_range(const struct segment *g, uint64_t off, uint64_t len)
+in_range(const struct table *t, uint32_t slot, uint64_t off, uint64_t len)
 {
-	return off <= g->segsz && len <= g->segsz - off;
+	const struct segment *g = &t->segments[slot];
+	uint64_t have = (uint64_t)atomic_load(&t->owners[slot].npages) << t->frame_shift;
+	uint64_t size = g->segsz < have ? g->segsz : have;
+
+	return off <= size && len <= size - off;
 }
 
 int
@@ -464,7 +494,7 @@ segs_read(struct table *t, const struct seg_cred *c, const struct seg_conn *k, i
 	g = &t->segments[slot];
 	if (find_row(t, k, shmid, -1) < 0 && !perm_ok(g, c, S_IRUGO))
 		rc = DSHM_ACCESS;
-	else if (!in_range(g, off, len))
+	else if (!in_range(t, slot, off, len))
 		rc = DSHM_INVALID;
 	else {
 		*gen = atomic_load(&g->gen);
@@ -495,15 +525,20 @@ segs_write(struct table *t, const struct seg_cred *c, const struct seg_conn *k, 
 		return DSHM_ACCESS;
 	}
 	for (uint32_t n = 0; n < nruns; n++)
-		if (!in_range(g, runs[n].off, runs[n].len))
+		if (!in_range(t, slot, runs[n].off, runs[n].len))
 			rc = DSHM_INVALID;
 	if (rc == DSHM_SUCCESS) {
 		*others = atomic_load(&g->gen) != base_gen;
+		/*
+		 * The generation moves first: a worker that dies between two runs
+		 * leaves the runs before (each one whole) under a generation
+		 * nobody has seen, so every attachment reads them at its next sync.
+		 */
+		*gen = atomic_fetch_add(&g->gen, 1) + 1;
 		for (uint32_t n = 0; n < nruns; n++) {
 			owners_write(t, slot, runs[n].off, data, runs[n].len);
 			data += runs[n].len;
 		}
-		*gen = atomic_fetch_add(&g->gen, 1) + 1;
 	}
 	owners_unlock(t, slot);
 	return rc;

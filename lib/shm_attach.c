@@ -32,8 +32,10 @@ find(const void *addr)
 	return NULL;
 }
 
+/* One SHM_ATTACH; retry: once more on a new connection if this one fails. */
 static int
-attach_request(int32_t shmid, int flags, int32_t lpid, uint64_t *segsz, uint64_t *gen)
+attach_request(int32_t shmid, int flags, int32_t lpid, uint64_t *segsz, uint64_t *gen,
+	       bool retry)
 {
 	unsigned char body[PROTO_SHM_ATTACH_LEN], reply[PROTO_SHM_ATTACH_REPLY_LEN];
 	struct proto_request r = {.opcode = OP_SHM_ATTACH, .data_len = sizeof(body)};
@@ -42,7 +44,8 @@ attach_request(int32_t shmid, int flags, int32_t lpid, uint64_t *segsz, uint64_t
 	proto_put_u32(body, (uint32_t)shmid);
 	proto_put_u32(body + 4, (uint32_t)(flags & (SHM_RDONLY | SHM_EXEC)));
 	proto_put_u32(body + 8, (uint32_t)lpid);
-	rc = shm_call(&r, body, reply, sizeof(reply), NULL);
+	rc = retry ? shm_call(&r, body, reply, sizeof(reply), NULL)
+		   : shm_call_once(&r, body, reply, sizeof(reply), NULL);
 	if (rc == DSHM_SUCCESS) {
 		*segsz = proto_get_u64(reply);
 		*gen = proto_get_u64(reply + 8);
@@ -61,15 +64,20 @@ detach_request(int32_t shmid, bool rdonly)
 	shm_call(&r, body, NULL, 0, NULL);
 }
 
-void
+bool
 shm_reattach_all(int32_t lpid)
 {
 	for (struct attachment *a = shm_attachments; a != NULL; a = a->next) {
 		uint64_t segsz, gen;
+		int rc = attach_request(a->shmid, a->rdonly ? SHM_RDONLY : 0, lpid, &segsz, &gen,
+					false);
 
 		/* A segment gone meanwhile stays mapped; its syncs fail with EINVAL. */
-		attach_request(a->shmid, a->rdonly ? SHM_RDONLY : 0, lpid, &segsz, &gen);
+		if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_DISCONNECTED_CLIENT ||
+		    rc == DSHM_VERSION_MISMATCH)
+			return false;
 	}
+	return true;
 }
 
 /*
@@ -103,7 +111,13 @@ pull(struct attachment *a, bool only_if_changed)
 			break;
 		if (got < PROTO_SHM_READ_REPLY_LEN)
 			return free(reply), DSHM_DISCONNECTED_SERVER;
-		gen = proto_get_u64(reply);
+		/*
+		 * The bytes match the first window's generation at best: a write
+		 * between two windows leaves the first one older, and keeping
+		 * the first generation makes the next sync read them again.
+		 */
+		if (off == 0)
+			gen = proto_get_u64(reply);
 		if (!proto_get_u32(reply + 8))
 			break; /* unchanged since we last saw it */
 		if (got != PROTO_SHM_READ_REPLY_LEN + n)
@@ -130,7 +144,11 @@ send_runs(struct attachment *a, unsigned char *msg, size_t len, uint32_t nruns, 
 	proto_put_u32(msg, (uint32_t)a->shmid);
 	proto_put_u32(msg + 4, nruns);
 	proto_put_u64(msg + 8, a->gen);
-	rc = shm_call(&r, msg, reply, sizeof(reply), NULL);
+	/*
+	 * Never repeated: if the connection fails during the write, it may
+	 * have landed, and someone may have written the same bytes since.
+	 */
+	rc = shm_call_once(&r, msg, reply, sizeof(reply), NULL);
 	if (rc != DSHM_SUCCESS)
 		return rc;
 	for (uint32_t i = 0; i < nruns; i++) {
@@ -185,9 +203,17 @@ push(struct attachment *a, bool *others)
 {
 	const unsigned char *data = a->lib, *twin = a->lib + a->maplen;
 	const size_t cap = PROTO_MAX_DATA, max_run = cap - PROTO_SHM_WRITE_LEN - PROTO_SHM_RUN_LEN;
-	struct batch b = {malloc(cap), malloc(cap), NULL, 0, 0, 0};
 	uint64_t i = 0, size = a->segsz;
+	/* Runs are RUN_GAP equal bytes apart: a small segment needs small buffers. */
+	size_t runs_cap = (size_t)(size / RUN_GAP + 1) * PROTO_SHM_RUN_LEN;
+	size_t bytes_cap = size < cap ? (size_t)size : cap;
+	struct batch b = {NULL, NULL, NULL, 0, 0, 0};
 	int rc = DSHM_SUCCESS;
+
+	if (runs_cap > cap)
+		runs_cap = cap;
+	b.runs = malloc(runs_cap);
+	b.bytes = malloc(bytes_cap);
 
 	if (b.runs == NULL || b.bytes == NULL)
 		rc = DSHM_NO_MEMORY;
@@ -212,7 +238,8 @@ push(struct attachment *a, bool *others)
 			n = max_run;
 			i = start + n;
 		}
-		if (PROTO_SHM_WRITE_LEN + b.runs_len + PROTO_SHM_RUN_LEN + b.bytes_len + n > cap &&
+		if ((PROTO_SHM_WRITE_LEN + b.runs_len + PROTO_SHM_RUN_LEN + b.bytes_len + n > cap ||
+		     b.runs_len + PROTO_SHM_RUN_LEN > runs_cap || b.bytes_len + n > bytes_cap) &&
 		    (rc = flush_batch(a, &b, others)) != DSHM_SUCCESS)
 			break;
 		proto_put_u64(b.runs + b.runs_len, start);
@@ -298,6 +325,40 @@ map_views(struct attachment *a, uintptr_t addr, int shmflg)
 	return user;
 }
 
+/* Takes a off the list of attachments. */
+static void
+unlink_attachment(struct attachment *a)
+{
+	struct attachment **p;
+
+	for (p = &shm_attachments; *p != NULL && *p != a; p = &(*p)->next)
+		;
+	if (*p == a)
+		*p = a->next;
+}
+
+/*
+ * SHM_REMAP at [addr, addr + len): the attachments the new mapping
+ * replaces are detached, as the kernel's remap detaches them, after
+ * their changes are published (nothing is dropped).
+ */
+static void
+detach_replaced(uintptr_t addr, size_t len)
+{
+	for (struct attachment *a = shm_attachments, *next; a != NULL; a = next) {
+		uintptr_t start = (uintptr_t)a->addr;
+
+		next = a->next;
+		if (start >= addr + len || start + a->maplen <= addr)
+			continue;
+		shm_sync_one(a, true);
+		detach_request(a->shmid, a->rdonly);
+		unlink_attachment(a);
+		munmap(a->lib, 2 * a->maplen);
+		free(a);
+	}
+}
+
 void *
 dshm_shmat(int shmid, const void *shmaddr, int shmflg)
 {
@@ -325,7 +386,7 @@ dshm_shmat(int shmid, const void *shmaddr, int shmflg)
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return fail_ptr(ENOMEM);
 	shm_lock();
-	if ((rc = attach_request(shmid, shmflg, 0, &segsz, &gen)) != DSHM_SUCCESS) {
+	if ((rc = attach_request(shmid, shmflg, 0, &segsz, &gen, true)) != DSHM_SUCCESS) {
 		shm_unlock();
 		free(a);
 		return fail_ptr(shm_errno(rc));
@@ -335,20 +396,28 @@ dshm_shmat(int shmid, const void *shmaddr, int shmflg)
 	a->rdonly = shmflg & SHM_RDONLY;
 	a->maplen = (segsz + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
 	a->gen = gen + 1; /* matches nothing: the first pull reads all */
-	if ((user = map_views(a, addr, shmflg)) == (void *)-1 || (rc = pull(a, false)) != DSHM_SUCCESS) {
-		int err = user == (void *)-1 ? errno : shm_errno(rc);
+	if (addr && (shmflg & SHM_REMAP))
+		detach_replaced(addr, a->maplen);
+	if ((user = map_views(a, addr, shmflg)) == (void *)-1) {
+		int err = errno;
 
-		if (user != (void *)-1) {
-			munmap(a->addr, a->maplen);
-			munmap(a->lib, 2 * a->maplen);
-		}
 		detach_request(shmid, a->rdonly);
 		shm_unlock();
 		free(a);
 		return fail_ptr(err);
 	}
+	/* Listed before the first pull: a reconnect during it attaches this one again too. */
 	a->next = shm_attachments;
 	shm_attachments = a;
+	if ((rc = pull(a, false)) != DSHM_SUCCESS) {
+		unlink_attachment(a);
+		munmap(a->addr, a->maplen);
+		munmap(a->lib, 2 * a->maplen);
+		detach_request(shmid, a->rdonly);
+		shm_unlock();
+		free(a);
+		return fail_ptr(shm_errno(rc));
+	}
 	if (!exit_hook)
 		exit_hook = atexit(sync_at_exit) == 0;
 	shm_unlock();
@@ -358,7 +427,7 @@ dshm_shmat(int shmid, const void *shmaddr, int shmflg)
 int
 dshm_shmdt(const void *shmaddr)
 {
-	struct attachment *a, **p;
+	struct attachment *a;
 	int rc;
 
 	shm_lock();
@@ -373,9 +442,7 @@ dshm_shmdt(const void *shmaddr)
 		return shm_fail(rc);
 	}
 	detach_request(a->shmid, a->rdonly);
-	for (p = &shm_attachments; *p != a; p = &(*p)->next)
-		;
-	*p = a->next;
+	unlink_attachment(a);
 	shm_unlock();
 	munmap(a->addr, a->maplen);
 	munmap(a->lib, 2 * a->maplen);

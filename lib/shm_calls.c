@@ -192,7 +192,8 @@ dshm_write(int shmid, size_t offset, const void *buf, size_t len)
 		memcpy(msg, body, sizeof(body));
 		memcpy(msg + sizeof(body), (const unsigned char *)buf + done, n);
 		r.data_len = (uint32_t)(sizeof(body) + n);
-		rc = shm_call(&r, msg, reply, sizeof(reply), NULL);
+		/* Not repeated: see push() in shm_attach.c. */
+		rc = shm_call_once(&r, msg, reply, sizeof(reply), NULL);
 		free(msg);
 		done += n;
 	} while (rc == DSHM_SUCCESS && done < len);

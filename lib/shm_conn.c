@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char *server_addr; /* NULL: $DSHM_SERVER or the default socket */
 static int conn_fd = -1;
+static bool reattaching; /* open_conn is re-attaching: a nested open must not */
 static int fork_pipe[2] = {-1, -1};
 
 static void
@@ -125,9 +127,23 @@ open_conn(int32_t lpid)
 		return -1;
 	}
 	conn_fd = fd;
-	/* A connection that failed took its attachments with it: the server detached them. */
-	if (shm_attachments != NULL)
-		shm_reattach_all(lpid);
+	/*
+	 * A connection that failed took its attachments with it (the server
+	 * detached them): they are attached again on this one, once.  A
+	 * failure in the middle closes it, and the next call starts over.
+	 */
+	if (shm_attachments != NULL && !reattaching) {
+		reattaching = true;
+		if (!shm_reattach_all(lpid) && conn_fd >= 0) {
+			close(conn_fd);
+			conn_fd = -1;
+		}
+		reattaching = false;
+	}
+	if (conn_fd < 0) {
+		errno = EIO;
+		return -1;
+	}
 	return conn_fd;
 }
 
@@ -137,12 +153,30 @@ shm_conn(void)
 	return open_conn(0);
 }
 
+/*
+ * Whether the idle connection was closed by the server (its worker died,
+ * or it stopped): a request is then never sent on it, so only a
+ * connection that fails *during* a request leaves its outcome unknown.
+ */
+static bool
+conn_dead(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+
+	/* Between requests nothing may arrive: anything readable is an end. */
+	return poll(&p, 1, 0) != 0;
+}
+
 int
 shm_call_once(struct proto_request *r, const void *data, void *body, size_t body_cap,
 	      size_t *body_len)
 {
 	int rc;
 
+	if (conn_fd >= 0 && conn_dead(conn_fd)) {
+		close(conn_fd);
+		conn_fd = -1;
+	}
 	if (shm_conn() < 0)
 		return DSHM_DISCONNECTED_SERVER;
 	rc = client_call_unlocked(conn_fd, r, data, body, body_cap, body_len);
@@ -161,9 +195,10 @@ shm_call(struct proto_request *r, const void *data, void *body, size_t body_cap,
 	int rc = shm_call_once(r, data, body, body_cap, body_len);
 
 	/*
-	 * A connection that broke (a worker died, the server restarted) is
-	 * replaced once: the request is one that gives the same result when
-	 * repeated, and the new connection has re-attached what we had.
+	 * A connection that broke during the request (a worker died, the
+	 * server restarted) is replaced once: the request is one that gives
+	 * the same result when repeated, and the new connection has
+	 * re-attached what we had.
 	 */
 	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_DISCONNECTED_CLIENT)
 		rc = shm_call_once(r, data, body, body_cap, body_len);

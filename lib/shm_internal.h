@@ -69,8 +69,12 @@ int shm_errno(int status);
 /* Sets errno from status and returns -1. */
 int shm_fail(int status);
 
-/* Re-attaches every attachment on a new connection, shm_lpid being lpid (0: us). */
-void shm_reattach_all(int32_t lpid);
+/*
+ * Re-attaches every attachment on a new connection, shm_lpid being lpid
+ * (0: us).  False when the connection failed on the way (a segment gone
+ * meanwhile is no failure: its syncs will say EINVAL).
+ */
+bool shm_reattach_all(int32_t lpid);
 
 /* Publishes a's local changes; pulls others' unless push_only.  Returns a DSHM_* status. */
 int shm_sync_one(struct attachment *a, bool push_only);

@@ -163,6 +163,33 @@ rearm_listener(struct worker *w, struct source *l)
 	epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &e);
 }
 
+/*
+ * Who the peer is.  On the Unix socket the kernel says, and that is final
+ * (IDENT cannot change it): the ids even when the pid is 0 (a peer in
+ * another pid namespace), and nobody when the kernel will not say.  On
+ * TCP the client states it later.
+ */
+static void
+set_identity(struct conn *c, bool unix_socket)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int one = 1;
+
+	if (!unix_socket) {
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		return;
+	}
+	c->peer.cred = true;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+		c->peer.uid = cred.uid;
+		c->peer.gid = cred.gid;
+		c->peer.pid = cred.pid;
+	} else {
+		c->peer.uid = c->peer.gid = 65534;
+	}
+}
+
 /* Accepts one connection: the others wake the next worker in turn. */
 static void
 accept_one(struct worker *w, struct source *l)
@@ -194,19 +221,7 @@ accept_one(struct worker *w, struct source *l)
 	c->peer.gid = UINT32_MAX;
 	c->peer.worker = w->t->self;
 	c->peer.serial = ++w->conn_serial;
-	{
-		struct ucred cred;
-		socklen_t len = sizeof(cred);
-		int one = 1;
-
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0) {
-			c->peer.uid = cred.uid;
-			c->peer.gid = cred.gid;
-			c->peer.pid = cred.pid;
-			c->peer.cred = true;
-		} else
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	}
+	set_identity(c, l == &w->listeners[1]);
 	c->events = EPOLLIN;
 	struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {

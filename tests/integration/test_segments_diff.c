@@ -1463,6 +1463,73 @@ run_diff(void **state, const char *name, scenario_fn fn)
 }
 
 /* Every differential scenario; each becomes a test run over both transports. */
+/* SHM_STAT takes an index; a whole id is cut down to its index, as the kernel does. */
+static void
+scenario_shm_stat_takes_an_index_or_a_whole_id(const struct backend *b, struct trace *tr,
+					       key_t key)
+{
+	int a = do_get(b, tr, "K creat", key, PAGE, IPC_CREAT | 0600);
+	struct shmid_ds ds;
+	int r;
+
+	if (a < 0)
+		return;
+	errno = 0;
+	r = b->ctl(a, SHM_STAT, &ds);
+	rec(tr, "SHM_STAT of the whole id: %s%s", r == a ? "the id" : r < 0 ? "-1 " : "another",
+	    r < 0 ? errname(errno) : "");
+	do_ctl(b, tr, "IPC_RMID", a, IPC_RMID, NULL);
+}
+
+/* IPC_SET with uid or gid -1 (no user): EINVAL, after the owner check. */
+static void
+scenario_ipc_set_with_no_user_is_einval(const struct backend *b, struct trace *tr, key_t key)
+{
+	int a = do_get(b, tr, "K creat", key, PAGE, IPC_CREAT | 0600);
+	struct shmid_ds ds;
+
+	if (a < 0 || do_stat(b, tr, "before", a, "", &ds) != 0)
+		return;
+	ds.shm_perm.uid = (uid_t)-1;
+	do_ctl(b, tr, "IPC_SET uid -1", a, IPC_SET, &ds);
+	ds.shm_perm.uid = 0;
+	ds.shm_perm.gid = (gid_t)-1;
+	do_ctl(b, tr, "IPC_SET gid -1", a, IPC_SET, &ds);
+	do_stat(b, tr, "unchanged", a, "", NULL);
+	do_ctl(b, tr, "IPC_RMID", a, IPC_RMID, NULL);
+}
+
+/* SHM_REMAP over an attachment replaces it: the old one is detached. */
+static void
+scenario_shm_remap_over_an_attachment_detaches_it(const struct backend *b, struct trace *tr,
+						   key_t key)
+{
+	int a = do_get(b, tr, "K creat", key, PAGE, IPC_CREAT | 0600);
+	int p2 = do_get(b, tr, "private", IPC_PRIVATE, PAGE, IPC_CREAT | 0600);
+	char *first, *second;
+
+	if (a < 0 || p2 < 0)
+		return;
+	first = do_at(b, tr, "K", a, NULL, 0);
+	if (first == NULL)
+		return;
+	memcpy(first, "old", 3);
+	do_sync(b, tr, "K", first);
+	second = do_at(b, tr, "private over K with SHM_REMAP", p2, first, SHM_REMAP);
+	rec(tr, "at the same address: %s", second == first ? "yes" : "no");
+	do_stat(b, tr, "K after the remap", a, "", NULL);
+	do_stat(b, tr, "private after the remap", p2, "", NULL);
+	if (second != NULL) {
+		track_att(tr, first, false);
+		do_dt(b, tr, "the address", second);
+	}
+	do_dt(b, tr, "the address again", first);
+	do_stat(b, tr, "K at the end", a, "", NULL);
+	do_stat(b, tr, "private at the end", p2, "", NULL);
+	do_ctl(b, tr, "IPC_RMID K", a, IPC_RMID, NULL);
+	do_ctl(b, tr, "IPC_RMID private", p2, IPC_RMID, NULL);
+}
+
 #define SCENARIOS(X)                                                          \
 	X(shmget_private_always_creates)                                      \
 	X(shmget_creat_creates_when_missing_and_finds_when_present)           \
@@ -1490,7 +1557,10 @@ run_diff(void **state, const char *name, scenario_fn fn)
 	X(perm_ipc_set_and_rmid_need_the_owner_or_creator)                    \
 	X(fork_inherits_the_attachment_and_exit_detaches)                     \
 	X(sigkill_of_an_attached_child_detaches)                              \
-	X(sigkill_of_a_child_with_an_inherited_attachment)
+	X(sigkill_of_a_child_with_an_inherited_attachment)                    \
+	X(shm_stat_takes_an_index_or_a_whole_id)                              \
+	X(ipc_set_with_no_user_is_einval)                                     \
+	X(shm_remap_over_an_attachment_detaches_it)
 
 #define DIFF_TEST(name)                                                       \
 	static void test_##name(void **state)                                 \
