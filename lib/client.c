@@ -203,22 +203,34 @@ recv_all(int fd, void *buf, size_t len, int64_t deadline)
 	return true;
 }
 
-static int
-exchange(int fd, struct proto_request *r, const void *data, void *body, size_t body_cap,
-	 size_t *body_len)
+int64_t
+client_deadline(void)
 {
-	unsigned char head[PROTO_HEADER_LEN + 16], rhead[PROTO_HEADER_LEN];
-	int64_t deadline = clock_now_ms() + current_timeout();
+	return clock_now_ms() + current_timeout();
+}
+
+bool
+client_send_request(int fd, struct proto_request *r, const void *data, int64_t deadline)
+{
+	unsigned char head[PROTO_HEADER_LEN + 16];
 	struct iovec iov[2];
-	struct proto_header h;
 	size_t n;
 
 	r->id = atomic_fetch_add(&next_id, 1);
 	n = proto_encode_request(head, r);
 	iov[0] = (struct iovec){head, n};
 	iov[1] = (struct iovec){(void *)data, r->data_len};
-	if (!send_all(fd, iov, r->data_len > 0 ? 2 : 1, deadline) ||
-	    !recv_all(fd, rhead, sizeof(rhead), deadline))
+	return send_all(fd, iov, r->data_len > 0 ? 2 : 1, deadline);
+}
+
+int
+client_recv_reply(int fd, const struct proto_request *r, void *body, size_t body_cap,
+		  size_t *body_len, int64_t deadline)
+{
+	unsigned char rhead[PROTO_HEADER_LEN];
+	struct proto_header h;
+
+	if (!recv_all(fd, rhead, sizeof(rhead), deadline))
 		return DSHM_DISCONNECTED_SERVER;
 	proto_get_header(rhead, &h);
 	if (h.magic != PROTO_MAGIC)
@@ -240,6 +252,17 @@ exchange(int fd, struct proto_request *r, const void *data, void *body, size_t b
 	return h.status;
 }
 
+static int
+exchange(int fd, struct proto_request *r, const void *data, void *body, size_t body_cap,
+	 size_t *body_len)
+{
+	int64_t deadline = client_deadline();
+
+	if (!client_send_request(fd, r, data, deadline))
+		return DSHM_DISCONNECTED_SERVER;
+	return client_recv_reply(fd, r, body, body_cap, body_len, deadline);
+}
+
 int
 client_call_unlocked(int fd, struct proto_request *r, const void *data, void *body,
 		     size_t body_cap, size_t *body_len)
@@ -252,6 +275,18 @@ client_call_unlocked(int fd, struct proto_request *r, const void *data, void *bo
 	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_VERSION_MISMATCH)
 		shutdown(fd, SHUT_RDWR); /* out of step for good */
 	return rc;
+}
+
+void
+client_lock_socket(int fd)
+{
+	pthread_mutex_lock(&stripes[fd % STRIPES]);
+}
+
+void
+client_unlock_socket(int fd)
+{
+	pthread_mutex_unlock(&stripes[fd % STRIPES]);
 }
 
 int

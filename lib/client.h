@@ -5,6 +5,7 @@
 #ifndef DSHM_LIB_CLIENT_H
 #define DSHM_LIB_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,5 +32,17 @@ int client_call(int fd, struct proto_request *r, const void *data, void *body,
  */
 int client_call_unlocked(int fd, struct proto_request *r, const void *data, void *body,
 			 size_t body_cap, size_t *body_len);
+
+/* Serialises a caller's exchanges on fd with client_call's (fd >= 0). */
+void client_lock_socket(int fd);
+void client_unlock_socket(int fd);
+
+/* The two halves of an exchange, for callers that keep several requests in flight. */
+int64_t client_deadline(void); /* now + the library's timeout, in clock_now_ms() time */
+/* Sends r (its id assigned here) and its data; false when the socket failed or timed out. */
+bool client_send_request(int fd, struct proto_request *r, const void *data, int64_t deadline);
+/* Receives the reply to r, with client_call's rules for its body. */
+int client_recv_reply(int fd, const struct proto_request *r, void *body, size_t body_cap,
+		      size_t *body_len, int64_t deadline);
 
 #endif /* DSHM_LIB_CLIENT_H */

@@ -184,6 +184,32 @@ int memory_assign_pages(int server_socket, int pid, int pages, t_log *logger);
 /* Ends process pid and frees every one of its frames. */
 int memory_finalize_process(int server_socket, int pid, t_log *logger);
 
+/* ---- many requests in flight ------------------------------------------ */
+
+enum dshm_op_kind {
+	DSHM_OP_READ = 1,  /* memory_read's arguments; the bytes go to buffer */
+	DSHM_OP_WRITE = 2, /* memory_write's arguments; the bytes come from buffer */
+};
+
+struct dshm_op {
+	int kind;
+	int pid, page, offset, size;
+	void *buffer; /* size bytes */
+	int status;   /* set by dshm_batch: DSHM_SUCCESS or an error code */
+};
+
+/*
+ * Performs n reads and writes on one connection without waiting for each
+ * reply before sending the next (pipelining: up to 256 requests and 1 MiB
+ * of replies in flight), so n small operations cost about one round trip
+ * instead of n.  The server carries them out in order; each op gets its
+ * own status.  A read or write of many pages is one op (it runs on into
+ * the following pages, up to 16 MiB).  Returns DSHM_SUCCESS when every
+ * reply arrived, else the connection's error, which the ops not answered
+ * get as their status too.
+ */
+int dshm_batch(int server_socket, struct dshm_op *ops, int n);
+
 /* ---- System V-style shared segments --------------------------------- */
 
 /*
