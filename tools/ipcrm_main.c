@@ -2,10 +2,13 @@
  * ipcrm_main.c — dshm-ipcrm: removes dshm segments, and what dead dshmd
  * instances left behind, the way ipcrm(1) removes System V objects.
  *
- *   dshm-ipcrm [--server ADDR] [-m SHMID]... [-M KEY]... [--stale [--dry-run]]
+ *   dshm-ipcrm [--server ADDR] [-m SHMID]... [-M KEY]...
+ *              [--stale] [--persist NAME] [--dry-run]
  *
- * -m and -M go through the server (see ipcrm_segs.c); --stale never
- * touches anything alive, attached or foreign (see ipcrm_stale.c).
+ * -m and -M go through the server (see ipcrm_segs.c); --stale and
+ * --persist never touch anything alive, attached or foreign, and what a
+ * dshmd --persist kept goes only when --persist names it (see
+ * ipcrm_stale.c, ipcrm_persist.c).
  * Exit codes: 0 done; 1 a removal failed; 2 bad usage.
  */
 #include <errno.h>
@@ -24,7 +27,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 		"usage: dshm-ipcrm [--server ADDR] [-m SHMID]... [-M KEY]...\n"
-		"       dshm-ipcrm --stale [--dry-run]\n"
+		"       dshm-ipcrm [--stale] [--persist NAME] [--dry-run]\n"
 		"\n"
 		"Removes dshm segments through the server (IPC_RMID: a segment still\n"
 		"attached is marked dest and goes with its last detach):\n"
@@ -41,9 +44,16 @@ usage(FILE *f)
 		"    and the default socket when nobody answers there;\n"
 		"  - their pidfiles, when the pid written there is dead.\n"
 		"Anything attached, alive or not dshm's is left alone and named.\n"
+		"What a dshmd --persist NAME kept (its control table and its arena\n"
+		"/dev/shm/dshm-NAME) is data: --stale reports it as kept, and removes\n"
+		"only its stale socket and dead pidfile.\n"
 		"\n"
-		"  --stale      find and remove those leftovers\n"
-		"  --dry-run    only say what --stale would remove\n"
+		"  --stale          find and remove those leftovers\n"
+		"  --persist NAME   also remove what dshmd --persist NAME kept: its table\n"
+		"                   (only when nobody is attached and its creator is dead)\n"
+		"                   and /dev/shm/dshm-NAME, also one without a table;\n"
+		"                   without --stale, only that\n"
+		"  --dry-run        only say what would be removed\n"
 		"  --help, --version\n"
 		"\n"
 		"Exit codes: 0 done; 1 a removal failed; 2 bad usage.\n");
@@ -73,6 +83,7 @@ number(const char *arg, int base, long long lo, long long hi, const char *what)
 struct opts {
 	bool stale, dry;
 	const char *server;
+	const char *persist; /* --persist NAME, or NULL */
 	struct ipcrm_target targets[MAX_TARGETS];
 	int ntargets;
 };
@@ -97,10 +108,11 @@ add_target(struct opts *o, bool by_key, const char *arg)
 static void
 parse(struct opts *o, int argc, char **argv)
 {
-	enum { O_STALE = 256, O_DRY, O_SERVER, O_HELP, O_VERSION };
+	enum { O_STALE = 256, O_DRY, O_PERSIST, O_SERVER, O_HELP, O_VERSION };
 	static const struct option longopts[] = {
 		{"stale", no_argument, NULL, O_STALE},
 		{"dry-run", no_argument, NULL, O_DRY},
+		{"persist", required_argument, NULL, O_PERSIST},
 		{"shmem-id", required_argument, NULL, 'm'},
 		{"shmem-key", required_argument, NULL, 'M'},
 		{"server", required_argument, NULL, O_SERVER},
@@ -118,6 +130,13 @@ parse(struct opts *o, int argc, char **argv)
 			break;
 		case O_DRY:
 			o->dry = true;
+			break;
+		case O_PERSIST:
+			/* The names dshmd accepts: it becomes a file name under /dev/shm. */
+			if (!ipcrm_persist_name_ok(optarg))
+				bad("--persist: not 1 to 63 letters, digits, '.', '_' or '-':",
+				    optarg);
+			o->persist = optarg;
 			break;
 		case 'm':
 		case 'M':
@@ -140,8 +159,9 @@ parse(struct opts *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		bad("unexpected argument", argv[optind]);
-	if (!o->stale && o->ntargets == 0) {
-		fprintf(stderr, "dshm-ipcrm: nothing to do: give -m, -M or --stale (see --help)\n");
+	if (!o->stale && o->persist == NULL && o->ntargets == 0) {
+		fprintf(stderr, "dshm-ipcrm: nothing to do: give -m, -M, --stale or --persist "
+			"(see --help)\n");
 		exit(2);
 	}
 }
@@ -150,11 +170,13 @@ int
 main(int argc, char **argv)
 {
 	static struct opts o;
+	struct ipcrm_sweep w;
 	int failed = 0;
 
 	parse(&o, argc, argv);
 	failed += ipcrm_segments(o.server, o.targets, o.ntargets);
-	if (o.stale)
-		failed += ipcrm_stale(o.dry);
+	w = (struct ipcrm_sweep){.all = o.stale, .persist = o.persist, .dry = o.dry};
+	if (w.all || w.persist != NULL)
+		failed += ipcrm_stale(&w);
 	return failed == 0 ? 0 : 1;
 }

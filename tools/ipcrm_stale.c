@@ -1,11 +1,13 @@
 /*
- * ipcrm_stale.c — what dshm-ipcrm --stale removes, and what it refuses.
+ * ipcrm_stale.c — what dshm-ipcrm --stale and --persist NAME remove, and
+ * what they refuse.
  *
  * Invariants: a control table is removed only when it carries dshm's
  * header, belongs to this user, nobody is attached (nattch read before
- * we look inside) and its creator is dead; a socket only when nobody
- * answers on it; a pidfile only when the pid in it is dead.  Everything
- * else is reported and left as it is.
+ * we look inside) and its creator is dead; one kept by dshmd --persist
+ * NAME, and its arena, only when --persist NAME asks for it; a socket only
+ * when nobody answers on it; a pidfile only when the pid in it is dead.
+ * Everything else is reported and left as it is.
  */
 #include <errno.h>
 #include <limits.h>
@@ -91,33 +93,98 @@ clean_pidfile(const char *path, bool dry)
 	return remove_file("stale pidfile", path, dry);
 }
 
-/* One System V segment: removes it (and its socket and pidfile) when it is a stale table. */
-static int
-clean_segment(int shmid, const struct shmid_ds *ds, bool dry)
+/* One sweep: what was asked, and what the scan of the tables found. */
+struct sweep {
+	const struct ipcrm_sweep *w;
+	char names[128][64];  /* the --persist names of this user's tables */
+	int nnames;
+	bool target_tables;   /* a table of w->persist was found */
+	bool target_kept;     /* ...and one of them stays (in use, or not removed) */
+};
+
+static void
+note_name(struct sweep *s, const char *name)
 {
-	char err[256], sock[sizeof(((struct table_header *)0)->unix_path)];
-	char pidfile[sizeof(((struct table_header *)0)->pidfile)];
+	for (int i = 0; i < s->nnames; i++)
+		if (strcmp(s->names[i], name) == 0)
+			return;
+	if (s->nnames < (int)(sizeof(s->names) / sizeof(s->names[0])))
+		snprintf(s->names[s->nnames++], sizeof(s->names[0]), "%s", name);
+}
+
+/* For the orphan report: whether name has a table (or is the one being removed). */
+static bool
+has_table(const char *name, void *ctx)
+{
+	struct sweep *s = ctx;
+
+	if (s->w->persist != NULL && strcmp(name, s->w->persist) == 0)
+		return true;
+	for (int i = 0; i < s->nnames; i++)
+		if (strcmp(s->names[i], name) == 0)
+			return true;
+	/* Too many names to remember: say nothing rather than something wrong. */
+	return s->nnames == (int)(sizeof(s->names) / sizeof(s->names[0]));
+}
+
+/*
+ * A table that is not to go because someone may use it (why says who).
+ * Only the one --persist NAME asked to remove is a failure.
+ */
+static int
+busy(struct sweep *s, bool target, key_t key, int shmid, const char *why)
+{
+	if (!target) {
+		printf("left alone: control table key 0x%08x shmid %d (%s)\n", (unsigned)key, shmid,
+		       why);
+		return 0;
+	}
+	s->target_kept = true;
+	fprintf(stderr, "dshm-ipcrm: not removing --persist %s: its control table key 0x%08x "
+		"shmid %d is in use (%s); stop that dshmd first\n", s->w->persist, (unsigned)key,
+		shmid, why);
+	return 1;
+}
+
+/*
+ * One System V segment: removes it (and its socket and pidfile) when it
+ * is a stale table.  A stale table kept by --persist is removed only when
+ * the sweep names it; else it is reported as kept, and only its socket
+ * and pidfile (never data: the next dshmd makes them anew) may go.
+ */
+static int
+clean_segment(struct sweep *s, int shmid, const struct shmid_ds *ds)
+{
+	char err[256], why[96], sock[sizeof(((struct table_header *)0)->unix_path)];
+	char pidfile[sizeof(((struct table_header *)0)->pidfile)], of[96] = "";
+	const struct ipcrm_sweep *w = s->w;
 	struct table_probe p;
 	key_t key = ds->shm_perm.__key;
+	enum table_found found;
+	bool named, target;
 	struct table t;
 	int failed = 0;
 
 	if (key == IPC_PRIVATE || ds->shm_perm.uid != geteuid())
 		return 0;
-	switch (table_probe(key, &p, err, sizeof(err))) {
-	case TABLE_STALE:
-		break;
-	case TABLE_IN_USE:
-		printf("left alone: control table key 0x%08x shmid %d (attached by %lu process(es))\n",
-		       (unsigned)key, shmid, p.nattch);
-		return 0;
-	default:
+	found = table_probe(key, &p, err, sizeof(err));
+	if (found != TABLE_STALE && found != TABLE_IN_USE)
 		return 0; /* not dshm's, or gone */
+	named = p.persist[0] != '\0';
+	target = named && w->persist != NULL && strcmp(p.persist, w->persist) == 0;
+	if (named)
+		note_name(s, p.persist);
+	if (!target && !w->all)
+		return 0;
+	if (target)
+		s->target_tables = true;
+	if (found == TABLE_IN_USE) {
+		snprintf(why, sizeof(why), "attached by %lu process(es)", p.nattch);
+		return busy(s, target, key, shmid, why);
 	}
 	if (!pid_dead(p.creator_pid)) {
-		printf("left alone: control table key 0x%08x shmid %d (its creator, pid %d, is "
-		       "alive)\n", (unsigned)key, shmid, (int)p.creator_pid);
-		return 0;
+		snprintf(why, sizeof(why), "its creator, pid %d, is alive", (int)p.creator_pid);
+		return busy(s, target, key, shmid, why);
 	}
 	sock[0] = pidfile[0] = '\0';
 	if (table_attach(&t, key, true, err, sizeof(err)) == 0) {
@@ -126,31 +193,59 @@ clean_segment(int shmid, const struct shmid_ds *ds, bool dry)
 		sock[sizeof(sock) - 1] = pidfile[sizeof(pidfile) - 1] = '\0';
 		table_detach(&t);
 	}
-	if (dry) {
-		printf("would remove stale control table key 0x%08x shmid %d (creator pid %d dead, "
-		       "nobody attached)\n", (unsigned)key, shmid, (int)p.creator_pid);
+	if (named)
+		snprintf(of, sizeof(of), " of --persist %s", p.persist);
+	if (named && !target) {
+		printf("kept: control table key 0x%08x shmid %d%s (use --persist %s to remove it)\n",
+		       (unsigned)key, shmid, of, p.persist);
+	} else if (w->dry) {
+		printf("would remove stale control table key 0x%08x shmid %d%s (creator pid %d "
+		       "dead, nobody attached)\n", (unsigned)key, shmid, of, (int)p.creator_pid);
 	} else if (table_remove(p.shmid) < 0) {
 		fprintf(stderr, "dshm-ipcrm: shmctl(shmid %d, IPC_RMID): %s\n", p.shmid,
 			strerror(errno));
+		s->target_kept |= target;
 		return 1;
 	} else {
-		printf("removed stale control table key 0x%08x shmid %d (creator pid %d dead)\n",
-		       (unsigned)key, shmid, (int)p.creator_pid);
+		printf("removed stale control table key 0x%08x shmid %d%s (creator pid %d dead)\n",
+		       (unsigned)key, shmid, of, (int)p.creator_pid);
 	}
 	if (sock[0] != '\0')
-		failed += clean_socket(sock, dry);
+		failed += clean_socket(sock, w->dry);
 	if (pidfile[0] != '\0')
-		failed += clean_pidfile(pidfile, dry);
+		failed += clean_pidfile(pidfile, w->dry);
+	return failed;
+}
+
+/* --persist NAME, once its tables are dealt with: the arena, unless a table of it stays. */
+static int
+clean_persisted_object(struct sweep *s)
+{
+	const char *name = s->w->persist;
+	bool found = false;
+	int failed;
+
+	if (s->target_kept) {
+		printf("left alone: /dev/shm/dshm-%s (its control table stays)\n", name);
+		return 0;
+	}
+	failed = ipcrm_persist_remove_object(name, s->w->dry, &found);
+	if (!found && !s->target_tables)
+		printf("nothing to remove for --persist %s: no control table of that name, no "
+		       "/dev/shm/dshm-%s\n", name, name);
 	return failed;
 }
 
 int
-ipcrm_stale(bool dry)
+ipcrm_stale(const struct ipcrm_sweep *w)
 {
+	static struct sweep s;
 	struct shm_info info;
 	char sock[108];
 	int failed = 0, max;
 
+	memset(&s, 0, sizeof(s));
+	s.w = w;
 	/* SHM_INFO gives the highest index in use; SHM_STAT turns an index into an id. */
 	max = shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&info);
 	if (max < 0) {
@@ -162,9 +257,14 @@ ipcrm_stale(bool dry)
 		int shmid = shmctl(i, SHM_STAT, &ds);
 
 		if (shmid >= 0)
-			failed += clean_segment(shmid, &ds, dry);
+			failed += clean_segment(&s, shmid, &ds);
 	}
-	if (naming_default_socket(sock, sizeof(sock)))
-		failed += clean_socket(sock, dry);
+	if (w->persist != NULL)
+		failed += clean_persisted_object(&s);
+	if (w->all) {
+		ipcrm_persist_report_orphans(has_table, &s);
+		if (naming_default_socket(sock, sizeof(sock)))
+			failed += clean_socket(sock, w->dry);
+	}
 	return failed;
 }

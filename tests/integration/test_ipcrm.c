@@ -3,7 +3,9 @@
  * segments through a live server, as ipcrm(1) does, and name each
  * failure in its words; --stale removes exactly what dead dshmd instances
  * left behind (control table, socket, pidfile) and never anything of a
- * live server or anything that is not dshm's.
+ * live server or anything that is not dshm's; what a dshmd --persist NAME
+ * kept (its table and /dev/shm/dshm-NAME) is reported as kept by --stale
+ * and removed only by --persist NAME, never while a server uses it.
  *
  * Assumes root: the harness kills whole server process groups, and one
  * test runs dshm-ipcrm as uid 65534 (with setpriv) to be refused.  The
@@ -16,6 +18,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -145,6 +148,243 @@ test_stale_leaves_segments_that_are_not_dshm_tables_alone(void **state)
 	assert_int_equal(ipcrm("--stale", out, sizeof(out)), 0);
 	assert_int_equal(shmget(key, 0, 0), id);
 	shmctl(id, IPC_RMID, NULL);
+}
+
+/* ---- --persist NAME ------------------------------------------------------- */
+
+/* A dshmd --persist of this test's own: its name, arena, key and shmid. */
+struct kept {
+	char name[32];
+	char object[64]; /* /dev/shm/dshm-NAME */
+	key_t key;
+	int shmid;
+};
+
+/* Starts the fixture's server with --persist and a name of this test's own. */
+static void
+start_persisted(struct fixture *f, struct kept *k, const char *tag)
+{
+	snprintf(k->name, sizeof(k->name), "t%d-%s", (int)getpid(), tag);
+	snprintf(k->object, sizeof(k->object), "/dev/shm/dshm-%s", k->name);
+	assert_int_equal(fixture_start(f, "--persist", k->name, NULL), 0);
+	k->key = f->srv.key;
+	k->shmid = f->srv.shmid;
+	assert_true(file_exists(k->object));
+}
+
+/* A persisted server stopped cleanly: its table and its arena stay. */
+static void
+stop_persisted(struct fixture *f, struct kept *k, const char *tag)
+{
+	start_persisted(f, k, tag);
+	assert_int_equal(server_stop(&f->srv), 0);
+	assert_true(segment_exists(k->key));
+	assert_true(file_exists(k->object));
+}
+
+/* The line --stale prints for a kept table. */
+static void
+kept_line(const struct kept *k, char *out, size_t len)
+{
+	snprintf(out, len, "kept: control table key 0x%08x shmid %d of --persist %s (use "
+		 "--persist %s to remove it)\n", (unsigned)k->key, k->shmid, k->name, k->name);
+}
+
+/* fixture_teardown, then whatever /dev/shm/dshm-t<pid>-* a failed test left. */
+static int
+persist_teardown(void **state)
+{
+	char prefix[32], path[300];
+	int rc = fixture_teardown(state);
+	struct dirent *d;
+	DIR *dir;
+
+	snprintf(prefix, sizeof(prefix), "dshm-t%d-", (int)getpid());
+	if ((dir = opendir("/dev/shm")) == NULL)
+		return rc;
+	while ((d = readdir(dir)) != NULL)
+		if (strncmp(d->d_name, prefix, strlen(prefix)) == 0) {
+			snprintf(path, sizeof(path), "/dev/shm/%s", d->d_name);
+			unlink(path);
+		}
+	closedir(dir);
+	return rc;
+}
+
+#define TEST_PERSIST(f) {#f, f, fixture_prepare_unix, persist_teardown, NULL}
+
+static void
+test_stale_keeps_a_stopped_persisted_instance(void **state)
+{
+	struct fixture *f = *state;
+	struct server again = {0};
+	char out[8192], want[300];
+	bool took_over;
+	struct kept k;
+
+	stop_persisted(f, &k, "stop");
+	assert_int_equal(ipcrm("--stale", out, sizeof(out)), 0);
+	kept_line(&k, want, sizeof(want));
+	expect_line(out, want);
+	assert_true(segment_exists(k.key));
+	assert_true(file_exists(k.object));
+	/* The next dshmd of that name (on the same socket, so the same key) still takes it over. */
+	assert_int_equal(server_start(&again, "--persist", k.name, "--unix", f->srv.unix_path,
+				      NULL), 0);
+	took_over = server_log_has(&again, "persist: took over the table");
+	assert_int_equal(server_stop(&again), 0);
+	server_destroy(&again);
+	assert_true(took_over);
+	snprintf(want, sizeof(want), "--persist %s", k.name);
+	assert_int_equal(ipcrm(want, out, sizeof(out)), 0);
+	assert_false(segment_exists(k.key));
+	assert_false(file_exists(k.object));
+}
+
+static void
+test_stale_keeps_a_crashed_persisted_instance_but_removes_its_socket(void **state)
+{
+	struct fixture *f = *state;
+	char out[8192], want[300];
+	struct kept k;
+
+	start_persisted(f, &k, "crash");
+	server_kill_group(&f->srv, SIGKILL);
+	assert_true(server_wait_group_gone(&f->srv, HARNESS_STOP_MS));
+	assert_true(file_exists(f->srv.unix_path));
+	assert_int_equal(ipcrm("--stale", out, sizeof(out)), 0);
+	kept_line(&k, want, sizeof(want));
+	expect_line(out, want);
+	snprintf(want, sizeof(want), "removed stale socket %s", f->srv.unix_path);
+	expect_line(out, want);
+	assert_false(file_exists(f->srv.unix_path));
+	assert_true(segment_exists(k.key));
+	assert_true(file_exists(k.object));
+	snprintf(want, sizeof(want), "--persist %s", k.name);
+	assert_int_equal(ipcrm(want, out, sizeof(out)), 0);
+	assert_false(segment_exists(k.key));
+	assert_false(file_exists(k.object));
+}
+
+static void
+test_persist_dry_run_names_the_table_and_the_arena_and_removes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	char args[128], out[8192], want[300];
+	struct kept k;
+
+	stop_persisted(f, &k, "dry");
+	snprintf(args, sizeof(args), "--stale --persist %s --dry-run", k.name);
+	assert_int_equal(ipcrm(args, out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "would remove stale control table key 0x%08x shmid %d of "
+		 "--persist %s", (unsigned)k.key, k.shmid, k.name);
+	expect_line(out, want);
+	snprintf(want, sizeof(want), "would remove %s (the arena of --persist %s", k.object,
+		 k.name);
+	expect_line(out, want);
+	assert_true(segment_exists(k.key));
+	assert_true(file_exists(k.object));
+}
+
+static void
+test_stale_with_persist_removes_the_kept_table_and_its_arena(void **state)
+{
+	struct fixture *f = *state;
+	char args[128], out[8192], want[300];
+	struct kept k;
+
+	stop_persisted(f, &k, "rm");
+	snprintf(args, sizeof(args), "--stale --persist %s", k.name);
+	assert_int_equal(ipcrm(args, out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "removed stale control table key 0x%08x shmid %d of "
+		 "--persist %s", (unsigned)k.key, k.shmid, k.name);
+	expect_line(out, want);
+	snprintf(want, sizeof(want), "removed %s (the arena of --persist %s)", k.object, k.name);
+	expect_line(out, want);
+	assert_false(segment_exists(k.key));
+	assert_false(file_exists(k.object));
+	/* Again: nothing is left, and that is no failure. */
+	assert_int_equal(ipcrm(args, out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "nothing to remove for --persist %s", k.name);
+	expect_line(out, want);
+}
+
+static void
+test_persist_alone_removes_that_instance_only(void **state)
+{
+	struct fixture *f = *state;
+	struct server other = {0};
+	char args[128], out[8192];
+	struct kept k;
+
+	/* A crashed plain server: --stale would remove its table, --persist NAME must not. */
+	assert_int_equal(server_start(&other, NULL), 0);
+	server_kill_group(&other, SIGKILL);
+	assert_true(server_wait_group_gone(&other, HARNESS_STOP_MS));
+	stop_persisted(f, &k, "only");
+	snprintf(args, sizeof(args), "--persist %s", k.name);
+	assert_int_equal(ipcrm(args, out, sizeof(out)), 0);
+	assert_false(segment_exists(k.key));
+	assert_false(file_exists(k.object));
+	assert_true(segment_exists(other.key));
+	assert_true(file_exists(other.unix_path));
+	server_destroy(&other);
+}
+
+static void
+test_persist_refuses_a_running_instance(void **state)
+{
+	struct fixture *f = *state;
+	char args[128], out[8192], want[300];
+	struct kept k;
+	int fd;
+
+	start_persisted(f, &k, "live");
+	snprintf(args, sizeof(args), "--stale --persist %s", k.name);
+	assert_int_equal(ipcrm(args, out, sizeof(out)), 1);
+	snprintf(want, sizeof(want), "dshm-ipcrm: not removing --persist %s: its control table "
+		 "key 0x%08x shmid %d is in use", k.name, (unsigned)k.key, k.shmid);
+	expect_line(out, want);
+	assert_true(segment_exists(k.key));
+	assert_true(file_exists(k.object));
+	assert_true(file_exists(f->srv.unix_path));
+	fd = dshm_connect(f->srv.unix_addr);
+	assert_int_equal(handshake(&fd, NULL), 4096);
+	close(fd);
+	/* Plain --stale leaves it alone too. */
+	assert_int_equal(ipcrm("--stale", out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "left alone: control table key 0x%08x", (unsigned)k.key);
+	expect_line(out, want);
+	assert_true(file_exists(k.object));
+	/* Stopped, it goes. */
+	assert_int_equal(server_stop(&f->srv), 0);
+	assert_int_equal(ipcrm(args, out, sizeof(out)), 0);
+	assert_false(segment_exists(k.key));
+	assert_false(file_exists(k.object));
+}
+
+static void
+test_persist_removes_an_arena_whose_table_is_gone(void **state)
+{
+	struct fixture *f = *state;
+	char args[128], out[8192], want[300];
+	struct kept k;
+
+	stop_persisted(f, &k, "orphan");
+	assert_int_equal(shmctl(shmget(k.key, 0, 0), IPC_RMID, NULL), 0);
+	assert_int_equal(ipcrm("--stale", out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "kept: %s has no control table (use --persist %s to remove "
+		 "it)\n", k.object, k.name);
+	expect_line(out, want);
+	assert_true(file_exists(k.object));
+	snprintf(args, sizeof(args), "--persist %s --dry-run", k.name);
+	assert_int_equal(ipcrm(args, out, sizeof(out)), 0);
+	assert_true(file_exists(k.object));
+	snprintf(args, sizeof(args), "--persist %s", k.name);
+	assert_int_equal(ipcrm(args, out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "removed %s (the arena of --persist %s)", k.object, k.name);
+	expect_line(out, want);
+	assert_false(file_exists(k.object));
 }
 
 /* ---- -m and -M ------------------------------------------------------------ */
@@ -319,11 +559,15 @@ test_bad_usage_exits_2(void **state)
 	assert_int_equal(ipcrm("-m", out, sizeof(out)), 2);
 	assert_int_equal(ipcrm("-m twelve", out, sizeof(out)), 2);
 	assert_int_equal(ipcrm("-M 0x1ffffffff", out, sizeof(out)), 2);
+	assert_int_equal(ipcrm("--persist", out, sizeof(out)), 2);
+	assert_int_equal(ipcrm("--persist a/b", out, sizeof(out)), 2);
+	assert_int_equal(ipcrm("--persist .hidden", out, sizeof(out)), 2);
 	assert_int_equal(ipcrm("--help", out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "--dry-run"));
 	assert_non_null(strstr(out, "-m, --shmem-id SHMID"));
 	assert_non_null(strstr(out, "-M, --shmem-key KEY"));
 	assert_non_null(strstr(out, "--server ADDR"));
+	assert_non_null(strstr(out, "--persist NAME"));
 }
 
 int
@@ -334,6 +578,13 @@ main(void)
 		TEST_ONE_BARE(test_stale_removes_a_dead_servers_table_socket_and_pidfile),
 		TEST_ONE_BARE(test_stale_leaves_a_live_server_alone),
 		cmocka_unit_test(test_stale_leaves_segments_that_are_not_dshm_tables_alone),
+		TEST_PERSIST(test_stale_keeps_a_stopped_persisted_instance),
+		TEST_PERSIST(test_stale_keeps_a_crashed_persisted_instance_but_removes_its_socket),
+		TEST_PERSIST(test_persist_dry_run_names_the_table_and_the_arena_and_removes_nothing),
+		TEST_PERSIST(test_stale_with_persist_removes_the_kept_table_and_its_arena),
+		TEST_PERSIST(test_persist_alone_removes_that_instance_only),
+		TEST_PERSIST(test_persist_refuses_a_running_instance),
+		TEST_PERSIST(test_persist_removes_an_arena_whose_table_is_gone),
 		TEST_ONE(test_m_removes_a_segment_by_id),
 		TEST_ONE(test_M_removes_a_segment_by_key),
 		TEST_ONE(test_several_m_and_M_remove_them_all),
