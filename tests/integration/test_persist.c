@@ -156,13 +156,31 @@ test_an_arena_without_its_table_is_refused_and_left_alone(void **state)
 	remove_kept(f, &k);
 }
 
+/* The fixture's teardown, and then the named arenas a failed test may have left. */
+static int
+persist_teardown(void **state)
+{
+	const char *const tags[] = {"clean", "sizes", "orphan"};
+	int rc = fixture_teardown(state);
+
+	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/dev/shm/dshm-t%d-%s", (int)getpid(), tags[i]);
+		unlink(path);
+	}
+	return rc;
+}
+
+#define TEST_PERSIST(f) {#f, f, fixture_prepare_unix, persist_teardown, NULL}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TEST_ONE_BARE(test_a_clean_stop_keeps_processes_and_segments_for_the_next_start),
-		TEST_ONE_BARE(test_a_kept_table_is_refused_without_its_name_or_with_other_sizes),
-		TEST_ONE_BARE(test_an_arena_without_its_table_is_refused_and_left_alone),
+		TEST_PERSIST(test_a_clean_stop_keeps_processes_and_segments_for_the_next_start),
+		TEST_PERSIST(test_a_kept_table_is_refused_without_its_name_or_with_other_sizes),
+		TEST_PERSIST(test_an_arena_without_its_table_is_refused_and_left_alone),
 	};
 
 	return cmocka_run_group_tests_name("persist", tests, NULL, NULL);

@@ -370,13 +370,33 @@ test_graceful_stop_under_load_answers_what_it_took_and_keeps_it(void **state)
 	munmap(sh, sizeof(*sh));
 }
 
+/* The fixture's teardown, and then the named arenas a failed test may have left. */
+static int
+persist_teardown(void **state)
+{
+	const char *const tags[] = {"soak", "stop"};
+	int rc = fixture_teardown(state);
+
+	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/dev/shm/dshm-%s-%d", tags[i], (int)getpid());
+		unlink(path);
+	}
+	return rc;
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		TEST_ONE_BARE(test_worker_kill_soak_loses_no_acknowledged_write),
-		TEST_ONE_BARE(test_whole_server_kill_soak_with_persist_loses_no_acknowledged_write),
-		TEST_ONE_BARE(test_graceful_stop_under_load_answers_what_it_took_and_keeps_it),
+		{"test_whole_server_kill_soak_with_persist_loses_no_acknowledged_write",
+		 test_whole_server_kill_soak_with_persist_loses_no_acknowledged_write,
+		 fixture_prepare_unix, persist_teardown, NULL},
+		{"test_graceful_stop_under_load_answers_what_it_took_and_keeps_it",
+		 test_graceful_stop_under_load_answers_what_it_took_and_keeps_it,
+		 fixture_prepare_unix, persist_teardown, NULL},
 	};
 
 	return cmocka_run_group_tests_name("soak", tests, NULL, NULL);
