@@ -13,16 +13,17 @@
 #include "table.h"
 
 /*
- * Who sent the request.  Over a Unix socket the kernel tells
- * (SO_PEERCRED, taken at accept) and IDENT cannot change it; over TCP it
- * is what the client stated in IDENT, and until then nobody (uid and gid
- * 65534, pid 0) for the segment operations.
+ * Who sent the request.  Over a Unix socket (SO_PEERCRED) and loopback
+ * TCP (sock_diag) the kernel tells, at accept, and IDENT cannot change
+ * the ids; from a remote TCP peer they are what the client stated in
+ * IDENT, and until then nobody (uid and gid 65534, pid 0) for the
+ * segment operations.
  */
 struct peer {
 	uint32_t uid; /* UINT32_MAX when unknown (TCP before IDENT) */
 	uint32_t gid;
 	int32_t pid;
-	bool cred;    /* from SO_PEERCRED */
+	bool cred;    /* uid and gid from the kernel */
 	int worker;   /* the serving worker's index (t->self) */
 	uint64_t serial; /* the connection's number within its worker */
 };

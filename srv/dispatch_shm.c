@@ -46,12 +46,18 @@ reply_ident(const struct proto_request *r, struct peer *p, struct buf *out)
 
 	if (r->data_len != PROTO_IDENT_LEN)
 		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
-	/* What the kernel told us stands; over TCP the client's word is all there is. */
+	/*
+	 * What the kernel told us stands; from a remote TCP peer the client's
+	 * word is all there is.  A pid the kernel did not give (loopback TCP,
+	 * another pid namespace) is taken as stated: it only labels
+	 * shm_cpid and shm_lpid.
+	 */
 	if (!p->cred) {
-		p->pid = i32(b);
 		p->uid = proto_get_u32(b + 4);
 		p->gid = proto_get_u32(b + 8);
 	}
+	if (!p->cred || p->pid == 0)
+		p->pid = i32(b);
 	if ((at = dispatch_reply_begin(out, r->opcode, r->id, DSHM_SUCCESS, PROTO_IDENT_LEN)) == NULL)
 		return false;
 	proto_put_u32(at, (uint32_t)p->pid);

@@ -29,6 +29,7 @@
 #include "conn.h"
 #include "log.h"
 #include "owners.h"
+#include "peercred.h"
 #include "segs.h"
 
 #define SOURCE_LISTEN 1
@@ -167,7 +168,8 @@ rearm_listener(struct worker *w, struct source *l)
  * Who the peer is.  On the Unix socket the kernel says, and that is final
  * (IDENT cannot change it): the ids even when the pid is 0 (a peer in
  * another pid namespace), and nobody when the kernel will not say.  On
- * TCP the client states it later.
+ * loopback TCP the kernel says too (sock_diag: the uid, and that user's
+ * primary group).  From elsewhere the client states it in IDENT.
  */
 static void
 set_identity(struct conn *c, bool unix_socket)
@@ -178,6 +180,8 @@ set_identity(struct conn *c, bool unix_socket)
 
 	if (!unix_socket) {
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		/* A loopback client is on this host: the kernel knows whose it is. */
+		c->peer.cred = peercred_tcp(c->fd, &c->peer.uid, &c->peer.gid);
 		return;
 	}
 	c->peer.cred = true;

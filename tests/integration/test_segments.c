@@ -244,6 +244,38 @@ test_over_the_unix_socket_ident_cannot_change_who_the_kernel_says_we_are(void **
 	close(fd);
 }
 
+/* In a child that became nobody: claims uid 0 in IDENT over loopback TCP. */
+static int
+claim_root_over_tcp(void *arg)
+{
+	const char *tcp = arg;
+	unsigned char claim[PROTO_IDENT_LEN], reply[PROTO_IDENT_LEN];
+	struct proto_header h;
+	size_t got;
+	int fd;
+
+	if (setgid(65534) != 0 || setuid(65534) != 0 || (fd = raw_connect(tcp)) < 0)
+		return 10;
+	proto_put_u32(claim, (uint32_t)getpid());
+	proto_put_u32(claim + 4, 0);
+	proto_put_u32(claim + 8, 0);
+	if (!raw_request(fd, OP_IDENT, 1, NULL, 0, claim, sizeof(claim)) ||
+	    !raw_reply(fd, &h, reply, sizeof(reply), &got) || h.status != DSHM_SUCCESS)
+		return 11;
+	/* The kernel's answer (sock_diag) stands: nobody, whatever was claimed. */
+	return proto_get_u32(reply + 4) == 65534 ? 0 : 12;
+}
+
+static void
+test_over_loopback_tcp_the_kernel_says_who_the_client_is(void **state)
+{
+	struct fixture *f = *state;
+	pid_t pid = fork_child(claim_root_over_tcp, f->srv.tcp_addr);
+
+	assert_true(pid > 0);
+	assert_int_equal(wait_child(pid, HARNESS_STOP_MS), 0);
+}
+
 /* ---- a worker that dies in a write of several runs --------------------------- */
 
 static void
@@ -427,6 +459,7 @@ main(void)
 		TEST_BOTH(test_a_client_that_exits_without_detaching_publishes_its_changes_first),
 		TEST_BOTH_BARE(test_a_dead_workers_attachments_are_dropped_and_its_clients_reattach),
 		TEST_ONE(test_over_the_unix_socket_ident_cannot_change_who_the_kernel_says_we_are),
+		TEST_ONE(test_over_loopback_tcp_the_kernel_says_who_the_client_is),
 		TEST_ONE_BARE(test_runs_before_a_crash_in_a_write_reach_every_attachment),
 		TEST_ONE(test_a_segment_larger_than_one_request_syncs_whole),
 		TEST_ONE(test_byte_ranges_outside_the_segment_are_einval),
