@@ -3,7 +3,13 @@
  *
  * Checks run in a fixed order, so each bad request gets one predictable
  * code: arguments first (BAD_REQUEST, OUT_OF_FRAME), then the process
- * (NO_SUCH_PROCESS), then the range (PAGE_FAULT, SEGMENTATION_FAULT).
+ * (NO_SUCH_PROCESS), then whether the caller may use it (NOT_PERMITTED),
+ * then the range (PAGE_FAULT, SEGMENTATION_FAULT).
+ *
+ * Ownership: a process made by a caller the kernel vouched for belongs
+ * to that uid; only that uid and root may grow, end, read or write it.
+ * One made by an unvouched caller (a remote TCP client) belongs to
+ * nobody in particular and is open to every caller, as before.
  */
 #include "procs.h"
 
@@ -11,6 +17,14 @@
 
 #include "../lib/dshm.h"
 #include "owners.h"
+
+static bool
+may_use(const struct table *t, uint32_t slot)
+{
+	uint32_t owner = t->owners[slot].uid;
+
+	return owner == UINT32_MAX || t->caller_uid == 0 || t->caller_uid == owner;
+}
 
 int
 procs_init(struct table *t, int64_t pid, int64_t pages, uint32_t uid)
@@ -32,7 +46,9 @@ procs_assign(struct table *t, int64_t pid, int64_t pages)
 		return DSHM_BAD_REQUEST;
 	if (!owners_find_locked(t, OWNER_PROCESS, pid, &slot))
 		return DSHM_NO_SUCH_PROCESS;
-	if ((uint64_t)pages > t->hdr->nframes ||
+	if (!may_use(t, slot))
+		rc = DSHM_NOT_PERMITTED;
+	else if ((uint64_t)pages > t->hdr->nframes ||
 	    atomic_load(&t->owners[slot].npages) + (uint64_t)pages > PROCS_MAX_PAGES)
 		rc = DSHM_NO_SPACE;
 	else
@@ -50,6 +66,10 @@ procs_finalize(struct table *t, int64_t pid)
 		return DSHM_BAD_REQUEST;
 	if (!owners_find_locked(t, OWNER_PROCESS, pid, &slot))
 		return DSHM_NO_SUCH_PROCESS;
+	if (!may_use(t, slot)) {
+		owners_unlock(t, slot);
+		return DSHM_NOT_PERMITTED;
+	}
 	owners_release(t, slot);
 	return DSHM_SUCCESS;
 }
@@ -67,6 +87,10 @@ access_range(struct table *t, int64_t pid, int64_t page, int64_t offset, int64_t
 		return DSHM_OUT_OF_FRAME;
 	if (!owners_find_locked(t, OWNER_PROCESS, pid, slot))
 		return DSHM_NO_SUCH_PROCESS;
+	if (!may_use(t, *slot)) {
+		owners_unlock(t, *slot);
+		return DSHM_NOT_PERMITTED;
+	}
 	npages = atomic_load(&t->owners[*slot].npages);
 	if (page < 0 || (uint64_t)page >= npages) {
 		owners_unlock(t, *slot);

@@ -116,6 +116,7 @@ bind_pointers(struct table *t, void *mem, unsigned char *arena)
 	t->undo = NULL;
 	t->undo_each = 0;
 	t->self = -1;
+	t->caller_uid = 0;
 }
 
 int

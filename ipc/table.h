@@ -51,6 +51,13 @@ struct table {
 	unsigned char *undo;
 	size_t undo_each;
 	int self;
+	/*
+	 * Who the request being served comes from, for the paging processes'
+	 * ownership (procs.c): a uid the kernel vouched for, or UINT32_MAX
+	 * when none did.  0 (root: everything) in tools and tests; a worker
+	 * sets it before every request.
+	 */
+	uint32_t caller_uid;
 };
 
 /* Bytes a table with these parameters needs. */

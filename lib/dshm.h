@@ -48,7 +48,7 @@ extern "C" {
 #define DSHM_EXISTS (-215)              /* EEXIST: IPC_CREAT|IPC_EXCL of a key in use */
 #define DSHM_INVALID (-216)             /* EINVAL: bad id, size, command or address */
 #define DSHM_ACCESS (-217)              /* EACCES: the segment's mode does not allow it */
-#define DSHM_NOT_PERMITTED (-218)       /* EPERM: neither owner, creator nor privileged */
+#define DSHM_NOT_PERMITTED (-218)       /* EPERM; or another uid's paging process */
 #define DSHM_REMOVED (-219)             /* EIDRM: the segment was removed */
 #define DSHM_ATTACH_FULL (-220)         /* ENOMEM: the server's attachment table is full */
 

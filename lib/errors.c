@@ -26,7 +26,7 @@ dshm_strerror(int code)
 	case DSHM_EXISTS: return "a segment with that key exists";
 	case DSHM_INVALID: return "invalid segment id, size, command or range";
 	case DSHM_ACCESS: return "the segment's mode denies access";
-	case DSHM_NOT_PERMITTED: return "not the segment's owner or creator";
+	case DSHM_NOT_PERMITTED: return "not permitted: another user's process or segment";
 	case DSHM_REMOVED: return "segment removed";
 	case DSHM_ATTACH_FULL: return "attachment table full";
 	default: return "unknown status code";

@@ -129,6 +129,8 @@ dispatch(struct table *t, const struct proto_request *r, struct peer *p, struct 
 {
 	int rc;
 
+	/* Paging processes belong to the uid the kernel vouched for (see procs.c). */
+	t->caller_uid = p->cred ? p->uid : UINT32_MAX;
 	if (proto_raw_body(r->opcode))
 		return dispatch_shm(t, r, p, out);
 	switch (r->opcode) {
@@ -139,7 +141,7 @@ dispatch(struct table *t, const struct proto_request *r, struct peer *p, struct 
 	case OP_STATS:
 		return reply_stats(t, r, out);
 	case OP_PROC_INIT:
-		rc = procs_init(t, r->arg[0], r->arg[1], p->uid);
+		rc = procs_init(t, r->arg[0], r->arg[1], t->caller_uid);
 		break;
 	case OP_PROC_ASSIGN:
 		rc = procs_assign(t, r->arg[0], r->arg[1]);

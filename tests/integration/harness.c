@@ -1064,3 +1064,19 @@ fixture_teardown(void **state)
 	*state = NULL;
 	return rc;
 }
+
+void
+server_open_to_all(const struct server *s)
+{
+	char base[sizeof(s->dir)];
+	char *slash;
+
+	snprintf(base, sizeof(base), "%s", s->dir);
+	slash = strrchr(base, '/');
+	if (slash != NULL && slash != base) {
+		*slash = '\0';
+		chmod(base, 0711);
+	}
+	chmod(s->dir, 0711);
+	chmod(s->unix_path, 0666);
+}

@@ -121,6 +121,12 @@ bool server_wait_log(const struct server *s, const char *needle, int timeout_ms)
 /* Writes the log to stderr, for a failing test's diagnosis. */
 void server_print_log(const struct server *s);
 
+/*
+ * Lets every user reach s's Unix socket (for clients that drop to
+ * nobody): the scratch directories are made 0711 and the socket 0666.
+ */
+void server_open_to_all(const struct server *s);
+
 /* The master's live children (its workers); returns how many, at most max. */
 int server_workers(const struct server *s, pid_t *pids, int max);
 

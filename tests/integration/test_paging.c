@@ -786,11 +786,65 @@ test_null_logger_is_silent_and_harmless(void **state)
 	assert_null(dshm_log_create("/nonexistent-dir/x.log", "t", false, DSHM_LOG_INFO));
 }
 
+/* As nobody: another user's process is off limits, its own is not. */
+static int
+nobody_uses_processes(void *arg)
+{
+	const char *addr = arg;
+	t_read_response *r;
+	char buf[4] = "abc";
+	int fd, rc = 0;
+
+	if (setgid(65534) != 0 || setuid(65534) != 0 || (fd = dshm_connect(addr)) < 0)
+		return 10;
+	r = memory_read(fd, 700, 0, 0, 4, NULL);
+	if (r == NULL || r->exec_code != DSHM_NOT_PERMITTED || r->buffer != NULL)
+		rc = 11;
+	free(r);
+	if (memory_write(fd, 700, 0, 0, 4, 4, buf, NULL) != DSHM_NOT_PERMITTED ||
+	    memory_assign_pages(fd, 700, 1, NULL) != DSHM_NOT_PERMITTED ||
+	    memory_finalize_process(fd, 700, NULL) != DSHM_NOT_PERMITTED)
+		rc = 12;
+	if (memory_init_process(fd, 701, 1, NULL) != DSHM_SUCCESS ||
+	    memory_write(fd, 701, 0, 0, 4, 4, buf, NULL) != DSHM_SUCCESS)
+		rc = 13;
+	close(fd);
+	return rc;
+}
+
+static void
+test_a_process_belongs_to_the_uid_that_made_it(void **state)
+{
+	struct fixture *f = *state;
+	int fd = dshm_connect(f->addr);
+	t_read_response *r;
+	pid_t child;
+
+	assert_true(fd >= 0);
+	server_open_to_all(&f->srv);
+	assert_int_equal(memory_init_process(fd, 700, 1, NULL), DSHM_SUCCESS);
+	assert_int_equal(memory_write(fd, 700, 0, 0, 4, 4, "root", NULL), DSHM_SUCCESS);
+	child = fork_child(nobody_uses_processes, (void *)f->addr);
+	assert_true(child > 0);
+	assert_int_equal(wait_child(child, HARNESS_STOP_MS), 0);
+	/* Root may use both. */
+	r = memory_read(fd, 701, 0, 0, 4, NULL);
+	assert_non_null(r);
+	assert_int_equal(r->exec_code, DSHM_SUCCESS);
+	assert_memory_equal(r->buffer, "abc", 4);
+	free(r->buffer);
+	free(r);
+	assert_int_equal(memory_finalize_process(fd, 701, NULL), DSHM_SUCCESS);
+	assert_int_equal(memory_finalize_process(fd, 700, NULL), DSHM_SUCCESS);
+	close(fd);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		TEST_BOTH(test_handshake_returns_the_frame_size),
+		TEST_BOTH(test_a_process_belongs_to_the_uid_that_made_it),
 		TEST_BOTH_BARE(test_handshake_returns_a_frame_size_of_256),
 		TEST_BOTH(test_handshake_connects_through_dshm_server_when_the_socket_is_negative),
 		TEST_BOTH(test_init_process_pages_read_as_zeros),

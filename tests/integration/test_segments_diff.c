@@ -1416,25 +1416,6 @@ print_traces(const char *name, const char *xname, const struct trace *x, const c
 	}
 }
 
-/* Lets nobody reach the Unix socket: the scratch directories are root's, 0700. */
-static void
-open_socket_to_nobody(const struct fixture *f)
-{
-	char base[sizeof(f->srv.dir)];
-	char *slash;
-
-	if (f->transport != TRANSPORT_UNIX)
-		return;
-	snprintf(base, sizeof(base), "%s", f->srv.dir);
-	slash = strrchr(base, '/');
-	if (slash != NULL && slash != base) {
-		*slash = '\0';
-		chmod(base, 0711);
-	}
-	chmod(f->srv.dir, 0711);
-	chmod(f->srv.unix_path, 0666);
-}
-
 static void
 run_diff(void **state, const char *name, scenario_fn fn)
 {
@@ -1442,7 +1423,7 @@ run_diff(void **state, const char *name, scenario_fn fn)
 	struct trace *kt, *dt;
 	bool same;
 
-	open_socket_to_nobody(f);
+	server_open_to_all(&f->srv);
 	kt = run_on(&kernel_backend, fn);
 	assert_non_null(kt);
 	if (dshm_set_server(f->addr) != 0) {
