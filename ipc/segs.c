@@ -332,6 +332,19 @@ release_if_done(struct table *t, uint32_t slot, int32_t shmid)
 		owners_unlock(t, slot);
 }
 
+/* The rows of connection k. */
+static uint32_t
+conn_rows(const struct table *t, const struct seg_conn *k)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < t->hdr->max_attach; i++)
+		if (atomic_load(&t->attach[i].state) == (uint32_t)k->worker + 1 &&
+		    t->attach[i].conn == k->serial)
+			n++;
+	return n;
+}
+
 int
 segs_attach(struct table *t, const struct seg_cred *c, const struct seg_conn *k, int32_t shmid,
 	    int flags, int32_t lpid, uint64_t *segsz, uint64_t *gen)
@@ -348,6 +361,11 @@ segs_attach(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
 	if (!perm_ok(g, c, acc)) {
 		owners_unlock(t, slot);
 		return DSHM_ACCESS;
+	}
+	/* One connection may not take the whole table from everyone else. */
+	if (conn_rows(t, k) >= SEGS_ATTACH_PER_CONN) {
+		owners_unlock(t, slot);
+		return DSHM_ATTACH_FULL;
 	}
 	for (uint32_t i = 0; i < t->hdr->max_attach; i++) {
 		struct attach_row *r = &t->attach[i];

@@ -17,6 +17,9 @@
 
 #include "table.h"
 
+/* Attachments one connection may hold at once (a process's shmat calls). */
+#define SEGS_ATTACH_PER_CONN 256
+
 /* Who asks: from SO_PEERCRED over a Unix socket, as stated by the client over TCP. */
 struct seg_cred {
 	int32_t pid;

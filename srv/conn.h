@@ -31,6 +31,7 @@ struct conn {
 	bool eof;           /* the client will send nothing more */
 	bool closing;       /* take no more requests; close once out is flushed */
 	bool ready;         /* on the worker's ready list */
+	int64_t progress_ms; /* when a byte last moved or a request was served */
 	struct conn *prev, *next;  /* all connections of the worker */
 	struct conn *next_ready;   /* connections with complete requests left unserved */
 };

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -251,6 +252,27 @@ start_persisted(struct master *m, const struct table_params *tp, bool take_over)
 	return EXIT_CLEAN;
 }
 
+/*
+ * Each worker may hold --max-connections-per-worker sockets and a few of
+ * its own: the soft descriptor limit is raised to that (up to the hard
+ * limit; short of it, accept's EMFILE is handled, and the log says so).
+ */
+static void
+raise_fd_limit(const struct options *o)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)o->max_conns_per_worker + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+		log_warn("RLIMIT_NOFILE is %llu, below the %llu descriptors that "
+			 "--max-connections-per-worker %u needs: raise the hard limit (ulimit -Hn)",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)want,
+			 o->max_conns_per_worker);
+}
+
 /* Everything before the workers.  Returns an exit code, EXIT_CLEAN when all went well. */
 static int
 start(struct master *m)
@@ -262,6 +284,7 @@ start(struct master *m)
 	pid_t other;
 	int rc;
 
+	raise_fd_limit(o);
 	if (o->pidfile[0] != '\0') {
 		m->pfh = pidfile_open(o->pidfile, 0644, &other);
 		if (m->pfh == NULL) {
@@ -347,6 +370,9 @@ spawn(struct master *m, int index)
 			.index = index,
 			.listen_fds = {m->listen_fds[0], m->listen_fds[1]},
 			.master = getppid(),
+			.max_conns = m->o->max_conns,
+			.max_conns_per_worker = m->o->max_conns_per_worker,
+			.idle_timeout = m->o->idle_timeout,
 		};
 		sigset_t keep;
 

@@ -18,6 +18,8 @@
 #define DEFAULT_MEMORY (64u << 20)
 #define DEFAULT_FRAME 4096u
 #define DEFAULT_MAX_PROCESSES 1024u
+#define DEFAULT_MAX_CONNS 4096u
+#define DEFAULT_IDLE_TIMEOUT 3600u
 
 static void
 usage(FILE *f)
@@ -43,6 +45,12 @@ usage(FILE *f)
 		"                      the Unix socket path, and printed at start)\n"
 		"  --max-processes N   paging processes and segments the table holds (default %u)\n"
 		"  --pidfile PATH      write the master's pid there (libbsd pidfile, locked)\n"
+		"  --max-connections N  clients served at once, all workers together (default\n"
+		"                      %u); more are accepted and closed at once\n"
+		"  --max-connections-per-worker N  (default: --max-connections)\n"
+		"  --idle-timeout SECS close a connection idle that long (default %u; 0: never);\n"
+		"                      one stalled mid-request or not reading its replies goes\n"
+		"                      after %u s\n"
 		"  --persist NAME      keep the arena (/dev/shm/dshm-NAME) and the control table\n"
 		"                      when dshmd stops or crashes; the next start with the same\n"
 		"                      NAME and sizes takes them over and serves the same data\n"
@@ -51,7 +59,8 @@ usage(FILE *f)
 		"\n"
 		"Exit codes: 0 clean stop; 1 start-up failure; 2 bad usage; 3 key, socket,\n"
 		"port or pidfile held by another server; 4 kernel refused memory or segment.\n",
-		NAMING_DEFAULT_TCP, sock, DEFAULT_MAX_PROCESSES);
+		NAMING_DEFAULT_TCP, sock, DEFAULT_MAX_PROCESSES, DEFAULT_MAX_CONNS,
+		DEFAULT_IDLE_TIMEOUT, CONN_STALL_SECONDS);
 }
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
@@ -94,7 +103,8 @@ void
 options_parse(struct options *o, int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_UNIX, O_MEMORY, O_FRAME, O_WORKERS, O_KEY, O_PIDFILE,
-	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_HELP, O_VERSION };
+	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_MAXCONN, O_MAXCONNW, O_IDLE, O_HELP,
+	       O_VERSION };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, O_LISTEN},
 		{"unix", required_argument, NULL, O_UNIX},
@@ -106,6 +116,9 @@ options_parse(struct options *o, int argc, char **argv)
 		{"log-level", required_argument, NULL, O_LOGLEVEL},
 		{"max-processes", required_argument, NULL, O_MAXPROC},
 		{"persist", required_argument, NULL, O_PERSIST},
+		{"max-connections", required_argument, NULL, O_MAXCONN},
+		{"max-connections-per-worker", required_argument, NULL, O_MAXCONNW},
+		{"idle-timeout", required_argument, NULL, O_IDLE},
 		{"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
@@ -123,6 +136,8 @@ options_parse(struct options *o, int argc, char **argv)
 	o->workers = ncpu > 0 ? (uint32_t)ncpu : 1;
 	o->log_level = LOG_INFO;
 	o->max_processes = DEFAULT_MAX_PROCESSES;
+	o->max_conns = DEFAULT_MAX_CONNS;
+	o->idle_timeout = DEFAULT_IDLE_TIMEOUT;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -184,6 +199,16 @@ options_parse(struct options *o, int argc, char **argv)
 		case O_MAXPROC:
 			o->max_processes = count_arg("--max-processes", optarg, 1, 1u << 20);
 			break;
+		case O_MAXCONN:
+			o->max_conns = count_arg("--max-connections", optarg, 1, 1u << 20);
+			break;
+		case O_MAXCONNW:
+			o->max_conns_per_worker =
+				count_arg("--max-connections-per-worker", optarg, 1, 1u << 20);
+			break;
+		case O_IDLE:
+			o->idle_timeout = count_arg("--idle-timeout", optarg, 0, 1u << 30);
+			break;
 		case O_PERSIST:
 			/* A plain name: it becomes a file name under /dev/shm. */
 			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->persist) ||
@@ -205,6 +230,8 @@ options_parse(struct options *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		bad("unexpected argument '%s'", argv[optind]);
+	if (o->max_conns_per_worker == 0 || o->max_conns_per_worker > o->max_conns)
+		o->max_conns_per_worker = o->max_conns;
 
 	frames = o->memory / o->frame_size;
 	if (frames == 0)

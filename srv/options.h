@@ -18,6 +18,9 @@ enum exit_code {
 	EXIT_NO_RESOURCES = 4, /* the kernel refused memory or a shared segment */
 };
 
+/* A connection stalled in the middle of a request, or not reading its replies, goes after this. */
+#define CONN_STALL_SECONDS 30
+
 struct options {
 	char tcp[300];   /* HOST:PORT, or "" when TCP is off */
 	char unix_path[108];
@@ -30,6 +33,9 @@ struct options {
 	int log_level;
 	uint32_t max_processes;
 	char persist[48]; /* --persist NAME, "" when none */
+	uint32_t max_conns;            /* --max-connections: all workers together */
+	uint32_t max_conns_per_worker; /* --max-connections-per-worker */
+	uint32_t idle_timeout;         /* --idle-timeout seconds, 0: never */
 };
 
 /* Parses argv; exits (0 after --help/--version, 2 on a bad value). */

@@ -28,6 +28,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "log.h"
+#include "options.h"
 #include "owners.h"
 #include "peercred.h"
 #include "segs.h"
@@ -54,6 +55,8 @@ struct worker {
 	int64_t stop_deadline_ms;
 	pid_t master;
 	uint64_t conn_serial; /* numbers this worker's connections, for their attachments */
+	const struct worker_args *limits; /* max_conns, max_conns_per_worker, idle_timeout */
+	int64_t next_sweep_ms;            /* when timeouts are next looked at */
 	bool accept_paused; /* out of descriptors: accept again after a pause */
 	int64_t accept_resume_ms;
 };
@@ -134,6 +137,8 @@ service(struct worker *w, struct conn *c, bool readable)
 	if (ok && !more && buf_len(&c->out) < CONN_OUT_HIGH && conn_has_request(c))
 		more = true;
 	add_stats(w, &st);
+	if (st.requests || st.bytes_in || st.bytes_out)
+		c->progress_ms = clock_now_ms();
 	if (st.requests)
 		atomic_store(&w->slot->last_activity, (int64_t)time(NULL));
 	if (!ok || ((c->closing || c->eof) && !more && buf_len(&c->out) == 0 &&
@@ -194,6 +199,48 @@ set_identity(struct conn *c, bool unix_socket)
 	}
 }
 
+/* Whether one more connection would pass --max-connections or its per-worker share. */
+static bool
+over_limit(const struct worker *w)
+{
+	uint64_t total = 0;
+
+	if (atomic_load(&w->slot->conns_now) >= w->limits->max_conns_per_worker)
+		return true;
+	for (uint32_t i = 0; i < w->t->hdr->nworkers; i++)
+		total += atomic_load(&w->t->workers[i].conns_now);
+	return total >= w->limits->max_conns;
+}
+
+/*
+ * Closes connections that stopped moving: one with a request half
+ * received or replies it does not read after CONN_STALL_SECONDS (or the
+ * idle timeout, when shorter), so a slow sender or a client that never
+ * reads cannot hold memory for ever; an idle one after --idle-timeout.
+ */
+static void
+sweep_timeouts(struct worker *w)
+{
+	int64_t now = clock_now_ms();
+
+	if (now < w->next_sweep_ms)
+		return;
+	w->next_sweep_ms = now + 1000;
+	for (struct conn *c = w->conns, *next; c; c = next) {
+		bool pending = buf_len(&c->in) > 0 || buf_len(&c->out) > 0;
+		int64_t idle = (int64_t)w->limits->idle_timeout;
+		int64_t limit = !pending ? idle : idle > 0 && idle < CONN_STALL_SECONDS ? idle
+										 : CONN_STALL_SECONDS;
+
+		next = c->next;
+		if (limit > 0 && now - c->progress_ms > limit * 1000) {
+			log_debug("closing a connection %s for %lld s", pending ? "stalled" : "idle",
+				  (long long)(now - c->progress_ms) / 1000);
+			close_conn(w, c);
+		}
+	}
+}
+
 /* Accepts one connection: the others wake the next worker in turn. */
 static void
 accept_one(struct worker *w, struct source *l)
@@ -214,11 +261,19 @@ accept_one(struct worker *w, struct source *l)
 		}
 		return;
 	}
+	if (over_limit(w)) {
+		/* Accepted and closed at once: the client learns now, not at a timeout. */
+		close(fd);
+		atomic_fetch_add(&w->slot->conns_refused, 1);
+		rearm_listener(w, l);
+		return;
+	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		close(fd);
 		return;
 	}
 	rearm_listener(w, l);
+	c->progress_ms = clock_now_ms();
 	c->kind = SOURCE_CONN;
 	c->fd = fd;
 	c->peer.uid = UINT32_MAX;
@@ -284,6 +339,7 @@ setup(struct worker *w, const struct worker_args *a)
 
 	memset(w, 0, sizeof(*w));
 	w->t = a->table;
+	w->limits = a;
 	w->t->self = a->index - 1;
 	w->slot = &a->table->workers[a->index - 1];
 	dispatch_count_into(w->slot);
@@ -375,6 +431,8 @@ worker_run(const struct worker_args *a)
 		}
 		if (!w.stopping && getppid() != w.master)
 			begin_stop(&w);
+		if (!w.stopping)
+			sweep_timeouts(&w);
 		if (w.stopping) {
 			/* Idle connections go at once; busy ones when done or at the deadline. */
 			for (struct conn *c = w.conns, *next; c; c = next) {

@@ -12,6 +12,9 @@ struct worker_args {
 	int index;         /* 1-based, as in "dshmd: worker 2" */
 	int listen_fds[2]; /* -1 where a transport is off */
 	pid_t master;
+	uint32_t max_conns;            /* all workers together */
+	uint32_t max_conns_per_worker;
+	uint32_t idle_timeout;         /* seconds; 0: never */
 };
 
 /* Runs the worker until it is told to stop or its master dies; never returns. */

@@ -1,0 +1,173 @@
+/*
+ * test_limits.c — the limits that keep one client from exhausting dshmd:
+ * --max-connections (and its per-worker share) closes connections beyond
+ * it at once while the others go on; --idle-timeout closes idle
+ * connections; a connection stalled in the middle of a request, or one
+ * that never reads its replies, is closed too (after the idle timeout
+ * when it is shorter than the 30 s stall limit); one connection cannot
+ * hold more than 256 attachments.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dshm.h"
+#include "harness.h"
+
+static bool
+hello_on(int fd)
+{
+	struct proto_header h;
+	unsigned char body[PROTO_HELLO_LEN];
+	size_t got;
+
+	return raw_request(fd, OP_HELLO, 1, NULL, 0, NULL, 0) &&
+	       raw_reply(fd, &h, body, sizeof(body), &got) && h.status == DSHM_SUCCESS;
+}
+
+static void
+test_connections_beyond_the_limit_are_closed_and_the_others_go_on(void **state)
+{
+	struct fixture *f = *state;
+	int fds[3], extra;
+
+	assert_int_equal(fixture_start(f, "--max-connections", "3", NULL), 0);
+	for (int i = 0; i < 3; i++) {
+		fds[i] = raw_connect(f->addr);
+		assert_true(fds[i] >= 0);
+		assert_true(hello_on(fds[i]));
+	}
+	extra = raw_connect(f->addr);
+	assert_true(extra >= 0);
+	assert_true(raw_wait_closed(extra, HARNESS_STOP_MS));
+	close(extra);
+	for (int i = 0; i < 3; i++)
+		assert_true(hello_on(fds[i]));
+	/* Room again once one leaves. */
+	close(fds[0]);
+	assert_true(WAIT_UNTIL(({
+		int fd = raw_connect(f->addr);
+		bool ok = fd >= 0 && hello_on(fd);
+		if (fd >= 0)
+			close(fd);
+		ok;
+	}), HARNESS_STOP_MS));
+	close(fds[1]);
+	close(fds[2]);
+}
+
+static void
+test_an_idle_connection_is_closed_after_the_idle_timeout(void **state)
+{
+	struct fixture *f = *state;
+	int fd;
+
+	assert_int_equal(fixture_start(f, "--idle-timeout", "1", NULL), 0);
+	fd = raw_connect(f->addr);
+	assert_true(fd >= 0);
+	assert_true(hello_on(fd));
+	assert_true(raw_wait_closed(fd, 5000));
+	close(fd);
+}
+
+static void
+test_a_sender_stalled_mid_request_is_closed(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char head[PROTO_HEADER_LEN + 4];
+	int32_t arg = 1;
+	int fd;
+
+	assert_int_equal(fixture_start(f, "--idle-timeout", "1", NULL), 0);
+	fd = raw_connect(f->addr);
+	assert_true(fd >= 0);
+	/* A header that promises 4 bytes of body, and 2 of them. */
+	raw_encode(head, OP_PROC_FINALIZE, 1, 4, &arg, 1);
+	assert_true(raw_send(fd, head, PROTO_HEADER_LEN + 2));
+	assert_true(raw_wait_closed(fd, 5000));
+	close(fd);
+}
+
+/* Whether the peer has shut the connection down, without reading what it sent. */
+static bool
+peer_hung_up(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+static void
+test_a_client_that_never_reads_its_replies_is_cut_off(void **state)
+{
+	struct fixture *f = *state;
+	enum { SIZE = 1 << 20, PAGES = SIZE / 4096 };
+	unsigned char req[PROTO_HEADER_LEN + 16];
+	bool sent_all = true;
+	int fd, ctl;
+
+	assert_int_equal(fixture_start(f, "--idle-timeout", "1", NULL), 0);
+	ctl = dshm_connect(f->addr);
+	assert_true(ctl >= 0);
+	assert_int_equal(memory_init_process(ctl, 9, PAGES, NULL), DSHM_SUCCESS);
+	close(ctl);
+	fd = raw_connect(f->addr);
+	assert_true(fd >= 0);
+	/* 64 reads of 1 MiB: far more replies than the server keeps for one client. */
+	for (int i = 0; i < 64 && sent_all; i++) {
+		int32_t args[4] = {9, 0, 0, SIZE};
+
+		raw_encode(req, OP_PROC_READ, (uint32_t)i, 16, args, 4);
+		sent_all = send(fd, req, sizeof(req), MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof(req);
+	}
+	assert_true(WAIT_UNTIL(peer_hung_up(fd), 10000));
+	close(fd);
+	/* Everyone else is still served. */
+	ctl = dshm_connect(f->addr);
+	assert_true(ctl >= 0);
+	assert_int_equal(memory_finalize_process(ctl, 9, NULL), DSHM_SUCCESS);
+	close(ctl);
+}
+
+static void
+test_one_connection_holds_at_most_256_attachments(void **state)
+{
+	struct fixture *f = *state;
+	static void *at[257];
+	int id, n = 0;
+
+	assert_int_equal(dshm_set_server(f->addr), 0);
+	id = dshm_shmget(IPC_PRIVATE, 4096, 0600);
+	assert_true(id >= 0);
+	for (; n < 257; n++)
+		if ((at[n] = dshm_shmat(id, NULL, SHM_RDONLY)) == (void *)-1)
+			break;
+	assert_int_equal(n, 256);
+	assert_int_equal(errno, ENOMEM);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(dshm_shmdt(at[i]), 0);
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		TEST_ONE_BARE(test_connections_beyond_the_limit_are_closed_and_the_others_go_on),
+		TEST_ONE_BARE(test_an_idle_connection_is_closed_after_the_idle_timeout),
+		TEST_ONE_BARE(test_a_sender_stalled_mid_request_is_closed),
+		TEST_ONE_BARE(test_a_client_that_never_reads_its_replies_is_cut_off),
+		TEST_ONE(test_one_connection_holds_at_most_256_attachments),
+	};
+
+	return cmocka_run_group_tests_name("limits", tests, NULL, NULL);
+}
