@@ -56,6 +56,7 @@ proto_opcode_name(uint8_t opcode)
 		[OP_SHM_DETACH] = "shm_detach",
 		[OP_SHM_READ] = "shm_read",
 		[OP_SHM_WRITE] = "shm_write",
+		[OP_AUTH] = "auth",
 	};
 
 	return opcode < OP_MAX_ ? names[opcode] : NULL;

@@ -46,6 +46,7 @@ enum proto_opcode {
 	OP_SHM_DETACH = 12, /* i32 shmid, i32 rdonly */
 	OP_SHM_READ = 13,  /* i32 shmid, u32 flags, u64 off, u64 len, u64 known_gen -> u64 gen, u32 changed, u32 0, data */
 	OP_SHM_WRITE = 14, /* i32 shmid, u32 nruns, u64 base_gen, nruns x (u64 off, u64 len), data -> u64 gen, u32 others, u32 0 */
+	OP_AUTH = 15,      /* u32 1, name -> 32-byte nonce; then u32 2, 32-byte mac -> u32 uid, u32 gid */
 	OP_MAX_
 };
 
@@ -89,6 +90,11 @@ struct proto_hello {
 #define PROTO_SHM_RUN_LEN 16
 #define PROTO_SHM_WRITE_REPLY_LEN 16
 #define PROTO_SHM_READ_IF_CHANGED 1u
+#define PROTO_AUTH_CHALLENGE 1u
+#define PROTO_AUTH_PROVE 2u
+#define PROTO_AUTH_NONCE_LEN 32
+#define PROTO_AUTH_MAC_LEN 32
+#define PROTO_AUTH_NAME_MAX 64
 
 /* Whether opcode's whole body is data for its own decoder (the segment operations). */
 static inline bool

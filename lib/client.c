@@ -100,7 +100,7 @@ dshm_connect(const char *addr)
 {
 	char path[108], host[256], port[16];
 	int64_t deadline = clock_now_ms() + current_timeout();
-	int fd;
+	int fd, rc;
 
 	if (addr == NULL)
 		addr = getenv("DSHM_SERVER");
@@ -149,7 +149,14 @@ dshm_connect(const char *addr)
 		fd = -1;
 	}
 	freeaddrinfo(res);
-	return fd >= 0 ? fd : DSHM_DISCONNECTED_SERVER;
+	if (fd < 0)
+		return DSHM_DISCONNECTED_SERVER;
+	/* A server that wants remote clients to prove who they are hears it now. */
+	if ((rc = client_authenticate(fd)) != DSHM_SUCCESS) {
+		close(fd);
+		return rc == DSHM_AUTH_FAILED ? rc : DSHM_DISCONNECTED_SERVER;
+	}
+	return fd;
 }
 
 static bool

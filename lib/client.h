@@ -33,6 +33,14 @@ int client_call(int fd, struct proto_request *r, const void *data, void *body,
 int client_call_unlocked(int fd, struct proto_request *r, const void *data, void *body,
 			 size_t body_cap, size_t *body_len);
 
+/*
+ * Authenticates a new TCP connection with the credential of
+ * dshm_set_auth or $DSHM_AUTH_FILE, when there is one and the server
+ * asks for it.  Returns DSHM_SUCCESS, DSHM_AUTH_FAILED, or the failure of
+ * the exchange.
+ */
+int client_authenticate(int fd);
+
 /* Serialises a caller's exchanges on fd with client_call's (fd >= 0). */
 void client_lock_socket(int fd);
 void client_unlock_socket(int fd);

@@ -51,6 +51,8 @@ extern "C" {
 #define DSHM_NOT_PERMITTED (-218)       /* EPERM; or another uid's paging process */
 #define DSHM_REMOVED (-219)             /* EIDRM: the segment was removed */
 #define DSHM_ATTACH_FULL (-220)         /* ENOMEM: the server's attachment table is full */
+#define DSHM_AUTH_REQUIRED (-221)       /* this server wants remote clients to authenticate first */
+#define DSHM_AUTH_FAILED (-222)         /* unknown name or wrong key (the server then hangs up) */
 
 /*
  * The seed library's own names.  They are plain words that other code may
@@ -121,11 +123,24 @@ void dshm_log_message(struct dshm_log *logger, dshm_log_level level,
 /*
  * Connects to a dshmd.  addr is "HOST:PORT", "[V6ADDR]:PORT", "unix:PATH",
  * or NULL for $DSHM_SERVER, and when that is unset the default Unix socket
- * ($XDG_RUNTIME_DIR/dshm.sock, else /tmp/dshm-UID.sock).  Returns a
- * connected socket (close-on-exec, with the library's timeout applied) or
- * DSHM_DISCONNECTED_SERVER.
+ * ($XDG_RUNTIME_DIR/dshm.sock, else /tmp/dshm-UID.sock).  Over TCP it
+ * authenticates with the credential of dshm_set_auth or $DSHM_AUTH_FILE
+ * when there is one.  Returns a connected socket (close-on-exec, with the
+ * library's timeout applied), DSHM_DISCONNECTED_SERVER, or
+ * DSHM_AUTH_FAILED.
  */
 int dshm_connect(const char *addr);
+
+/*
+ * The credential dshm_connect presents to a server that wants remote TCP
+ * clients to authenticate (dshmd --auth-file): name and its 32-byte key.
+ * Without one, $DSHM_AUTH_FILE names a file whose first line is "NAME
+ * HEXKEY" (64 hex digits).  Connections over a Unix socket or loopback
+ * TCP need none: the kernel tells the server who the client is.
+ * name NULL forgets the credential.  Returns DSHM_SUCCESS or
+ * DSHM_BAD_REQUEST (name longer than 64 bytes).
+ */
+int dshm_set_auth(const char *name, const unsigned char key[32]);
 
 /*
  * Sets the timeout of every later call, in milliseconds (default 30000, or

@@ -29,6 +29,8 @@ dshm_strerror(int code)
 	case DSHM_NOT_PERMITTED: return "not permitted: another user's process or segment";
 	case DSHM_REMOVED: return "segment removed";
 	case DSHM_ATTACH_FULL: return "attachment table full";
+	case DSHM_AUTH_REQUIRED: return "the server wants this client to authenticate";
+	case DSHM_AUTH_FAILED: return "authentication failed";
 	default: return "unknown status code";
 	}
 }

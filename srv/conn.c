@@ -113,6 +113,13 @@ conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 			c->closing = true; /* out of memory for the reply */
 			break;
 		}
+		if (c->peer.hang_up) {
+			/* A failed authentication: its reply goes, then the connection. */
+			buf_consume(&c->in, PROTO_HEADER_LEN + (size_t)h.len);
+			st->requests++;
+			c->closing = true;
+			break;
+		}
 		buf_consume(&c->in, PROTO_HEADER_LEN + (size_t)h.len);
 		st->requests++;
 	}

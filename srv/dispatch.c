@@ -129,6 +129,11 @@ dispatch(struct table *t, const struct proto_request *r, struct peer *p, struct 
 {
 	int rc;
 
+	/* A peer that must authenticate gets an error for anything else. */
+	if (r->opcode == OP_AUTH)
+		return dispatch_auth(r, p, out);
+	if (p->auth_required)
+		return dispatch_reply_status(out, r->opcode, r->id, DSHM_AUTH_REQUIRED);
 	/* Paging processes belong to the uid the kernel vouched for (see procs.c). */
 	t->caller_uid = p->cred ? p->uid : UINT32_MAX;
 	if (proto_raw_body(r->opcode))

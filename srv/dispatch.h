@@ -26,6 +26,16 @@ struct peer {
 	bool cred;    /* uid and gid from the kernel */
 	int worker;   /* the serving worker's index (t->self) */
 	uint64_t serial; /* the connection's number within its worker */
+	/*
+	 * --auth-file: a peer the kernel cannot identify must authenticate
+	 * (OP_AUTH) before anything else; its challenge waits here.
+	 */
+	bool auth_required;
+	bool challenged;
+	bool hang_up; /* close the connection once this reply is sent */
+	uint8_t auth_name_len;
+	char auth_name[PROTO_AUTH_NAME_MAX];
+	unsigned char nonce[PROTO_AUTH_NONCE_LEN];
 };
 
 /*
@@ -34,6 +44,9 @@ struct peer {
  */
 bool dispatch(struct table *t, const struct proto_request *r, struct peer *p,
 	      struct buf *out);
+
+/* OP_AUTH (dispatch_auth.c); same contract as dispatch. */
+bool dispatch_auth(const struct proto_request *r, struct peer *p, struct buf *out);
 
 /* The segment operations and IDENT (dispatch_shm.c); same contract as dispatch. */
 bool dispatch_shm(struct table *t, const struct proto_request *r, struct peer *p,

@@ -27,9 +27,11 @@
 
 #include "clock.h"
 #include "arena.h"
+#include "auth.h"
 #include "listen.h"
 #include "log.h"
 #include "naming.h"
+#include "peercred.h"
 #include "persist.h"
 #include "proto.h"
 #include "table.h"
@@ -310,12 +312,23 @@ start(struct master *m)
 	}
 	if (!clear_stale_table(o, &take_over))
 		return EXIT_IN_USE;
+	if (o->auth_file[0] != '\0' && auth_load(o->auth_file, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return EXIT_USAGE;
+	}
 	if (o->tcp[0] != '\0') {
 		m->listen_fds[0] = listen_tcp(o->tcp, m->tcp_bound, sizeof(m->tcp_bound), err,
 					      sizeof(err));
 		if (m->listen_fds[0] < 0) {
 			log_error("%s", err);
 			return errno == EADDRINUSE ? EXIT_IN_USE : EXIT_FAILED;
+		}
+		/* Beyond loopback nobody is identified by the kernel: they must prove who they are. */
+		if (!auth_enabled() && !peercred_bound_to_loopback(m->listen_fds[0])) {
+			log_error("--listen %s is not a loopback address: give --auth-file so that "
+				  "clients on other hosts must authenticate (see docs/SECURITY.md)",
+				  o->tcp);
+			return EXIT_USAGE;
 		}
 	}
 

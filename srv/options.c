@@ -51,6 +51,9 @@ usage(FILE *f)
 		"  --idle-timeout SECS close a connection idle that long (default %u; 0: never);\n"
 		"                      one stalled mid-request or not reading its replies goes\n"
 		"                      after %u s\n"
+		"  --auth-file FILE    credentials (NAME UID GID HEXKEY lines) that clients on\n"
+		"                      other hosts must prove before anything else; without\n"
+		"                      it, --listen must be a loopback address\n"
 		"  --persist NAME      keep the arena (/dev/shm/dshm-NAME) and the control table\n"
 		"                      when dshmd stops or crashes; the next start with the same\n"
 		"                      NAME and sizes takes them over and serves the same data\n"
@@ -103,8 +106,8 @@ void
 options_parse(struct options *o, int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_UNIX, O_MEMORY, O_FRAME, O_WORKERS, O_KEY, O_PIDFILE,
-	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_MAXCONN, O_MAXCONNW, O_IDLE, O_HELP,
-	       O_VERSION };
+	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_MAXCONN, O_MAXCONNW, O_IDLE, O_AUTH,
+	       O_HELP, O_VERSION };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, O_LISTEN},
 		{"unix", required_argument, NULL, O_UNIX},
@@ -119,6 +122,7 @@ options_parse(struct options *o, int argc, char **argv)
 		{"max-connections", required_argument, NULL, O_MAXCONN},
 		{"max-connections-per-worker", required_argument, NULL, O_MAXCONNW},
 		{"idle-timeout", required_argument, NULL, O_IDLE},
+		{"auth-file", required_argument, NULL, O_AUTH},
 		{"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
@@ -208,6 +212,12 @@ options_parse(struct options *o, int argc, char **argv)
 			break;
 		case O_IDLE:
 			o->idle_timeout = count_arg("--idle-timeout", optarg, 0, 1u << 30);
+			break;
+		case O_AUTH:
+			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->auth_file))
+				bad("--auth-file: the path must be 1 to %zu bytes long",
+				    sizeof(o->auth_file) - 1);
+			snprintf(o->auth_file, sizeof(o->auth_file), "%s", optarg);
 			break;
 		case O_PERSIST:
 			/* A plain name: it becomes a file name under /dev/shm. */

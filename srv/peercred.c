@@ -146,3 +146,12 @@ peercred_tcp(int fd, uint32_t *uid, uint32_t *gid)
 		*gid = 65534;
 	return true;
 }
+
+bool
+peercred_bound_to_loopback(int fd)
+{
+	struct sockaddr_storage self;
+	socklen_t sl = sizeof(self);
+
+	return getsockname(fd, (struct sockaddr *)&self, &sl) == 0 && is_loopback(&self);
+}

@@ -14,4 +14,7 @@
  */
 bool peercred_tcp(int fd, uint32_t *uid, uint32_t *gid);
 
+/* Whether the TCP socket fd is bound to a loopback address (127.0.0.0/8, ::1). */
+bool peercred_bound_to_loopback(int fd);
+
 #endif /* DSHM_SRV_PEERCRED_H */

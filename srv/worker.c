@@ -28,6 +28,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "log.h"
+#include "auth.h"
 #include "options.h"
 #include "owners.h"
 #include "peercred.h"
@@ -187,6 +188,8 @@ set_identity(struct conn *c, bool unix_socket)
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		/* A loopback client is on this host: the kernel knows whose it is. */
 		c->peer.cred = peercred_tcp(c->fd, &c->peer.uid, &c->peer.gid);
+		/* Anyone else proves who it is first, when dshmd has credentials. */
+		c->peer.auth_required = !c->peer.cred && auth_enabled();
 		return;
 	}
 	c->peer.cred = true;

@@ -2,7 +2,9 @@
  * test_segments_netns.c — two hosts share a segment: the test makes two
  * network namespaces joined by a veth pair (10.213.0.1 and 10.213.0.2),
  * runs dshmd and one client in the first and another client in the
- * second, and each client sees the other's writes after a sync.
+ * second, and each client sees the other's writes after a sync.  The
+ * addresses are not loopback, so dshmd runs with --auth-file and the
+ * clients authenticate with the credential named by $DSHM_AUTH_FILE.
  *
  * The test process moves itself into a namespace of its own before
  * anything else, so nothing it does touches the machine's network.  It
@@ -16,6 +18,7 @@
 
 #include <cmocka.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,10 +92,31 @@ host_b_main(void *arg)
 	return await(h->to_b[0], 'q') ? 0 : 18;
 }
 
+/* The server's credentials file (uid 0 for the key) and the client's ("NAME HEXKEY"). */
+static void
+write_credentials(char *server_file, char *client_file)
+{
+	static const char hex[] = "6b6579206f66207468652074776f2d686f7374207465737420666f7220647368";
+	char dir[96];
+	FILE *f;
+
+	assert_true(scratch_dir(dir, sizeof(dir)));
+	snprintf(server_file, 128, "%s/server-auth", dir);
+	snprintf(client_file, 128, "%s/client-auth", dir);
+	assert_non_null(f = fopen(server_file, "w"));
+	fprintf(f, "hosts 0 0 %s\n", hex);
+	fclose(f);
+	assert_int_equal(chmod(server_file, 0600), 0);
+	assert_non_null(f = fopen(client_file, "w"));
+	fprintf(f, "hosts %s\n", hex);
+	fclose(f);
+}
+
 static void
 test_two_hosts_share_a_segment(void **state)
 {
 	struct fixture *f = *state;
+	char server_file[128], client_file[128];
 	struct host_b h;
 	char cmd[64], *p;
 	pid_t pid;
@@ -103,7 +127,15 @@ test_two_hosts_share_a_segment(void **state)
 		skip(); /* not root, or no ip(8), or no veth */
 	assert_true(ip("addr add 10.213.0.1/24 dev dshm-a"));
 	assert_true(ip("link set dshm-a up"));
-	assert_int_equal(fixture_start(f, "--listen", "10.213.0.1:0", NULL), 0);
+	/*
+	 * 10.213.0.1 is no loopback address: dshmd wants its clients to
+	 * authenticate, and both find their credential in $DSHM_AUTH_FILE.
+	 */
+	write_credentials(server_file, client_file);
+	assert_int_equal(setenv("DSHM_AUTH_FILE", client_file, 1), 0);
+	assert_int_equal(fixture_start(f, "--listen", "10.213.0.1:0", "--auth-file", server_file,
+				       NULL),
+			 0);
 	assert_true(strncmp(f->srv.tcp_addr, "10.213.0.1:", 11) == 0);
 
 	h.addr = f->srv.tcp_addr;
