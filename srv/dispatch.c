@@ -155,7 +155,11 @@ dispatch(struct table *t, const struct proto_request *r, struct peer *p, struct 
 		rc = procs_finalize(t, r->arg[0]);
 		break;
 	case OP_PROC_WRITE:
-		rc = procs_write(t, r->arg[0], r->arg[1], r->arg[2], r->data, r->data_len);
+		/* The body's cap leaves room for arguments; the data itself stops at max_data. */
+		if (r->data_len > PROTO_MAX_DATA)
+			rc = DSHM_TOO_LARGE;
+		else
+			rc = procs_write(t, r->arg[0], r->arg[1], r->arg[2], r->data, r->data_len);
 		break;
 	default:
 		rc = DSHM_BAD_REQUEST;

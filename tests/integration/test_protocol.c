@@ -684,6 +684,86 @@ test_library_takes_a_read_reply_of_the_wrong_length_as_a_lost_stream(void **stat
 	assert_true(shut);
 }
 
+/* ---- hostile streams ------------------------------------------------------- */
+
+static void
+test_a_truncated_header_then_a_close_harms_nobody(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char head[PROTO_HEADER_LEN];
+	pid_t before[4], after[4];
+	int n = server_workers(&f->srv, before, 4), fd;
+
+	for (int len = 1; len < PROTO_HEADER_LEN; len += 5) {
+		fd = open_raw(f);
+		raw_encode(head, OP_HELLO, 1, 0, NULL, 0);
+		assert_true(raw_send(fd, head, (size_t)len));
+		close(fd);
+	}
+	fd = open_raw(f);
+	expect_hello_works(fd, 2);
+	close(fd);
+	/* No worker died on the way. */
+	assert_int_equal(server_workers(&f->srv, after, 4), n);
+	for (int i = 0; i < n; i++) {
+		bool found = false;
+
+		for (int j = 0; j < n; j++)
+			found = found || after[j] == before[i];
+		assert_true(found);
+	}
+}
+
+static void
+test_garbage_after_pipelined_requests_ends_the_stream_after_their_replies(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char stream[3 * PROTO_HEADER_LEN + 64];
+	int fd = open_raw(f);
+
+	for (int i = 0; i < 3; i++)
+		raw_encode(stream + i * PROTO_HEADER_LEN, OP_HELLO, (uint32_t)(10 + i), 0, NULL, 0);
+	memset(stream + 3 * PROTO_HEADER_LEN, 0xEE, 64);
+	assert_true(raw_send(fd, stream, sizeof(stream)));
+	for (int i = 0; i < 3; i++)
+		free(expect_reply(fd, OP_HELLO, (uint32_t)(10 + i), DSHM_SUCCESS, PROTO_HELLO_LEN));
+	/* Then the garbage: its "header" is answered, and the stream is over. */
+	{
+		struct proto_header h;
+		size_t len;
+
+		assert_true(raw_reply(fd, &h, NULL, 0, &len));
+		assert_int_equal(h.status, DSHM_BAD_REQUEST);
+	}
+	assert_true(raw_wait_closed(fd, HARNESS_STOP_MS));
+	close(fd);
+}
+
+static void
+test_a_write_of_exactly_the_largest_size_works_and_one_byte_more_does_not(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char *data = malloc(PROTO_MAX_DATA + 1);
+	int pages = (int)(PROTO_MAX_DATA / 4096) + 1;
+	int fd = open_raw(f);
+	int32_t init[2] = {77, pages};
+	int32_t ok[4] = {77, 0, 0, (int32_t)PROTO_MAX_DATA};
+	int32_t over[4] = {77, 0, 0, (int32_t)PROTO_MAX_DATA + 1};
+
+	assert_non_null(data);
+	memset(data, 0x3C, PROTO_MAX_DATA + 1);
+	assert_true(raw_request(fd, OP_PROC_INIT, 1, init, 2, NULL, 0));
+	expect_status(fd, OP_PROC_INIT, 1, DSHM_SUCCESS);
+	assert_true(raw_request(fd, OP_PROC_WRITE, 2, ok, 4, data, PROTO_MAX_DATA));
+	expect_status(fd, OP_PROC_WRITE, 2, DSHM_SUCCESS);
+	/* One byte over the largest write: the body passes the cap's slack, the size does not. */
+	assert_true(raw_request(fd, OP_PROC_WRITE, 3, over, 4, data, PROTO_MAX_DATA + 1));
+	expect_status(fd, OP_PROC_WRITE, 3, DSHM_TOO_LARGE);
+	expect_hello_works(fd, 4);
+	free(data);
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -700,6 +780,9 @@ main(void)
 		TEST_BOTH(test_pipelined_requests_are_answered_in_order_with_their_ids),
 		TEST_BOTH(test_pipelined_reads_beyond_the_output_high_water_mark_are_all_answered),
 		TEST_BOTH(test_requests_split_byte_by_byte_are_served),
+		TEST_BOTH(test_a_truncated_header_then_a_close_harms_nobody),
+		TEST_BOTH(test_garbage_after_pipelined_requests_ends_the_stream_after_their_replies),
+		TEST_ONE(test_a_write_of_exactly_the_largest_size_works_and_one_byte_more_does_not),
 		TEST_BOTH(test_request_then_half_close_still_gets_its_reply),
 		cmocka_unit_test(test_library_takes_a_well_formed_reply),
 		cmocka_unit_test(test_library_passes_the_servers_status_through),
