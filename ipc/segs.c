@@ -201,20 +201,35 @@ segs_stat(struct table *t, const struct seg_cred *c, int32_t shmid, bool by_inde
 	return rc;
 }
 
+/*
+ * Finds segment shmid for a change only its owner, creator or root may
+ * make (shmctl_down() in the kernel): DSHM_SUCCESS with its lock held,
+ * else DSHM_INVALID or DSHM_NOT_PERMITTED with nothing held.
+ */
+static int
+find_owned_locked(struct table *t, const struct seg_cred *c, int32_t shmid, uint32_t *slot)
+{
+	if (!find_locked(t, shmid, slot))
+		return DSHM_INVALID;
+	if (!is_owner(&t->segments[*slot], c)) {
+		owners_unlock(t, *slot);
+		return DSHM_NOT_PERMITTED;
+	}
+	return DSHM_SUCCESS;
+}
+
 int
 segs_set(struct table *t, const struct seg_cred *c, int32_t shmid, uint32_t uid, uint32_t gid,
 	 uint32_t mode)
 {
 	struct segment *g;
 	uint32_t slot;
-	int rc = DSHM_SUCCESS;
+	int rc = find_owned_locked(t, c, shmid, &slot);
 
-	if (!find_locked(t, shmid, &slot))
-		return DSHM_INVALID;
+	if (rc != DSHM_SUCCESS)
+		return rc;
 	g = &t->segments[slot];
-	if (!is_owner(g, c))
-		rc = DSHM_NOT_PERMITTED;
-	else if (uid == UINT32_MAX || gid == UINT32_MAX)
+	if (uid == UINT32_MAX || gid == UINT32_MAX)
 		rc = DSHM_INVALID; /* (uid_t)-1 is no user: the kernel's uid_valid() */
 	else if (owners_alloc_lock(t) != 0)
 		rc = DSHM_ERROR;
@@ -234,28 +249,25 @@ segs_rmid(struct table *t, const struct seg_cred *c, int32_t shmid)
 {
 	struct segment *g;
 	uint32_t slot;
+	int rc = find_owned_locked(t, c, shmid, &slot);
 
-	if (!find_locked(t, shmid, &slot))
-		return DSHM_INVALID;
+	if (rc != DSHM_SUCCESS)
+		return rc;
 	g = &t->segments[slot];
-	if (!is_owner(g, c)) {
-		owners_unlock(t, slot);
-		return DSHM_NOT_PERMITTED;
-	}
 	if (count_rows(t, shmid) == 0) {
 		owners_release(t, slot); /* unlocks */
 		return DSHM_SUCCESS;
 	}
 	/* Still attached: it lives on, keyless, until the last detach. */
-	if (owners_alloc_lock(t) != 0) {
-		owners_unlock(t, slot);
-		return DSHM_ERROR;
+	if (owners_alloc_lock(t) != 0)
+		rc = DSHM_ERROR;
+	else {
+		g->mode |= SEG_MODE_DEST;
+		g->key = IPC_PRIVATE;
+		owners_alloc_unlock(t);
 	}
-	g->mode |= SEG_MODE_DEST;
-	g->key = IPC_PRIVATE;
-	owners_alloc_unlock(t);
 	owners_unlock(t, slot);
-	return DSHM_SUCCESS;
+	return rc;
 }
 
 int
@@ -263,14 +275,12 @@ segs_lock(struct table *t, const struct seg_cred *c, int32_t shmid, bool lock)
 {
 	struct segment *g;
 	uint32_t slot;
-	int rc = DSHM_SUCCESS;
+	int rc = find_owned_locked(t, c, shmid, &slot);
 
-	if (!find_locked(t, shmid, &slot))
-		return DSHM_INVALID;
+	if (rc != DSHM_SUCCESS)
+		return rc;
 	g = &t->segments[slot];
-	if (!is_owner(g, c))
-		rc = DSHM_NOT_PERMITTED;
-	else if (owners_alloc_lock(t) != 0)
+	if (owners_alloc_lock(t) != 0)
 		rc = DSHM_ERROR;
 	else {
 		g->mode = lock ? g->mode | SEG_MODE_LOCKED : g->mode & ~SEG_MODE_LOCKED;

@@ -424,18 +424,28 @@ dshm_shmat(int shmid, const void *shmaddr, int shmflg)
 	return user;
 }
 
+/* Takes the lock and finds the attachment at addr; else releases it, EINVAL, NULL. */
+static struct attachment *
+lock_and_find(const void *addr)
+{
+	struct attachment *a;
+
+	shm_lock();
+	if ((a = find(addr)) == NULL) {
+		shm_unlock();
+		errno = EINVAL;
+	}
+	return a;
+}
+
 int
 dshm_shmdt(const void *shmaddr)
 {
 	struct attachment *a;
 	int rc;
 
-	shm_lock();
-	if ((a = find(shmaddr)) == NULL) {
-		shm_unlock();
-		errno = EINVAL;
+	if ((a = lock_and_find(shmaddr)) == NULL)
 		return -1;
-	}
 	/* Changes that cannot be published keep the attachment: nothing is dropped silently. */
 	if ((rc = shm_sync_one(a, true)) != DSHM_SUCCESS && rc != DSHM_INVALID) {
 		shm_unlock();
@@ -456,12 +466,8 @@ dshm_sync(const void *shmaddr)
 	struct attachment *a;
 	int rc;
 
-	shm_lock();
-	if ((a = find(shmaddr)) == NULL) {
-		shm_unlock();
-		errno = EINVAL;
+	if ((a = lock_and_find(shmaddr)) == NULL)
 		return -1;
-	}
 	rc = shm_sync_one(a, false);
 	shm_unlock();
 	return rc == DSHM_SUCCESS ? 0 : shm_fail(rc);

@@ -212,6 +212,55 @@ test_worker_kill_soak_loses_no_acknowledged_write(void **state)
 	munmap(sh, sizeof(*sh));
 }
 
+/* A --persist server of the fixture with CLIENTS writers on it. */
+struct persisted_run {
+	char name[32], shm[64], sock[108];
+	struct client_arg args[CLIENTS];
+	pid_t kids[CLIENTS];
+};
+
+static void
+start_persisted_with_clients(struct fixture *f, const char *tag, struct shared *sh,
+			     struct persisted_run *run)
+{
+	assert_true(sh != MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	snprintf(run->name, sizeof(run->name), "%s-%d", tag, (int)getpid());
+	snprintf(run->shm, sizeof(run->shm), "/dev/shm/dshm-%s", run->name);
+	assert_int_equal(fixture_start(f, "--persist", run->name, "--workers", "2", "--memory",
+				       "1M", NULL),
+			 0);
+	snprintf(run->sock, sizeof(run->sock), "%s", f->srv.unix_path);
+	for (int c = 0; c < CLIENTS; c++) {
+		run->args[c] = (struct client_arg){f->addr, c, sh};
+		run->kids[c] = fork_child(client, &run->args[c]);
+	}
+}
+
+static uint64_t
+acked_total(struct shared *sh)
+{
+	uint64_t n = 0;
+
+	for (int c = 0; c < CLIENTS; c++)
+		n += atomic_load(&sh->acked[c]);
+	return n;
+}
+
+/* Stops the writers, which then verify every record; returns the records verified. */
+static uint64_t
+stop_clients(struct persisted_run *run, struct shared *sh)
+{
+	uint64_t verified = 0;
+
+	atomic_store(&sh->stop, 1);
+	for (int c = 0; c < CLIENTS; c++)
+		assert_int_equal(wait_child(run->kids[c], 60000), 0);
+	for (int c = 0; c < CLIENTS; c++)
+		verified += atomic_load(&sh->verified[c]);
+	return verified;
+}
+
 static long
 table_nattch(int shmid)
 {
@@ -238,71 +287,45 @@ test_whole_server_kill_soak_with_persist_loses_no_acknowledged_write(void **stat
 	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	struct server *gen = calloc(SERVER_KILLS + 1, sizeof(*gen));
-	struct client_arg args[CLIENTS];
-	pid_t kids[CLIENTS];
-	char name[32], shm[64], sock[108];
-	uint64_t writes = 0, verified = 0;
+	struct persisted_run run;
+	uint64_t verified;
 	int kills = 0;
 
-	assert_true(sh != MAP_FAILED);
 	assert_non_null(gen);
-	memset(sh, 0, sizeof(*sh));
-	snprintf(name, sizeof(name), "soak-%d", (int)getpid());
-	snprintf(shm, sizeof(shm), "/dev/shm/dshm-%s", name);
-	assert_int_equal(fixture_start(f, "--persist", name, "--workers", "2", "--memory", "1M",
-				       NULL),
-			 0);
-	snprintf(sock, sizeof(sock), "%s", f->srv.unix_path);
-	for (int c = 0; c < CLIENTS; c++) {
-		args[c] = (struct client_arg){f->addr, c, sh};
-		kids[c] = fork_child(client, &args[c]);
-	}
+	start_persisted_with_clients(f, "soak", sh, &run);
 	/* Only now: a child forked while we are attached would hold the table too. */
 	assert_true(server_attach(&f->srv));
 
 	for (struct server *now = &f->srv; kills < SERVER_KILLS; kills++) {
-		uint64_t before = 0;
+		uint64_t before = acked_total(sh);
 
-		for (int c = 0; c < CLIENTS; c++)
-			before += atomic_load(&sh->acked[c]);
 		/* Let the clients get some writes acknowledged by this generation. */
-		assert_true(WAIT_UNTIL(({
-			uint64_t n = 0;
-			for (int c = 0; c < CLIENTS; c++)
-				n += atomic_load(&sh->acked[c]);
-			n > before + 40;
-		}), 10000));
+		assert_true(WAIT_UNTIL(acked_total(sh) > before + 40, 10000));
 		server_detach(now);
 		server_kill_group(now, SIGKILL);
 		assert_true(server_wait_group_gone(now, HARNESS_STOP_MS));
 		/* A killed process lets go of the table as it exits, a moment after it stops running. */
 		assert_true(WAIT_UNTIL(table_nattch(f->srv.shmid) == 0, HARNESS_STOP_MS));
 		now = &gen[kills];
-		start_generation(now, sock, name);
+		start_generation(now, run.sock, run.name);
 		assert_true(server_log_has(now, "persist: took over"));
 	}
-	atomic_store(&sh->stop, 1);
-	for (int c = 0; c < CLIENTS; c++)
-		assert_int_equal(wait_child(kids[c], 60000), 0);
-	for (int c = 0; c < CLIENTS; c++) {
-		writes += atomic_load(&sh->acked[c]);
-		verified += atomic_load(&sh->verified[c]);
-	}
+	verified = stop_clients(&run, sh);
 	print_message("soak: %d whole-server kills survived under --persist, %llu acknowledged "
 		      "writes, %llu records verified\n",
-		      kills, (unsigned long long)writes, (unsigned long long)verified);
+		      kills, (unsigned long long)acked_total(sh), (unsigned long long)verified);
 	assert_int_equal(verified, CLIENTS * SLOTS);
 	assert_int_equal(check_table(&gen[SERVER_KILLS - 1].table, report, NULL), 0);
 
 	/* A clean stop keeps them too; then they are removed for good. */
 	assert_int_equal(server_stop(&gen[SERVER_KILLS - 1]), 0);
-	assert_true(file_exists(shm));
+	assert_true(file_exists(run.shm));
 	assert_true(segment_exists(f->srv.key));
 	for (int g = SERVER_KILLS; g >= 0; g--)
 		server_destroy(&gen[g]);
 	server_destroy(&f->srv);
 	assert_false(segment_exists(f->srv.key));
-	assert_int_equal(unlink(shm), 0);
+	assert_int_equal(unlink(run.shm), 0);
 	free(gen);
 	munmap(sh, sizeof(*sh));
 }
@@ -320,24 +343,11 @@ test_graceful_stop_under_load_answers_what_it_took_and_keeps_it(void **state)
 	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	struct server again = {0};
-	struct client_arg args[CLIENTS];
-	pid_t kids[CLIENTS];
-	char name[32], shm[64], sock[108];
-	uint64_t verified = 0, before = 0;
+	struct persisted_run run;
+	uint64_t before;
 	int64_t t0;
 
-	assert_true(sh != MAP_FAILED);
-	memset(sh, 0, sizeof(*sh));
-	snprintf(name, sizeof(name), "stop-%d", (int)getpid());
-	snprintf(shm, sizeof(shm), "/dev/shm/dshm-%s", name);
-	assert_int_equal(fixture_start(f, "--persist", name, "--workers", "2", "--memory", "1M",
-				       NULL),
-			 0);
-	snprintf(sock, sizeof(sock), "%s", f->srv.unix_path);
-	for (int c = 0; c < CLIENTS; c++) {
-		args[c] = (struct client_arg){f->addr, c, sh};
-		kids[c] = fork_child(client, &args[c]);
-	}
+	start_persisted_with_clients(f, "stop", sh, &run);
 	assert_true(WAIT_UNTIL(atomic_load(&sh->acked[CLIENTS - 1]) > 50, 10000));
 	t0 = harness_now_ms();
 	assert_int_equal(server_stop(&f->srv), 0);
@@ -345,28 +355,17 @@ test_graceful_stop_under_load_answers_what_it_took_and_keeps_it(void **state)
 		      (long long)(harness_now_ms() - t0));
 	assert_true(harness_now_ms() - t0 < 5000);
 
-	for (int c = 0; c < CLIENTS; c++)
-		before += atomic_load(&sh->acked[c]);
-	assert_int_equal(server_start(&again, "--unix", sock, "--persist", name, "--workers", "2",
-				      "--memory", "1M", NULL),
+	before = acked_total(sh);
+	assert_int_equal(server_start(&again, "--unix", run.sock, "--persist", run.name,
+				      "--workers", "2", "--memory", "1M", NULL),
 			 0);
 	/* The clients find the new server by themselves and go on. */
-	assert_true(WAIT_UNTIL(({
-		uint64_t n = 0;
-		for (int c = 0; c < CLIENTS; c++)
-			n += atomic_load(&sh->acked[c]);
-		n > before + 40;
-	}), 30000));
-	atomic_store(&sh->stop, 1);
-	for (int c = 0; c < CLIENTS; c++)
-		assert_int_equal(wait_child(kids[c], 60000), 0);
-	for (int c = 0; c < CLIENTS; c++)
-		verified += atomic_load(&sh->verified[c]);
-	assert_int_equal(verified, CLIENTS * SLOTS);
+	assert_true(WAIT_UNTIL(acked_total(sh) > before + 40, 30000));
+	assert_int_equal(stop_clients(&run, sh), CLIENTS * SLOTS);
 	assert_int_equal(server_stop(&again), 0);
 	server_destroy(&again);
 	server_destroy(&f->srv);
-	assert_int_equal(unlink(shm), 0);
+	assert_int_equal(unlink(run.shm), 0);
 	munmap(sh, sizeof(*sh));
 }
 
