@@ -7,9 +7,40 @@
 #include "lock.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "fault.h"
+
+/*
+ * The holder's pid, stamped on every acquire: glibc no longer caches
+ * getpid(), and a system call per lock was most of a busy worker's.  A
+ * forked child forgets the parent's.
+ */
+static pid_t my_pid;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void
+forget_pid(void)
+{
+	my_pid = 0;
+}
+
+static void
+watch_forks(void)
+{
+	pthread_atfork(NULL, NULL, forget_pid);
+}
+
+static int32_t
+self_pid(void)
+{
+	if (my_pid == 0) {
+		pthread_once(&pid_once, watch_forks);
+		my_pid = getpid();
+	}
+	return (int32_t)my_pid;
+}
 
 int
 lock_init(struct dshm_lock *lock)
@@ -35,7 +66,7 @@ lock_acquire(struct dshm_lock *lock, lock_repair_fn repair, void *ctx)
 
 	if (err == EOWNERDEAD) {
 		/* We hold the mutex; its previous holder died inside. */
-		atomic_store(&lock->holder, (int32_t)getpid());
+		atomic_store(&lock->holder, self_pid());
 		if (repair != NULL)
 			repair(ctx);
 		atomic_fetch_add(&lock->repairs, 1);
@@ -48,7 +79,7 @@ lock_acquire(struct dshm_lock *lock, lock_repair_fn repair, void *ctx)
 	}
 	if (err != 0)
 		return err;
-	atomic_store(&lock->holder, (int32_t)getpid());
+	atomic_store(&lock->holder, self_pid());
 	return 0;
 }
 

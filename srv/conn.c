@@ -48,7 +48,9 @@ conn_read(struct conn *c, struct conn_stats *st)
 		}
 		if ((at = buf_reserve(&c->in, want)) == NULL)
 			return false;
-		n = recv(c->fd, at, c->in.cap - c->in.end, 0);
+		size_t room = c->in.cap - c->in.end;
+
+		n = recv(c->fd, at, room, 0);
 		if (n > 0) {
 			c->in.end += (size_t)n;
 			st->bytes_in += (uint64_t)n;
@@ -59,6 +61,14 @@ conn_read(struct conn *c, struct conn_stats *st)
 				buf_consume(&c->in, drop);
 				c->swallow -= drop;
 			}
+			/*
+			 * A short read took all there was: asking again would only
+			 * return EAGAIN, a system call per request for nothing.  The
+			 * socket is level-triggered, so what arrives later is
+			 * announced again.
+			 */
+			if ((size_t)n < room)
+				return true;
 			continue;
 		}
 		if (n == 0) {

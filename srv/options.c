@@ -17,6 +17,13 @@
 
 #define DEFAULT_MEMORY (64u << 20)
 #define DEFAULT_FRAME 4096u
+/*
+ * By default the table holds one process or segment per 32 frames, from
+ * 64 to 1024: its owner slots, segments and attachments then stay well
+ * under 1% of the arena, however small.
+ */
+#define DEFAULT_OWNERS_PER_FRAMES 32u
+#define DEFAULT_MIN_PROCESSES 64u
 #define DEFAULT_MAX_PROCESSES 1024u
 #define DEFAULT_MAX_CONNS 4096u
 #define DEFAULT_IDLE_TIMEOUT 3600u
@@ -43,7 +50,8 @@ usage(FILE *f)
 		"  --workers N         worker processes (default: the number of CPUs)\n"
 		"  --key KEY           System V key of the control table (default: derived from\n"
 		"                      the Unix socket path, and printed at start)\n"
-		"  --max-processes N   paging processes and segments the table holds (default %u)\n"
+		"  --max-processes N   paging processes and segments the table holds (default:\n"
+		"                      one per %u frames, from %u to %u)\n"
 		"  --pidfile PATH      write the master's pid there (libbsd pidfile, locked)\n"
 		"  --max-connections N  clients served at once, all workers together (default\n"
 		"                      %u); more are accepted and closed at once\n"
@@ -62,7 +70,8 @@ usage(FILE *f)
 		"\n"
 		"Exit codes: 0 clean stop; 1 start-up failure; 2 bad usage; 3 key, socket,\n"
 		"port or pidfile held by another server; 4 kernel refused memory or segment.\n",
-		NAMING_DEFAULT_TCP, sock, DEFAULT_MAX_PROCESSES, DEFAULT_MAX_CONNS,
+		NAMING_DEFAULT_TCP, sock, DEFAULT_OWNERS_PER_FRAMES, DEFAULT_MIN_PROCESSES,
+		DEFAULT_MAX_PROCESSES, DEFAULT_MAX_CONNS,
 		DEFAULT_IDLE_TIMEOUT, CONN_STALL_SECONDS);
 }
 
@@ -139,7 +148,7 @@ options_parse(struct options *o, int argc, char **argv)
 	o->frame_size = DEFAULT_FRAME;
 	o->workers = ncpu > 0 ? (uint32_t)ncpu : 1;
 	o->log_level = LOG_INFO;
-	o->max_processes = DEFAULT_MAX_PROCESSES;
+	o->max_processes = 0; /* the default depends on the arena: see below */
 	o->max_conns = DEFAULT_MAX_CONNS;
 	o->idle_timeout = DEFAULT_IDLE_TIMEOUT;
 
@@ -247,6 +256,13 @@ options_parse(struct options *o, int argc, char **argv)
 	if (frames == 0)
 		bad("--memory: %llu bytes hold no frame of %u bytes",
 		    (unsigned long long)o->memory, o->frame_size);
+	if (o->max_processes == 0) {
+		uint64_t n = frames / DEFAULT_OWNERS_PER_FRAMES;
+
+		o->max_processes = n < DEFAULT_MIN_PROCESSES   ? DEFAULT_MIN_PROCESSES
+				   : n > DEFAULT_MAX_PROCESSES ? DEFAULT_MAX_PROCESSES
+							       : (uint32_t)n;
+	}
 	if (frames > INT32_MAX)
 		bad("--memory: %llu frames of %u bytes are more than the %d a table can hold",
 		    (unsigned long long)frames, o->frame_size, INT32_MAX);

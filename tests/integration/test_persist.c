@@ -127,7 +127,7 @@ test_a_kept_table_is_refused_without_its_name_or_with_other_sizes(void **state)
 		       4, "start with the sizes it was made with");
 	expect_refusal((const char *const[]){"--unix", k.sock, "--persist", k.name,
 					     "--max-processes", "99", NULL},
-		       1, "made with --max-processes 1024, not 99");
+		       1, "made with --max-processes 512, not 99");
 	/* Nothing was touched by the refusals: the right start still takes it over. */
 	{
 		struct server again = {0};

@@ -319,7 +319,7 @@ test_summary_counts_frames_processes_and_workers(void **state)
 		 (unsigned long long)f->srv.table.hdr->table_size, (unsigned)f->srv.key,
 		 f->srv.shmid);
 	expect_in(&r, want);
-	expect_in(&r, "processes:  3 (at most 1024)\n");
+	expect_in(&r, "processes:  3 (at most 512)\n");
 	expect_in(&r, "workers:    2 (2 serving)\n");
 	expect_in(&r, "key        shmid      owner      perms      bytes      nattch     status\n"
 		      "(none)\n");
@@ -623,7 +623,7 @@ test_server_is_found_through_the_environment(void **state)
 	assert_int_equal(r.status, 0);
 	snprintf(want, sizeof(want), "key 0x%08x, shmid %d", (unsigned)f->srv.key, f->srv.shmid);
 	expect_in(&r, want);
-	expect_in(&r, "processes:  0 (at most 1024)\n");
+	expect_in(&r, "processes:  0 (at most 512)\n");
 	run_free(&r);
 }
 
@@ -748,7 +748,7 @@ test_segments_are_listed_with_key_perms_bytes_nattch_and_status(void **state)
 	expect_in(&r, want);
 	segment_line(want, sizeof(want), SEG_KEY + 1, locked, "600", 100, 0, "locked");
 	expect_in(&r, want);
-	expect_in(&r, "segments:   2 (0 dest), 1 attachments (at most 4096)\n");
+	expect_in(&r, "segments:   2 (0 dest), 1 attachments (at most 2048)\n");
 	run_free(&r);
 
 	/* removed while attached: keyless and dest until the last detach */
@@ -756,13 +756,13 @@ test_segments_are_listed_with_key_perms_bytes_nattch_and_status(void **state)
 	r = default_report(f);
 	segment_line(want, sizeof(want), 0, id, "640", 10000, 1, "dest");
 	expect_in(&r, want);
-	expect_in(&r, "segments:   2 (1 dest), 1 attachments (at most 4096)\n");
+	expect_in(&r, "segments:   2 (1 dest), 1 attachments (at most 2048)\n");
 	run_free(&r);
 	assert_int_equal(dshm_shmdt(p), 0);
 	r = default_report(f);
 	snprintf(want, sizeof(want), "%-10d ", id);
 	assert_null(strstr(r.out, want));
-	expect_in(&r, "segments:   1 (0 dest), 0 attachments (at most 4096)\n");
+	expect_in(&r, "segments:   1 (0 dest), 0 attachments (at most 2048)\n");
 	run_free(&r);
 	assert_int_equal(dshm_shmctl(locked, IPC_RMID, NULL), 0);
 }
