@@ -1,0 +1,397 @@
+#!/bin/sh
+# bench_run.sh — `make bench`: dshmd against memcached and Redis, side by side
+# in one run, and against the loopback baseline.
+#
+# Installs memcached and redis-server from Debian when missing; starts
+# memcached (-t 2, one instance on 127.0.0.1:PORT, one on a Unix socket:
+# memcached serves one or the other), redis-server (no persistence, default
+# io-threads, 127.0.0.1:PORT and a Unix socket) and build/release/dshmd
+# (--workers 2, 127.0.0.1:PORT and a Unix socket), all on loopback; runs
+# dshm-bench over the matrix transport x workload x connections x depth for
+# each backend in turn; writes build/bench/results.md (the table, the
+# targets, the scale measurements) and build/bench/raw.txt (one line per
+# run); stops only the processes it started, by PID.
+#
+# Environment: BENCH_SECONDS (per run, default 1); BENCH_REPEAT (runs of
+# each point, the backends interleaved, the median standing; default 3);
+# BENCH_CONNS ("1 8 50"), BENCH_DEPTHS ("1 16"), BENCH_WORKLOADS ("read
+# write mix"), BENCH_TRANSPORTS ("tcp unix"); BENCH_SCALE (1: also the
+# pinned latency runs, the 16 GiB arena and 10,000 idle connections; 0
+# skips them); BENCH_MATRIX (0 skips the matrix); BENCH_OUT (build/bench).
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+bench=$top/build/release/dshm-bench
+dshmd=$top/build/release/dshmd
+secs=${BENCH_SECONDS:-1}
+repeat=${BENCH_REPEAT:-3}
+conns_list=${BENCH_CONNS:-1 8 50}
+depths=${BENCH_DEPTHS:-1 16}
+workloads=${BENCH_WORKLOADS:-read write mix}
+transports=${BENCH_TRANSPORTS:-tcp unix}
+scale=${BENCH_SCALE:-1}
+out=${BENCH_OUT:-$top/build/bench}
+backends="dshm memcached redis-range redis-kv baseline"
+
+# --- packages --------------------------------------------------------------
+missing=""
+for p in memcached redis-server; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "bench: installing$missing"
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get update -qq
+	# shellcheck disable=SC2086
+	$SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+for f in "$bench" "$dshmd"; do
+	[ -x "$f" ] || { echo "bench: $f missing: run make release" >&2; exit 1; }
+done
+
+# --- servers ---------------------------------------------------------------
+mkdir -p "$out"
+work=$(mktemp -d /tmp/dshm-bench.XXXXXX)
+started="" # PIDs of the servers this script started
+cleanup() {
+	for p in $started; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in $started; do
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_for FILE PATTERN PID: until FILE holds PATTERN (PID must stay alive).
+wait_for() {
+	i=0
+	until grep -q "$2" "$1" 2>/dev/null; do
+		i=$((i + 1))
+		if [ $i -gt 1000 ] || ! kill -0 "$3" 2>/dev/null; then
+			echo "bench: server $3 did not start; its log:" >&2
+			cat "$1" >&2
+			exit 1
+		fi
+		sleep 0.01
+	done
+}
+
+# wait_socket PATH: until the Unix socket exists.
+wait_socket() {
+	i=0
+	until [ -S "$1" ]; do
+		i=$((i + 1))
+		[ $i -le 1000 ] || { echo "bench: no socket $1" >&2; exit 1; }
+		sleep 0.01
+	done
+}
+
+wait_port() {
+	i=0
+	until "$bench" --backend memcached --addr "$1" --seconds 0.01 --no-verify >/dev/null 2>&1 ||
+		[ $i -gt 100 ]; do
+		i=$((i + 1))
+		sleep 0.05
+	done
+}
+
+# start_dshmd NAME MEMORY [OPTION...]: dshmd with 2 workers; sets dshmd_pid, dshm_tcp, dshm_unix.
+start_dshmd() {
+	log=$work/$1.log
+	dshm_unix=$work/$1.sock
+	mem=$2
+	shift 2
+	"$dshmd" --workers 2 --memory "$mem" --unix "$dshm_unix" --listen 127.0.0.1:0 "$@" 2>"$log" &
+	dshmd_pid=$!
+	started="$started $dshmd_pid"
+	wait_for "$log" ' ready: ' "$dshmd_pid"
+	dshm_tcp=$(sed -n 's/.* tcp \([^ ]*\) workers.*/\1/p' "$log")
+}
+
+stop_pid() {
+	kill -TERM "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+	started=$(echo "$started" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' ')
+}
+
+mc_port=$("$bench" --free-port)
+memcached -t 2 -m 1024 -c 4096 -U 0 -l 127.0.0.1 -p "$mc_port" -u "$(id -un)" \
+	>"$work/memcached-tcp.log" 2>&1 &
+started="$started $!"
+memcached -t 2 -m 1024 -c 4096 -s "$work/memcached.sock" -u "$(id -un)" \
+	>"$work/memcached-unix.log" 2>&1 &
+started="$started $!"
+redis_port=$("$bench" --free-port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --unixsocket "$work/redis.sock" \
+	--save '' --appendonly no --daemonize no --logfile "$work/redis.log" \
+	--maxclients 4096 --dir "$work" >/dev/null 2>&1 &
+started="$started $!"
+start_dshmd dshmd 64M
+wait_socket "$work/memcached.sock"
+wait_socket "$work/redis.sock"
+wait_port "127.0.0.1:$mc_port"
+
+addr_of() { # BACKEND TRANSPORT
+	case $1:$2 in
+	dshm:tcp) echo "$dshm_tcp" ;;
+	dshm:unix) echo "unix:$dshm_unix" ;;
+	memcached:tcp) echo "127.0.0.1:$mc_port" ;;
+	memcached:unix) echo "unix:$work/memcached.sock" ;;
+	redis-*:tcp) echo "127.0.0.1:$redis_port" ;;
+	redis-*:unix) echo "unix:$work/redis.sock" ;;
+	baseline:tcp) echo "127.0.0.1:0" ;;
+	baseline:unix) echo "unix:$work/baseline.sock" ;;
+	esac
+}
+
+# --- the matrix --------------------------------------------------------------
+raw=$out/raw.txt
+: >"$raw"
+machine="$(nproc) vCPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(uname -sr), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
+versions="dshm $(git -C "$top" describe --always --dirty 2>/dev/null || echo '?'), $(memcached -V), $(redis-server --version | cut -d' ' -f1-3)"
+echo "bench: $machine"
+echo "bench: $versions"
+echo "bench: $secs s per run; raw lines in $raw"
+
+[ "${BENCH_MATRIX:-1}" = 1 ] || transports_matrix=""
+for tr in ${transports_matrix-$transports}; do
+	for wl in $workloads; do
+		for c in $conns_list; do
+			for d in $depths; do
+				rep=0
+				while [ $rep -lt "$repeat" ]; do
+					rep=$((rep + 1))
+					for be in $backends; do
+						line=$("$bench" --backend "$be" --addr "$(addr_of "$be" "$tr")" \
+							--workload "$wl" --conns "$c" --depth "$d" --seconds "$secs" \
+							2>>"$work/bench.err") || true
+						[ -n "$line" ] || line="backend=$be transport=$tr workload=$wl conns=$c depth=$d ops_s=0 status=failed"
+						echo "$line" >>"$raw"
+					done
+				done
+				echo "bench: $tr $wl conns $c depth $d done"
+			done
+		done
+	done
+done
+
+# --- placement: one connection, depth 1, client and server pinned ------------------
+# dshmd (both workers) runs under taskset; the baseline pins its own server
+# threads.  "same": client and server on CPU 0; "across": client on CPU 0,
+# server on CPU 1.
+if [ "$scale" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+	stop_pid "$dshmd_pid"
+	for place in same across; do
+		scpu=0
+		[ $place = same ] || scpu=1
+		log=$work/pin$place.log
+		dshm_unix=$work/pin$place.sock
+		taskset -c $scpu "$dshmd" --workers 2 --memory 64M --unix "$dshm_unix" \
+			--listen 127.0.0.1:0 2>"$log" &
+		dshmd_pid=$!
+		started="$started $dshmd_pid"
+		wait_for "$log" ' ready: ' "$dshmd_pid"
+		dshm_tcp=$(sed -n 's/.* tcp \([^ ]*\) workers.*/\1/p' "$log")
+		for tr in $transports; do
+			for wl in read write; do
+				for be in dshm baseline; do
+					line=$("$bench" --backend "$be" --addr "$(addr_of "$be" "$tr")" --workload $wl \
+						--seconds "$secs" --client-cpu 0 --server-cpu $scpu \
+						--label "pinned-$place" 2>>"$work/bench.err") || true
+					echo "pinned $line" >>"$raw"
+				done
+			done
+		done
+		stop_pid "$dshmd_pid"
+	done
+	start_dshmd dshmd 64M
+fi
+
+# --- scale: 16 GiB arena, idle connections ----------------------------------------
+# Both servers run at once and the runs alternate between them, so the two
+# see the same machine; the median of max(BENCH_REPEAT, 3) runs stands.
+# startup_ms LOG: from the "starting" line to the "ready" line, by dshmd's clock.
+startup_ms() {
+	awk '/ starting: / { s = $1 } / ready: / { r = $1 }
+	     function ms(t) { split(substr(t, 12, 12), a, ":"); return (a[1] * 3600 + a[2] * 60 + a[3]) * 1000 }
+	     END { printf "%.0f", ms(r) - ms(s) }' "$1"
+}
+if [ "$scale" = 1 ]; then
+	echo "bench: scale: 64 MiB against 16 GiB"
+	stop_pid "$dshmd_pid"
+	# 10,000 idle connections need room above dshmd's default connection limit.
+	maxconn=""
+	"$dshmd" --help 2>&1 | grep -q -- --max-connections && maxconn="--max-connections 12000"
+	for m in 64M 16G; do
+		# shellcheck disable=SC2086
+		start_dshmd "scale$m" "$m" $maxconn
+		mem=$m
+		eval "pid_$mem=\$dshmd_pid"
+		l=$work/scale$mem.log
+		ms=$(startup_ms "$l")
+		tb=$(sed -n 's/.*table \([0-9]*\) bytes.*/\1/p' "$l")
+		ab=$(sed -n 's/.*(arena \([0-9]*\) bytes.*/\1/p' "$l")
+		pct=$(awk -v t="$tb" -v a="$ab" 'BEGIN { printf "%.3f", (a > 0 ? 100 * t / a : 0) }')
+		echo "scale mem=$mem startup_ms=$ms arena_bytes=$ab table_bytes=$tb table_pct=$pct" >>"$raw"
+	done
+	n=$repeat
+	[ "$n" -ge 3 ] || n=3
+	rep=0
+	while [ $rep -lt "$n" ]; do
+		rep=$((rep + 1))
+		for mem in 64M 16G; do
+			"$bench" --addr "unix:$work/scale$mem.sock" --workload read --conns 8 --depth 16 \
+				--seconds "$secs" --label "$mem-read-8x16" 2>>"$work/bench.err" |
+				sed 's/^/scalerun /' >>"$raw" || true
+			"$bench" --addr "unix:$work/scale$mem.sock" --workload write --conns 8 --depth 1 \
+				--seconds "$secs" --label "$mem-write-8x1" 2>>"$work/bench.err" |
+				sed 's/^/scalerun /' >>"$raw" || true
+		done
+	done
+	# shellcheck disable=SC2154
+	idle=$("$bench" --addr "unix:$work/scale64M.sock" --idle 10000 --server-pid "$pid_64M" 2>&1 | tail -n 1)
+	echo "scale mem=64M $idle" >>"$raw"
+	# shellcheck disable=SC2154
+	stop_pid "$pid_64M"
+	# shellcheck disable=SC2154
+	stop_pid "$pid_16G"
+fi
+
+# --- the table -----------------------------------------------------------------
+res=$out/results.md
+cat >"$work/table.awk" <<'EOF'
+function field(name,    i, kv) {
+	for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == name) return substr($i, length(name) + 2) }
+	return ""
+}
+function r(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
+function k(v) { return v >= 1000 ? sprintf("%.1fk", v / 1000) : sprintf("%d", v) }
+function max(a, b) { return a > b ? a : b }
+$1 == "scale" { scale[++nscale] = $0; next }
+$1 == "scalerun" {
+	sk = field("label")
+	if (!(sk in sseen)) { sseen[sk] = 1; sorder[++ns] = sk }
+	sv[sk, ++sc[sk]] = field("ops_s") + 0
+	next
+}
+$1 == "pinned" {
+	pk = field("label") " " field("transport") " " field("workload")
+	if (!(pk in pseen)) { pseen[pk] = 1; porder[++np] = pk }
+	pp50[pk, field("backend")] = field("p50_us") + 0
+	pp99[pk, field("backend")] = field("p99_us") + 0
+	next
+}
+{
+	key = field("transport") " " field("workload") " " field("conns") " " field("depth")
+	be = field("backend")
+	if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+	c = ++cnt[key, be]
+	L[key, be, c] = $0
+	O[key, be, c] = field("status") == "ok" ? field("ops_s") + 0 : 0
+	if (field("status") != "ok") bad = bad "\n- " $0
+}
+# Of the repeats of one point, the run with the median ops/s stands for it.
+function pick(key, be,    c, i, j, t, idx) {
+	c = cnt[key, be]
+	if (!c) return
+	for (i = 1; i <= c; i++) idx[i] = i
+	for (i = 2; i <= c; i++)
+		for (j = i; j > 1 && O[key, be, idx[j - 1]] > O[key, be, idx[j]]; j--) { t = idx[j]; idx[j] = idx[j - 1]; idx[j - 1] = t }
+	$0 = L[key, be, idx[int((c + 1) / 2)]]
+	ops[key, be] = field("status") == "ok" ? field("ops_s") + 0 : 0
+	mbs[key, be] = field("mb_s") + 0
+	lat[key, be] = field("p50_us") "/" field("p99_us") "/" field("p999_us")
+	p50[key, be] = field("p50_us") + 0
+}
+END {
+	split("dshm memcached redis-range redis-kv baseline", bes, " ")
+	for (i = 1; i <= n; i++) for (b = 1; b <= 5; b++) pick(order[i], bes[b])
+	printf "# dshm-bench results\n\n%s; %s; %s s per run, median of %s; 4096-byte values, 64 keys per connection; client threads min(conns, 2); nothing pinned to a CPU.\n\n", machine, versions, secs, repeat
+	if (n) {
+		print "ops/s per backend; ratios are dshm's ops/s over the other's (best = the faster of memcached, Redis range and Redis kv; base = the loopback baseline moving dshm's bytes); latency is dshm's p50/p99/p99.9 in µs, then the baseline's p50.\n"
+		print "| transport | workload | conns | depth | dshm | memcached | redis range | redis kv | baseline | dshm/mc | dshm/redis | dshm/best | dshm/base | dshm MB/s | dshm lat µs | base p50 |"
+		print "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+		for (i = 1; i <= n; i++) {
+			key = order[i]; split(key, f, " ")
+			d = ops[key, "dshm"]; mc = ops[key, "memcached"]; rr = ops[key, "redis-range"]; rk = ops[key, "redis-kv"]; b = ops[key, "baseline"]
+			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.0f | %s | %s |\n", f[1], f[2], f[3], f[4],
+				k(d), k(mc), k(rr), k(rk), k(b), r(d, mc), r(d, max(rr, rk)), r(d, max(mc, max(rr, rk))), r(d, b),
+				mbs[key, "dshm"], lat[key, "dshm"], p50[key, "baseline"]
+		}
+		print "\n## Targets (issue 5)\n"
+		print "| target | transport | measured | met |"
+		print "|---|---|---|---|"
+		split("tcp unix", trs, " ")
+		for (t = 1; t <= 2; t++) {
+			tr = trs[t]
+			for (w = 1; w <= 2; w++) {
+				wl = w == 1 ? "read" : "write"; key = tr " " wl " 50 1"
+				if (!(key in seen)) continue
+				best = max(ops[key, "memcached"], max(ops[key, "redis-range"], ops[key, "redis-kv"]))
+				x = best > 0 ? ops[key, "dshm"] / best : 0
+				printf "| 50 conns, depth 1, %s: dshm ≥ 1.3 × best | %s | %.2f× | %s |\n", wl, tr, x, (x >= 1.3 ? "met" : "not met")
+			}
+			for (w = 1; w <= 3; w++) {
+				wl = w == 1 ? "read" : w == 2 ? "write" : "mix"; key = tr " " wl " 8 16"
+				if (!(key in seen)) continue
+				best = max(ops[key, "memcached"], max(ops[key, "redis-range"], ops[key, "redis-kv"]))
+				x = best > 0 ? ops[key, "dshm"] / best : 0
+				y = mbs[key, "baseline"] > 0 ? mbs[key, "dshm"] / mbs[key, "baseline"] : 0
+				printf "| 8 conns, depth 16, %s: dshm ≥ 1.0 × best | %s | %.2f× | %s |\n", wl, tr, x, (x >= 1.0 ? "met" : "not met")
+				printf "| 8 conns, depth 16, %s: dshm ≥ 85%% of the baseline stream | %s | %.0f%% | %s |\n", wl, tr, 100 * y, (y >= 0.85 ? "met" : "not met")
+			}
+			for (w = 1; w <= 2; w++) {
+				wl = w == 1 ? "read" : "write"; key = tr " " wl " 1 1"
+				if (!(key in seen)) continue
+				x = p50[key, "baseline"] > 0 ? p50[key, "dshm"] / p50[key, "baseline"] : 0
+				printf "| 1 conn, depth 1, %s: dshm p50 ≤ 1.2 × ping-pong p50 (unpinned) | %s | %.1f µs vs %.1f µs = %.2f× | %s |\n", wl, tr, p50[key, "dshm"], p50[key, "baseline"], x, ((x > 0 && x <= 1.2) ? "met" : "not met")
+			}
+		}
+	}
+	if (np) {
+		print "\n## One connection, depth 1, pinned (client on CPU 0; server on CPU 0 = same, CPU 1 = across)\n"
+		print "| placement | transport | workload | dshm p50 µs | baseline p50 µs | ratio | dshm p99 µs | baseline p99 µs | ≤ 1.2× |"
+		print "|---|---|---|---:|---:|---:|---:|---:|---|"
+		for (i = 1; i <= np; i++) {
+			pk = porder[i]; split(pk, f, " ")
+			x = pp50[pk, "baseline"] > 0 ? pp50[pk, "dshm"] / pp50[pk, "baseline"] : 0
+			printf "| %s | %s | %s | %.1f | %.1f | %.2f | %.1f | %.1f | %s |\n", substr(f[1], 8), f[2], f[3],
+				pp50[pk, "dshm"], pp50[pk, "baseline"], x, pp99[pk, "dshm"], pp99[pk, "baseline"], ((x > 0 && x <= 1.2) ? "met" : "not met")
+		}
+	}
+	if (nscale) {
+		print "\n## Scale\n"
+		for (i = 1; i <= nscale; i++) print "- " substr(scale[i], 7)
+		for (i = 1; i <= ns; i++) {
+			sk = sorder[i]; c = sc[sk]
+			for (a = 2; a <= c; a++)
+				for (b = a; b > 1 && sv[sk, b - 1] > sv[sk, b]; b--) { t = sv[sk, b]; sv[sk, b] = sv[sk, b - 1]; sv[sk, b - 1] = t }
+			med[sk] = sv[sk, int((c + 1) / 2)]
+			printf "- %s: %.0f ops/s (median of %d)\n", sk, med[sk], c
+		}
+		split("read-8x16 write-8x1", kinds, " ")
+		for (i = 1; i <= 2; i++)
+			if (med["64M-" kinds[i]] > 0)
+				printf "- 16G/64M, %s: %.3f (target: within 10%%: %s)\n", kinds[i], med["16G-" kinds[i]] / med["64M-" kinds[i]],
+					((med["16G-" kinds[i]] / med["64M-" kinds[i]] >= 0.9) ? "met" : "not met")
+	}
+	if (bad != "") print "\n## Runs that failed or read wrong data\n" bad
+}
+EOF
+awk -v machine="$machine" -v versions="$versions" -v secs="$secs" -v repeat="$repeat" -f "$work/table.awk" "$raw" >"$res"
+cat "$res"
+echo "bench: table in $res"
+if [ -s "$work/bench.err" ]; then
+	echo "bench: dshm-bench said:"
+	sort "$work/bench.err" | uniq -c | sort -rn | head -n 20
+fi
+if grep -q ' status=\(wrong\|failed\)' "$raw"; then
+	echo "bench: some runs failed or read back wrong data: see $res" >&2
+	exit 1
+fi
