@@ -446,8 +446,16 @@ dshm_shmdt(const void *shmaddr)
 
 	if ((a = lock_and_find(shmaddr)) == NULL)
 		return -1;
-	/* Changes that cannot be published keep the attachment: nothing is dropped silently. */
-	if ((rc = shm_sync_one(a, true)) != DSHM_SUCCESS && rc != DSHM_INVALID) {
+	/*
+	 * Changes the server could not take for now (it is unreachable, or
+	 * memory ran out) keep the attachment, so a later shmdt publishes
+	 * them.  Changes it refuses for good (the segment is gone, or, after
+	 * a reconnect, its mode no longer lets us write) cannot be kept
+	 * anywhere: the attachment goes, and the error says what was lost.
+	 */
+	rc = shm_sync_one(a, true);
+	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_DISCONNECTED_CLIENT ||
+	    rc == DSHM_NO_MEMORY) {
 		shm_unlock();
 		return shm_fail(rc);
 	}
@@ -457,7 +465,7 @@ dshm_shmdt(const void *shmaddr)
 	munmap(a->addr, a->maplen);
 	munmap(a->lib, 2 * a->maplen);
 	free(a);
-	return 0;
+	return rc == DSHM_SUCCESS || rc == DSHM_INVALID ? 0 : shm_fail(rc);
 }
 
 int
