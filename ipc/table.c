@@ -176,6 +176,35 @@ table_format(struct table *t, void *mem, const struct table_params *p,
 	return 0;
 }
 
+/*
+ * Whether every size and offset in the header is the one its own
+ * parameters give: pointers are computed from these offsets, so a header
+ * damaged or made by anything else must never be trusted with them.
+ */
+static bool
+layout_matches(const struct table_header *h)
+{
+	struct table_params p = {
+		.frame_size = h->frame_size,
+		.nframes = h->nframes,
+		.max_owners = h->max_owners,
+		.nworkers = h->nworkers,
+	};
+	struct layout l;
+
+	if (h->nframes == 0 || h->nframes > INT32_MAX || h->max_owners == 0 ||
+	    h->max_owners > (1u << 20) || h->nworkers == 0 || h->nworkers > 4096)
+		return false;
+	compute_layout(&p, &l);
+	return l.size == h->table_size && l.index_size == h->index_size &&
+	       l.nchunks == h->nchunks && l.max_attach == h->max_attach &&
+	       l.off_owners == h->off_owners && l.off_index == h->off_index &&
+	       l.off_frame_owner == h->off_frame_owner && l.off_frame_bits == h->off_frame_bits &&
+	       l.off_chunks == h->off_chunks && l.off_chunk_bits == h->off_chunk_bits &&
+	       l.off_workers == h->off_workers && l.off_segments == h->off_segments &&
+	       l.off_attach == h->off_attach;
+}
+
 bool
 table_bind(struct table *t, void *mem, size_t mem_size, unsigned char *arena)
 {
@@ -185,7 +214,7 @@ table_bind(struct table *t, void *mem, size_t mem_size, unsigned char *arena)
 	    atomic_load_explicit(&h->magic, memory_order_acquire) != DSHM_TABLE_MAGIC ||
 	    h->layout_version != DSHM_LAYOUT_VERSION || h->header_size != sizeof(*h) ||
 	    h->table_size > mem_size || h->frame_size == 0 ||
-	    (h->frame_size & (h->frame_size - 1)) != 0)
+	    (h->frame_size & (h->frame_size - 1)) != 0 || !layout_matches(h))
 		return false;
 	bind_pointers(t, mem, arena);
 	return true;

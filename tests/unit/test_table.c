@@ -113,6 +113,33 @@ test_bind_rejects_what_is_not_a_table_of_this_layout(void **state)
 	fixture_free(f);
 }
 
+/* Pointers come from the header's offsets: one that is not what its sizes give is refused. */
+static void
+test_bind_rejects_offsets_and_counts_its_sizes_do_not_give(void **state)
+{
+	struct fixture *f = fixture_make(100, 256, 4);
+	struct table_header *h = f->t.hdr;
+	uint64_t *fields[] = {&h->off_owners, &h->off_index, &h->off_frame_owner,
+			      &h->off_frame_bits, &h->off_chunks, &h->off_chunk_bits,
+			      &h->off_workers, &h->off_segments, &h->off_attach, &h->nchunks};
+	struct table t2;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		*fields[i] += 64;
+		assert_false(table_bind(&t2, f->mem, f->mem_size, f->arena));
+		*fields[i] -= 64;
+	}
+	h->max_attach++;
+	assert_false(table_bind(&t2, f->mem, f->mem_size, f->arena));
+	h->max_attach--;
+	h->max_owners++; /* the sizes then give other offsets */
+	assert_false(table_bind(&t2, f->mem, f->mem_size, f->arena));
+	h->max_owners--;
+	assert_true(table_bind(&t2, f->mem, f->mem_size, f->arena));
+	fixture_free(f);
+}
+
 int
 main(void)
 {
@@ -122,6 +149,7 @@ main(void)
 		cmocka_unit_test(test_size_grows_with_frames_and_owners),
 		cmocka_unit_test(test_bind_accepts_a_formatted_table_and_finds_the_same_regions),
 		cmocka_unit_test(test_bind_rejects_what_is_not_a_table_of_this_layout),
+		cmocka_unit_test(test_bind_rejects_offsets_and_counts_its_sizes_do_not_give),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
