@@ -164,8 +164,10 @@ undo_write(struct table *t, uint32_t slot, uint32_t w)
 	if (!atomic_load(&u->active) || u->owner != slot)
 		return;
 	/* An owner the alloc repair has just freed has no bytes left to restore. */
-	if (atomic_load(&o->state) == OWNER_USED && u->len <= t->undo_each &&
-	    u->pos + u->len <= ((uint64_t)atomic_load(&o->npages) << t->frame_shift))
+	uint64_t limit = (uint64_t)atomic_load(&o->npages) << t->frame_shift;
+
+	if (atomic_load(&o->state) == OWNER_USED && u->len <= t->undo_each && u->len <= limit &&
+	    u->pos <= limit - u->len)
 		owners_copy(t, slot, u->pos, t->undo + (size_t)w * t->undo_each, u->len, true);
 	atomic_store(&u->active, 0);
 }

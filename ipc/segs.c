@@ -342,9 +342,8 @@ release_if_done(struct table *t, uint32_t slot, int32_t shmid)
 		owners_unlock(t, slot);
 }
 
-/* The rows of connection k. */
-static uint32_t
-conn_rows(const struct table *t, const struct seg_conn *k)
+uint32_t
+segs_conn_attachments(const struct table *t, const struct seg_conn *k)
 {
 	uint32_t n = 0;
 
@@ -373,7 +372,7 @@ segs_attach(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
 		return DSHM_ACCESS;
 	}
 	/* One connection may not take the whole table from everyone else. */
-	if (conn_rows(t, k) >= SEGS_ATTACH_PER_CONN) {
+	if (segs_conn_attachments(t, k) >= SEGS_ATTACH_PER_CONN) {
 		owners_unlock(t, slot);
 		return DSHM_ATTACH_FULL;
 	}

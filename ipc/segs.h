@@ -75,6 +75,9 @@ int segs_attach(struct table *t, const struct seg_cred *c, const struct seg_conn
 int segs_detach(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
 		int32_t shmid, bool rdonly);
 
+/* How many attachments connection k holds. */
+uint32_t segs_conn_attachments(const struct table *t, const struct seg_conn *k);
+
 /* Detaches everything connection k had attached, as the kernel does at exit. */
 void segs_detach_conn(struct table *t, const struct seg_conn *k);
 

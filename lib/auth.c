@@ -109,15 +109,21 @@ client_authenticate(int fd)
 		return DSHM_SUCCESS; /* nothing to present: the server may not ask */
 	}
 	snprintf(name, sizeof(name), "%s", cred_name);
+	pthread_mutex_unlock(&lock);
+	/* No lock across the network: other connections need not wait for this one. */
 	n = strlen(name);
 	rc = step(fd, PROTO_AUTH_CHALLENGE, name, n, nonce, sizeof(nonce));
 	if (rc == DSHM_SUCCESS) {
 		memcpy(msg, AUTH_CONTEXT, len);
 		memcpy(msg + len, nonce, sizeof(nonce));
 		memcpy(msg + len + sizeof(nonce), name, n);
-		crypto_auth_hmacsha256(mac, msg, len + sizeof(nonce) + n, cred_key);
+		pthread_mutex_lock(&lock);
+		if (!cred_set || strcmp(cred_name, name) != 0)
+			rc = DSHM_AUTH_FAILED; /* the credential changed meanwhile */
+		else
+			crypto_auth_hmacsha256(mac, msg, len + sizeof(nonce) + n, cred_key);
+		pthread_mutex_unlock(&lock);
 	}
-	pthread_mutex_unlock(&lock);
 	/* A server without --auth-file has nothing to check: it says BAD_REQUEST. */
 	if (rc == DSHM_BAD_REQUEST)
 		return DSHM_SUCCESS;

@@ -97,6 +97,8 @@ dshm_batch(int server_socket, struct dshm_op *ops, int n)
 			}
 			pending -= reply_bytes(op);
 			done++;
+			/* The timeout bounds a wait for progress, not the whole batch. */
+			deadline = client_deadline();
 			break; /* one reply makes room: go back to sending */
 		}
 	}

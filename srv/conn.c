@@ -13,6 +13,13 @@
 
 #include "dshm.h"
 
+/* A peer that has yet to authenticate sends nothing large: its header is answered at once. */
+static bool
+refused_before_auth(const struct conn *c, const struct proto_header *h)
+{
+	return c->peer.auth_required && h->len > CONN_AUTH_MAX_BODY;
+}
+
 bool
 conn_has_request(const struct conn *c)
 {
@@ -21,7 +28,7 @@ conn_has_request(const struct conn *c)
 	if (c->closing || buf_len(&c->in) < PROTO_HEADER_LEN)
 		return false;
 	proto_get_header(c->in.data + c->in.start, &h);
-	return proto_check_header(&h) != DSHM_SUCCESS ||
+	return proto_check_header(&h) != DSHM_SUCCESS || refused_before_auth(c, &h) ||
 	       buf_len(&c->in) >= PROTO_HEADER_LEN + (size_t)h.len;
 }
 
@@ -39,6 +46,9 @@ conn_read(struct conn *c, struct conn_stats *st)
 			proto_get_header(c->in.data + c->in.start, &h);
 			if (proto_check_header(&h) == DSHM_SUCCESS) {
 				size_t need = PROTO_HEADER_LEN + (size_t)h.len;
+
+				if (refused_before_auth(c, &h))
+					return true; /* answered without its body */
 
 				if (buf_len(&c->in) >= need)
 					return true; /* serve it before reading more */
@@ -114,6 +124,12 @@ conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 			c->swallow -= drop;
 			st->requests++;
 			continue;
+		}
+		if (refused_before_auth(c, &h)) {
+			/* Its body is never buffered: the answer, then the end. */
+			dispatch_reply_status(&c->out, h.opcode, h.id, DSHM_AUTH_REQUIRED);
+			c->closing = true;
+			break;
 		}
 		if (buf_len(&c->in) < PROTO_HEADER_LEN + (size_t)h.len)
 			break;

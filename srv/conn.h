@@ -20,6 +20,13 @@
 #define CONN_READ_CHUNK (64u << 10)
 #define CONN_OUT_HIGH (4u << 20)
 #define CONN_BUDGET 64 /* requests served per connection per wakeup, for fairness */
+/*
+ * Before it authenticates, a peer gets this long, and its requests may be
+ * this large (an AUTH step is at most 100 bytes): it cannot hold a slot
+ * or a big buffer without a credential.
+ */
+#define CONN_AUTH_SECONDS 10
+#define CONN_AUTH_MAX_BODY 4096
 
 struct conn {
 	int kind; /* SOURCE_CONN: first, so epoll data can be told apart */
@@ -32,6 +39,7 @@ struct conn {
 	bool closing;       /* take no more requests; close once out is flushed */
 	bool ready;         /* on the worker's ready list */
 	int64_t progress_ms; /* when a byte last moved or a request was served */
+	int64_t accepted_ms;
 	struct conn *prev, *next;  /* all connections of the worker */
 	struct conn *next_ready;   /* connections with complete requests left unserved */
 };

@@ -24,8 +24,8 @@ cred_of(const struct peer *p)
 {
 	struct seg_cred c = {
 		.pid = p->pid,
-		.uid = p->uid == UINT32_MAX ? NOBODY : p->uid,
-		.gid = p->uid == UINT32_MAX ? NOBODY : p->gid,
+		.uid = p->cred && p->uid != UINT32_MAX ? p->uid : NOBODY,
+		.gid = p->cred && p->uid != UINT32_MAX ? p->gid : NOBODY,
 	};
 
 	c.privileged = c.uid == 0;
@@ -47,16 +47,11 @@ reply_ident(const struct proto_request *r, struct peer *p, struct buf *out)
 	if (r->data_len != PROTO_IDENT_LEN)
 		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
 	/*
-	 * What the kernel told us stands; from a remote TCP peer the client's
-	 * word is all there is.  A pid the kernel did not give (loopback TCP,
-	 * another pid namespace) is taken as stated: it only labels
-	 * shm_cpid and shm_lpid.
+	 * The ids are the kernel's or a credential's, never what the client
+	 * says.  A pid the kernel did not give (TCP, another pid namespace)
+	 * is taken as stated: it only labels shm_cpid and shm_lpid.
 	 */
-	if (!p->cred) {
-		p->uid = proto_get_u32(b + 4);
-		p->gid = proto_get_u32(b + 8);
-	}
-	if (!p->cred || p->pid == 0)
+	if (p->pid == 0)
 		p->pid = i32(b);
 	if ((at = dispatch_reply_begin(out, r->opcode, r->id, DSHM_SUCCESS, PROTO_IDENT_LEN)) == NULL)
 		return false;

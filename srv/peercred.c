@@ -21,6 +21,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* TCP states, as include/net/tcp_states.h numbers them. */
+enum { TCP_STATE_TIME_WAIT = 6, TCP_STATE_LISTEN = 10, TCP_STATE_NEW_SYN_RECV = 12 };
+
 /* An IPv4 address, also when it reaches an IPv6 socket as ::ffff:a.b.c.d. */
 static bool
 as_v4(const struct sockaddr_storage *ss, struct sockaddr_in *out)
@@ -115,8 +118,19 @@ ask_kernel(const struct inet_diag_req_v2 *req, uint32_t *uid)
 		    nh->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
 			const struct inet_diag_msg *m = NLMSG_DATA(nh);
 
-			*uid = m->idiag_uid;
-			ok = true;
+			/*
+			 * Only a live socket that a process still holds has an owner
+			 * worth the name: a client that closed before we accepted
+			 * leaves a TIME_WAIT socket (or an orphan) that reports uid
+			 * 0 and inode 0.  And it must be the socket asked about.
+			 */
+			ok = m->idiag_inode != 0 && m->idiag_state != TCP_STATE_TIME_WAIT &&
+			     m->idiag_state != TCP_STATE_LISTEN &&
+			     m->idiag_state != TCP_STATE_NEW_SYN_RECV &&
+			     m->id.idiag_sport == req->id.idiag_sport &&
+			     m->id.idiag_dport == req->id.idiag_dport;
+			if (ok)
+				*uid = m->idiag_uid;
 		}
 	}
 	close(fd);

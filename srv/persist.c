@@ -2,10 +2,11 @@
  * persist.c — the named arena and the take-over of a kept table (see
  * persist.h).
  *
- * Invariant: nothing here removes or rewrites data a previous server
- * kept unless it is proven to belong to nobody (an object without its
- * table); a take-over that finds something wrong refuses to start and
- * leaves everything as it was.
+ * Invariant: nothing here removes data a previous server kept; the only
+ * changes a take-over makes are the repairs every lock's next taker
+ * makes anyway, and one that then finds something wrong refuses to
+ * start and leaves the table and the arena for inspection.  An arena
+ * is used only if it is dshmd's user's and closed to everyone else.
  */
 #include "persist.h"
 
@@ -53,7 +54,16 @@ persist_open(const char *name, size_t size, struct persist_map *pm, char *err, s
 
 	object_name(name, path, sizeof(path));
 	*pm = (struct persist_map){NULL, size, false};
-	if ((fd = shm_open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+	/*
+	 * Made by us (O_EXCL) or found; a found one must be ours and closed
+	 * to everyone else, or someone could read or plant the arena's bytes.
+	 */
+	fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		pm->fresh = true;
+	else if (errno == EEXIST)
+		fd = shm_open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (fd < 0) {
 		snprintf(err, errlen, "shm_open(%s): %s", path, strerror(errno));
 		return -1;
 	}
@@ -62,7 +72,15 @@ persist_open(const char *name, size_t size, struct persist_map *pm, char *err, s
 		close(fd);
 		return -1;
 	}
+	if (!pm->fresh && (st.st_uid != geteuid() || (st.st_mode & 077) != 0)) {
+		snprintf(err, errlen, "/dev/shm%s belongs to uid %u with mode %03o: dshmd uses only "
+			 "an arena of its own user (uid %u) that nobody else can open", path,
+			 (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777), (unsigned)geteuid());
+		close(fd);
+		return -1;
+	}
 	if (st.st_size == 0) {
+		/* Ours, but never sized: a start that died right after making it. */
 		pm->fresh = true;
 		if (reserve(fd, size, path, err, errlen) < 0) {
 			close(fd);

@@ -38,8 +38,8 @@ void persist_unlink(const char *name);
  * repairs what dead holders of its locks left half-done, undoes writes
  * cut short, drops the attachments of connections that died with the old
  * server, resets the scoreboard, and runs the invariant check.  Returns
- * 0, or -1 with a message (the table and the object are then left as
- * they were found, for inspection).
+ * 0, or -1 with a message (nothing is removed then: the table and the
+ * object stay, repaired as far as their locks go, for inspection).
  */
 int persist_take_over(struct table *t, const struct options *o, char *err, size_t errlen);
 

@@ -59,6 +59,7 @@ struct worker {
 	const struct worker_args *limits; /* max_conns, max_conns_per_worker, idle_timeout */
 	int64_t next_sweep_ms;            /* when timeouts are next looked at */
 	bool accept_paused; /* out of descriptors: accept again after a pause */
+	bool full;          /* at its connection share: not accepting */
 	int64_t accept_resume_ms;
 };
 
@@ -72,6 +73,8 @@ add_stats(struct worker *w, const struct conn_stats *st)
 	if (st->bytes_out)
 		atomic_fetch_add(&w->slot->bytes_out, st->bytes_out);
 }
+
+static void set_full(struct worker *w, bool full);
 
 static void
 close_conn(struct worker *w, struct conn *c)
@@ -98,6 +101,8 @@ close_conn(struct worker *w, struct conn *c)
 	conn_free_buffers(c);
 	free(c);
 	atomic_fetch_sub(&w->slot->conns_now, 1);
+	if (w->full && atomic_load(&w->slot->conns_now) < w->limits->max_conns_per_worker)
+		set_full(w, false);
 }
 
 /* Registers the events c needs now: input while it takes requests, output while replies wait. */
@@ -175,7 +180,8 @@ rearm_listener(struct worker *w, struct source *l)
  * (IDENT cannot change it): the ids even when the pid is 0 (a peer in
  * another pid namespace), and nobody when the kernel will not say.  On
  * loopback TCP the kernel says too (sock_diag: the uid, and that user's
- * primary group).  From elsewhere the client states it in IDENT.
+ * primary group).  Any other TCP peer proves a credential of
+ * --auth-file, or is nobody.
  */
 static void
 set_identity(struct conn *c, bool unix_socket)
@@ -188,8 +194,16 @@ set_identity(struct conn *c, bool unix_socket)
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		/* A loopback client is on this host: the kernel knows whose it is. */
 		c->peer.cred = peercred_tcp(c->fd, &c->peer.uid, &c->peer.gid);
-		/* Anyone else proves who it is first, when dshmd has credentials. */
-		c->peer.auth_required = !c->peer.cred && auth_enabled();
+		if (c->peer.cred)
+			return;
+		/*
+		 * Anyone else proves who it is first, when dshmd has credentials;
+		 * without them (a loopback listener) it is nobody, never what it
+		 * says it is.
+		 */
+		c->peer.auth_required = auth_enabled();
+		c->peer.cred = !c->peer.auth_required;
+		c->peer.uid = c->peer.gid = 65534;
 		return;
 	}
 	c->peer.cred = true;
@@ -200,6 +214,29 @@ set_identity(struct conn *c, bool unix_socket)
 	} else {
 		c->peer.uid = c->peer.gid = 65534;
 	}
+}
+
+static void watch_listeners(struct worker *w);
+
+/*
+ * A worker at --max-connections-per-worker takes its listeners out of its
+ * epoll set, so the exclusive wake-ups go to workers with room; they come
+ * back when it closes a connection.
+ */
+static void
+set_full(struct worker *w, bool full)
+{
+	if (full == w->full || w->stopping)
+		return;
+	w->full = full;
+	if (w->accept_paused)
+		return; /* the pause's end watches them again, and checks full */
+	if (full) {
+		for (int k = 0; k < 2; k++)
+			if (w->listeners[k].fd >= 0)
+				epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listeners[k].fd, NULL);
+	} else
+		watch_listeners(w);
 }
 
 /* Whether one more connection would pass --max-connections or its per-worker share. */
@@ -234,13 +271,23 @@ sweep_timeouts(struct worker *w)
 		int64_t idle = (int64_t)w->limits->idle_timeout;
 		int64_t limit = !pending ? idle : idle > 0 && idle < CONN_STALL_SECONDS ? idle
 										 : CONN_STALL_SECONDS;
+		struct seg_conn k = {c->peer.worker, c->peer.serial};
 
 		next = c->next;
-		if (limit > 0 && now - c->progress_ms > limit * 1000) {
-			log_debug("closing a connection %s for %lld s", pending ? "stalled" : "idle",
-				  (long long)(now - c->progress_ms) / 1000);
+		if (c->peer.auth_required && now - c->accepted_ms > CONN_AUTH_SECONDS * 1000) {
+			log_debug("closing a connection that did not authenticate in %d s",
+				  CONN_AUTH_SECONDS);
 			close_conn(w, c);
+			continue;
 		}
+		if (limit <= 0 || now - c->progress_ms <= limit * 1000)
+			continue;
+		/* An idle client with segments attached keeps them: it is only quiet. */
+		if (!pending && segs_conn_attachments(w->t, &k) > 0)
+			continue;
+		log_debug("closing a connection %s for %lld s", pending ? "stalled" : "idle",
+			  (long long)(now - c->progress_ms) / 1000);
+		close_conn(w, c);
 	}
 }
 
@@ -276,7 +323,7 @@ accept_one(struct worker *w, struct source *l)
 		return;
 	}
 	rearm_listener(w, l);
-	c->progress_ms = clock_now_ms();
+	c->progress_ms = c->accepted_ms = clock_now_ms();
 	c->kind = SOURCE_CONN;
 	c->fd = fd;
 	c->peer.uid = UINT32_MAX;
@@ -297,6 +344,9 @@ accept_one(struct worker *w, struct source *l)
 	w->conns = c;
 	atomic_fetch_add(&w->slot->conns_now, 1);
 	atomic_fetch_add(&w->slot->conns_total, 1);
+	/* At its share: it leaves the listeners to the other workers until one closes. */
+	if (atomic_load(&w->slot->conns_now) >= w->limits->max_conns_per_worker)
+		set_full(w, true);
 }
 
 static void
@@ -329,7 +379,7 @@ begin_stop(struct worker *w)
 	/* Requests already received are served; nothing more is read after them. */
 	for (struct conn *c = w->conns, *next; c; c = next) {
 		next = c->next;
-		c->closing = !conn_has_request(c) && buf_len(&c->in) == 0;
+		c->closing = c->closing || (!conn_has_request(c) && buf_len(&c->in) == 0);
 		if (c->closing && buf_len(&c->out) == 0)
 			close_conn(w, c);
 	}
@@ -429,7 +479,7 @@ worker_run(const struct worker_args *a)
 			begin_stop(&w);
 		if (w.accept_paused && clock_now_ms() >= w.accept_resume_ms) {
 			w.accept_paused = false;
-			if (!w.stopping)
+			if (!w.stopping && !w.full)
 				watch_listeners(&w);
 		}
 		if (!w.stopping && getppid() != w.master)

@@ -169,6 +169,32 @@ test_no_listening_beyond_loopback_without_credentials(void **state)
 	server_destroy(&s);
 }
 
+static void
+test_before_authenticating_a_peer_may_send_nothing_large_nor_linger(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char head[PROTO_HEADER_LEN];
+	struct proto_header h;
+	size_t got;
+	int fd;
+
+	start_authenticating(f);
+	/* A header announcing a large body is answered at once, and the connection ends. */
+	fd = raw_connect(f->srv.tcp_addr);
+	assert_true(fd >= 0);
+	raw_encode(head, OP_PROC_WRITE, 1, 1u << 20, NULL, 0);
+	assert_true(raw_send(fd, head, sizeof(head)));
+	assert_true(raw_reply(fd, &h, NULL, 0, &got));
+	assert_int_equal(h.status, DSHM_AUTH_REQUIRED);
+	assert_true(raw_wait_closed(fd, HARNESS_STOP_MS));
+	close(fd);
+	/* A peer that says nothing is let go after 10 s. */
+	fd = raw_connect(f->srv.tcp_addr);
+	assert_true(fd >= 0);
+	assert_true(raw_wait_closed(fd, 15000));
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -177,6 +203,7 @@ main(void)
 		TEST_ONE_BARE(test_a_wrong_key_is_refused),
 		TEST_ONE_BARE(test_an_authenticated_client_acts_as_its_credentials_uid),
 		TEST_ONE_BARE(test_no_listening_beyond_loopback_without_credentials),
+		TEST_ONE_BARE(test_before_authenticating_a_peer_may_send_nothing_large_nor_linger),
 	};
 
 	return cmocka_run_group_tests_name("auth", tests, NULL, NULL);

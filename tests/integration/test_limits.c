@@ -139,6 +139,49 @@ test_a_client_that_never_reads_its_replies_is_cut_off(void **state)
 }
 
 static void
+test_a_worker_at_its_share_leaves_new_connections_to_the_others(void **state)
+{
+	struct fixture *f = *state;
+	int fds[10];
+
+	assert_int_equal(fixture_start(f, "--workers", "2", "--max-connections-per-worker", "5",
+				       NULL),
+			 0);
+	for (int i = 0; i < 10; i++) {
+		fds[i] = raw_connect(f->addr);
+		assert_true(fds[i] >= 0);
+		if (!hello_on(fds[i]))
+			fail_msg("connection %d of 10 was refused with room left in a worker", i + 1);
+	}
+	for (int i = 0; i < 10; i++)
+		close(fds[i]);
+}
+
+static void
+test_an_idle_client_with_a_segment_attached_keeps_it(void **state)
+{
+	struct fixture *f = *state;
+	struct shmid_ds ds;
+	char *p;
+	int id;
+
+	assert_int_equal(fixture_start(f, "--idle-timeout", "1", NULL), 0);
+	assert_int_equal(dshm_set_server(f->addr), 0);
+	id = dshm_shmget(IPC_PRIVATE, 4096, 0600);
+	assert_true(id >= 0);
+	p = dshm_shmat(id, NULL, 0);
+	assert_true(p != (void *)-1);
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+	/* Quiet for longer than the idle timeout: nothing to wait for but time itself. */
+	harness_nap_ms(2500);
+	strcpy(p, "still here");
+	assert_int_equal(dshm_sync(p), 0);
+	assert_int_equal(dshm_shmctl(id, IPC_STAT, &ds), 0);
+	assert_int_equal(ds.shm_nattch, 1);
+	assert_int_equal(dshm_shmdt(p), 0);
+}
+
+static void
 test_one_connection_holds_at_most_256_attachments(void **state)
 {
 	struct fixture *f = *state;
@@ -166,6 +209,8 @@ main(void)
 		TEST_ONE_BARE(test_an_idle_connection_is_closed_after_the_idle_timeout),
 		TEST_ONE_BARE(test_a_sender_stalled_mid_request_is_closed),
 		TEST_ONE_BARE(test_a_client_that_never_reads_its_replies_is_cut_off),
+		TEST_ONE_BARE(test_a_worker_at_its_share_leaves_new_connections_to_the_others),
+		TEST_ONE_BARE(test_an_idle_client_with_a_segment_attached_keeps_it),
 		TEST_ONE(test_one_connection_holds_at_most_256_attachments),
 	};
 

@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dshm.h"
@@ -156,11 +158,32 @@ test_an_arena_without_its_table_is_refused_and_left_alone(void **state)
 	remove_kept(f, &k);
 }
 
+static void
+test_an_arena_someone_else_made_is_never_used(void **state)
+{
+	struct fixture *f = *state;
+	char name[32], path[64];
+	int fd;
+
+	(void)f;
+	snprintf(name, sizeof(name), "t%d-foreign", (int)getpid());
+	snprintf(path, sizeof(path), "/dev/shm/dshm-%s", name);
+	/* Planted by another user, open to all: dshmd must neither read nor fill it. */
+	fd = open(path, O_CREAT | O_EXCL | O_RDWR, 0666);
+	assert_true(fd >= 0);
+	assert_int_equal(fchmod(fd, 0666), 0);
+	assert_int_equal(fchown(fd, 65534, 65534), 0);
+	close(fd);
+	expect_refusal((const char *const[]){"--persist", name, NULL}, 4,
+		       "dshmd uses only an arena of its own user");
+	assert_int_equal(unlink(path), 0);
+}
+
 /* The fixture's teardown, and then the named arenas a failed test may have left. */
 static int
 persist_teardown(void **state)
 {
-	const char *const tags[] = {"clean", "sizes", "orphan"};
+	const char *const tags[] = {"clean", "sizes", "orphan", "foreign"};
 	int rc = fixture_teardown(state);
 
 	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
@@ -181,6 +204,7 @@ main(void)
 		TEST_PERSIST(test_a_clean_stop_keeps_processes_and_segments_for_the_next_start),
 		TEST_PERSIST(test_a_kept_table_is_refused_without_its_name_or_with_other_sizes),
 		TEST_PERSIST(test_an_arena_without_its_table_is_refused_and_left_alone),
+		TEST_PERSIST(test_an_arena_someone_else_made_is_never_used),
 	};
 
 	return cmocka_run_group_tests_name("persist", tests, NULL, NULL);
