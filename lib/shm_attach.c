@@ -88,7 +88,7 @@ shm_reattach_all(int32_t lpid)
 static int
 pull(struct attachment *a, bool only_if_changed)
 {
-	size_t win = a->segsz < PROTO_MAX_DATA ? a->segsz : PROTO_MAX_DATA;
+	size_t win = a->segsz < shm_max_data ? a->segsz : shm_max_data;
 	unsigned char *reply = malloc(PROTO_SHM_READ_REPLY_LEN + win);
 	uint64_t gen = a->gen;
 	int rc = DSHM_SUCCESS;
@@ -195,14 +195,14 @@ flush_batch(struct attachment *a, struct batch *b, bool *others)
 
 /*
  * Sends the bytes that differ from the twin, in runs packed into writes
- * of at most PROTO_MAX_DATA bytes.  Returns a DSHM_* status; *others
+ * of at most shm_max_data bytes.  Returns a DSHM_* status; *others
  * tells whether someone else wrote meanwhile (then a pull is due).
  */
 static int
 push(struct attachment *a, bool *others)
 {
 	const unsigned char *data = a->lib, *twin = a->lib + a->maplen;
-	const size_t cap = PROTO_MAX_DATA, max_run = cap - PROTO_SHM_WRITE_LEN - PROTO_SHM_RUN_LEN;
+	const size_t cap = shm_max_data, max_run = cap - PROTO_SHM_WRITE_LEN - PROTO_SHM_RUN_LEN;
 	uint64_t i = 0, size = a->segsz;
 	/* Runs are RUN_GAP equal bytes apart: a small segment needs small buffers. */
 	size_t runs_cap = (size_t)(size / RUN_GAP + 1) * PROTO_SHM_RUN_LEN;

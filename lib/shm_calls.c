@@ -1,6 +1,6 @@
 /*
  * shm_calls.c — dshm_shmget, dshm_shmctl, dshm_read and dshm_write: one
- * request each (or one per PROTO_MAX_DATA window), errors turned into
+ * request each (or one per window of the server's max_data), errors turned into
  * errno as the kernel's calls set it.
  *
  * The kernel copies struct shmid_ds from the caller before it looks the
@@ -145,8 +145,11 @@ dshm_read(int shmid, size_t offset, void *buf, size_t len)
 		return -1;
 	}
 	shm_lock();
-	do {
-		size_t n = len - done < PROTO_MAX_DATA ? len - done : PROTO_MAX_DATA;
+	/* Connected first: the windows are the server's max_data. */
+	if (shm_conn() < 0)
+		rc = DSHM_DISCONNECTED_SERVER;
+	while (rc == DSHM_SUCCESS && (done < len || len == 0)) {
+		size_t win = shm_max_data, n = len - done < win ? len - done : win;
 		struct proto_request r = {.opcode = OP_SHM_READ, .data_len = sizeof(body)};
 
 		proto_put_u32(body, (uint32_t)shmid);
@@ -157,7 +160,9 @@ dshm_read(int shmid, size_t offset, void *buf, size_t len)
 			memcpy((unsigned char *)buf + done, reply + PROTO_SHM_READ_REPLY_LEN, n);
 			done += n;
 		}
-	} while (rc == DSHM_SUCCESS && done < len);
+		if (len == 0)
+			break;
+	}
 	shm_unlock();
 	free(reply);
 	return rc == DSHM_SUCCESS ? (ssize_t)len : shm_fail(rc);
@@ -167,7 +172,7 @@ ssize_t
 dshm_write(int shmid, size_t offset, const void *buf, size_t len)
 {
 	unsigned char body[PROTO_SHM_WRITE_LEN + PROTO_SHM_RUN_LEN], reply[PROTO_SHM_WRITE_REPLY_LEN];
-	size_t done = 0, chunk = PROTO_MAX_DATA - sizeof(body);
+	size_t done = 0;
 	int rc = DSHM_SUCCESS;
 
 	if (shmid < 0) {
@@ -175,8 +180,11 @@ dshm_write(int shmid, size_t offset, const void *buf, size_t len)
 		return -1;
 	}
 	shm_lock();
-	do {
-		size_t n = len - done < chunk ? len - done : chunk;
+	/* Connected first: the chunks are the server's max_data. */
+	if (shm_conn() < 0)
+		rc = DSHM_DISCONNECTED_SERVER;
+	while (rc == DSHM_SUCCESS && (done < len || len == 0)) {
+		size_t chunk = shm_max_data - sizeof(body), n = len - done < chunk ? len - done : chunk;
 		struct proto_request r = {.opcode = OP_SHM_WRITE, .data_len = sizeof(body)};
 		unsigned char *msg = malloc(sizeof(body) + n);
 
@@ -196,7 +204,9 @@ dshm_write(int shmid, size_t offset, const void *buf, size_t len)
 		rc = shm_call_once(&r, msg, reply, sizeof(reply), NULL);
 		free(msg);
 		done += n;
-	} while (rc == DSHM_SUCCESS && done < len);
+		if (len == 0)
+			break;
+	}
 	shm_unlock();
 	return rc == DSHM_SUCCESS ? (ssize_t)len : shm_fail(rc);
 }

@@ -24,6 +24,7 @@
 #include "shm_internal.h"
 
 struct attachment *shm_attachments;
+uint32_t shm_max_data = PROTO_MAX_DATA;
 
 static int open_conn(int32_t lpid);
 
@@ -98,6 +99,24 @@ shm_unlock(void)
 	pthread_mutex_unlock(&lock);
 }
 
+/* Learns how much one request may carry (dshmd --max-data). */
+static bool
+learn_limits(int fd)
+{
+	struct proto_request r = {.opcode = OP_HELLO};
+	unsigned char body[PROTO_HELLO_LEN];
+	struct proto_hello hello;
+
+	if (client_call_unlocked(fd, &r, NULL, body, sizeof(body), NULL) != DSHM_SUCCESS)
+		return false;
+	proto_decode_hello(body, &hello);
+	/* A window must hold at least a page and the write's own headers. */
+	shm_max_data = hello.max_data < PROTO_MAX_DATA ? hello.max_data : PROTO_MAX_DATA;
+	if (shm_max_data < (64u << 10))
+		shm_max_data = 64u << 10;
+	return true;
+}
+
 /* Tells the server who we are; over a Unix socket it knows already and says so. */
 static bool
 identify(int fd)
@@ -120,7 +139,7 @@ open_conn(int32_t lpid)
 	if (conn_fd >= 0)
 		return conn_fd;
 	fd = dshm_connect(server_addr);
-	if (fd < 0 || !identify(fd)) {
+	if (fd < 0 || !identify(fd) || !learn_limits(fd)) {
 		if (fd >= 0)
 			close(fd);
 		errno = EIO;

@@ -37,6 +37,9 @@ struct attachment {
 
 extern struct attachment *shm_attachments;
 
+/* The largest read or write the server takes (its HELLO's max_data); valid once connected. */
+extern uint32_t shm_max_data;
+
 /* Takes the lock (and sets up the fork handlers on first use). */
 void shm_lock(void);
 void shm_unlock(void);

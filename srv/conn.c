@@ -13,6 +13,17 @@
 
 #include "dshm.h"
 
+/* proto_check_header, with the body capped by --max-data rather than the protocol's most. */
+static int
+check_header(const struct proto_header *h)
+{
+	int rc = proto_check_header(h);
+
+	if (rc == DSHM_SUCCESS && h->len > dispatch_max_data + (PROTO_MAX_BODY - PROTO_MAX_DATA))
+		rc = DSHM_TOO_LARGE;
+	return rc;
+}
+
 /* A peer that has yet to authenticate sends nothing large: its header is answered at once. */
 static bool
 refused_before_auth(const struct conn *c, const struct proto_header *h)
@@ -28,7 +39,7 @@ conn_has_request(const struct conn *c)
 	if (c->closing || buf_len(&c->in) < PROTO_HEADER_LEN)
 		return false;
 	proto_get_header(c->in.data + c->in.start, &h);
-	return proto_check_header(&h) != DSHM_SUCCESS || refused_before_auth(c, &h) ||
+	return check_header(&h) != DSHM_SUCCESS || refused_before_auth(c, &h) ||
 	       buf_len(&c->in) >= PROTO_HEADER_LEN + (size_t)h.len;
 }
 
@@ -44,7 +55,7 @@ conn_read(struct conn *c, struct conn_stats *st)
 		/* A large request gets room for all of itself at once. */
 		if (c->swallow == 0 && buf_len(&c->in) >= PROTO_HEADER_LEN) {
 			proto_get_header(c->in.data + c->in.start, &h);
-			if (proto_check_header(&h) == DSHM_SUCCESS) {
+			if (check_header(&h) == DSHM_SUCCESS) {
 				size_t need = PROTO_HEADER_LEN + (size_t)h.len;
 
 				if (refused_before_auth(c, &h))
@@ -107,7 +118,7 @@ conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 		if (served == CONN_BUDGET)
 			return true;
 		proto_get_header(c->in.data + c->in.start, &h);
-		rc = proto_check_header(&h);
+		rc = check_header(&h);
 		if (rc == DSHM_BAD_REQUEST || rc == DSHM_VERSION_MISMATCH) {
 			/* The stream cannot be trusted past this header: answer, then close. */
 			dispatch_reply_status(&c->out, h.opcode, h.id, rc);

@@ -10,6 +10,8 @@
 #include "procs.h"
 #include "stats.h"
 
+uint32_t dispatch_max_data = PROTO_MAX_DATA;
+
 /* This worker's scoreboard row, where every reply is counted (NULL: not counted). */
 static struct worker_slot *counters;
 
@@ -61,7 +63,7 @@ reply_hello(struct table *t, const struct proto_request *r, struct buf *out)
 	unsigned char *at = buf_reserve(out, PROTO_HEADER_LEN + PROTO_HELLO_LEN);
 	struct proto_hello hello = {
 		.frame_size = t->hdr->frame_size,
-		.max_data = PROTO_MAX_DATA,
+		.max_data = dispatch_max_data,
 		.nframes = t->hdr->nframes,
 		.frames_free = t->hdr->frames_free, /* a snapshot, read without the lock */
 	};
@@ -83,7 +85,7 @@ reply_read(struct table *t, const struct proto_request *r, struct buf *out)
 
 	if (size < 0)
 		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
-	if ((uint32_t)size > PROTO_MAX_DATA)
+	if ((uint32_t)size > dispatch_max_data)
 		return dispatch_reply_status(out, r->opcode, r->id, DSHM_TOO_LARGE);
 	if ((at = buf_reserve(out, PROTO_HEADER_LEN + (size_t)size)) == NULL)
 		return false;
@@ -156,7 +158,7 @@ dispatch(struct table *t, const struct proto_request *r, struct peer *p, struct 
 		break;
 	case OP_PROC_WRITE:
 		/* The body's cap leaves room for arguments; the data itself stops at max_data. */
-		if (r->data_len > PROTO_MAX_DATA)
+		if (r->data_len > dispatch_max_data)
 			rc = DSHM_TOO_LARGE;
 		else
 			rc = procs_write(t, r->arg[0], r->arg[1], r->arg[2], r->data, r->data_len);

@@ -60,6 +60,12 @@ void dispatch_put_header(unsigned char *at, uint8_t opcode, uint32_t id, int32_t
 unsigned char *dispatch_reply_begin(struct buf *out, uint8_t opcode, uint32_t id, int32_t status,
 				    uint32_t len);
 
+/*
+ * The largest read or write this server takes (--max-data, at most
+ * PROTO_MAX_DATA); a request body may be that plus 64 bytes.
+ */
+extern uint32_t dispatch_max_data;
+
 /* Counts every reply from now on in slot (this worker's scoreboard row). */
 void dispatch_count_into(struct worker_slot *slot);
 

@@ -225,7 +225,7 @@ reply_read(struct table *t, const struct proto_request *r, const struct peer *p,
 
 	if (r->data_len != PROTO_SHM_READ_LEN)
 		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
-	if ((len = proto_get_u64(b + 16)) > PROTO_MAX_DATA)
+	if ((len = proto_get_u64(b + 16)) > dispatch_max_data)
 		return dispatch_reply_status(out, r->opcode, r->id, DSHM_TOO_LARGE);
 	if ((at = buf_reserve(out, PROTO_HEADER_LEN + PROTO_SHM_READ_REPLY_LEN + len)) == NULL)
 		return false;

@@ -386,6 +386,7 @@ spawn(struct master *m, int index)
 			.max_conns = m->o->max_conns,
 			.max_conns_per_worker = m->o->max_conns_per_worker,
 			.idle_timeout = m->o->idle_timeout,
+			.max_data = m->o->max_data,
 		};
 		sigset_t keep;
 

@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "naming.h"
+#include "proto.h"
 
 #define DEFAULT_MEMORY (64u << 20)
 #define DEFAULT_FRAME 4096u
@@ -59,6 +60,8 @@ usage(FILE *f)
 		"  --idle-timeout SECS close a connection idle that long (default %u; 0: never);\n"
 		"                      one stalled mid-request or not reading its replies goes\n"
 		"                      after %u s\n"
+		"  --max-data SIZE     the largest read or write a request may carry, 64K to\n"
+		"                      16M (default 16M); a request body may be 64 bytes more\n"
 		"  --auth-file FILE    credentials (NAME UID GID HEXKEY lines) that clients on\n"
 		"                      other hosts must prove before anything else; without\n"
 		"                      it, --listen must be a loopback address\n"
@@ -115,7 +118,7 @@ void
 options_parse(struct options *o, int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_UNIX, O_MEMORY, O_FRAME, O_WORKERS, O_KEY, O_PIDFILE,
-	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_MAXCONN, O_MAXCONNW, O_IDLE, O_AUTH,
+	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_MAXCONN, O_MAXCONNW, O_IDLE, O_AUTH, O_MAXDATA,
 	       O_HELP, O_VERSION };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, O_LISTEN},
@@ -132,6 +135,7 @@ options_parse(struct options *o, int argc, char **argv)
 		{"max-connections-per-worker", required_argument, NULL, O_MAXCONNW},
 		{"idle-timeout", required_argument, NULL, O_IDLE},
 		{"auth-file", required_argument, NULL, O_AUTH},
+		{"max-data", required_argument, NULL, O_MAXDATA},
 		{"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
@@ -151,6 +155,7 @@ options_parse(struct options *o, int argc, char **argv)
 	o->max_processes = 0; /* the default depends on the arena: see below */
 	o->max_conns = DEFAULT_MAX_CONNS;
 	o->idle_timeout = DEFAULT_IDLE_TIMEOUT;
+	o->max_data = PROTO_MAX_DATA;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -222,6 +227,14 @@ options_parse(struct options *o, int argc, char **argv)
 		case O_IDLE:
 			o->idle_timeout = count_arg("--idle-timeout", optarg, 0, 1u << 30);
 			break;
+		case O_MAXDATA: {
+			uint64_t v = size_arg("--max-data", optarg);
+
+			if (v < (64u << 10) || v > PROTO_MAX_DATA)
+				bad("--max-data: '%s' is not from 64K to 16M", optarg);
+			o->max_data = (uint32_t)v;
+			break;
+		}
 		case O_AUTH:
 			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->auth_file))
 				bad("--auth-file: the path must be 1 to %zu bytes long",

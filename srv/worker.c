@@ -393,6 +393,7 @@ setup(struct worker *w, const struct worker_args *a)
 	memset(w, 0, sizeof(*w));
 	w->t = a->table;
 	w->limits = a;
+	dispatch_max_data = a->max_data;
 	w->t->self = a->index - 1;
 	w->slot = &a->table->workers[a->index - 1];
 	dispatch_count_into(w->slot);

@@ -15,6 +15,7 @@ struct worker_args {
 	uint32_t max_conns;            /* all workers together */
 	uint32_t max_conns_per_worker;
 	uint32_t idle_timeout;         /* seconds; 0: never */
+	uint32_t max_data;             /* --max-data */
 };
 
 /* Runs the worker until it is told to stop or its master dies; never returns. */

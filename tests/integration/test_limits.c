@@ -5,7 +5,8 @@
  * connections; a connection stalled in the middle of a request, or one
  * that never reads its replies, is closed too (after the idle timeout
  * when it is shorter than the 30 s stall limit); one connection cannot
- * hold more than 256 attachments.
+ * hold more than 256 attachments; --max-data caps every read and write
+ * (and libdshm's segment calls follow the server's cap).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -182,6 +183,54 @@ test_an_idle_client_with_a_segment_attached_keeps_it(void **state)
 }
 
 static void
+test_max_data_caps_every_read_and_write_and_the_library_follows_it(void **state)
+{
+	struct fixture *f = *state;
+	enum { MAX = 64 << 10, SEG = 300 << 10 };
+	unsigned char *buf = malloc(SEG), *got = malloc(SEG);
+	struct proto_hello hello;
+	t_read_response *r;
+	unsigned char *p;
+	int fd, id;
+
+	assert_non_null(buf);
+	assert_non_null(got);
+	assert_int_equal(fixture_start(f, "--max-data", "64K", NULL), 0);
+	assert_true(raw_hello(f->addr, &hello));
+	assert_int_equal(hello.max_data, MAX);
+	fd = dshm_connect(f->addr);
+	assert_true(fd >= 0);
+	assert_int_equal(memory_init_process(fd, 1, 20, NULL), DSHM_SUCCESS);
+	memset(buf, 7, SEG);
+	assert_int_equal(memory_write(fd, 1, 0, 0, MAX, MAX, buf, NULL), DSHM_SUCCESS);
+	assert_int_equal(memory_write(fd, 1, 0, 0, MAX + 1, MAX + 1, buf, NULL), DSHM_TOO_LARGE);
+	r = memory_read(fd, 1, 0, 0, MAX + 1, NULL);
+	assert_non_null(r);
+	assert_int_equal(r->exec_code, DSHM_TOO_LARGE);
+	free(r);
+	close(fd);
+
+	/* Segments larger than a request travel in the server's windows. */
+	assert_int_equal(dshm_set_server(f->addr), 0);
+	id = dshm_shmget(IPC_PRIVATE, SEG, 0600);
+	assert_true(id >= 0);
+	for (int i = 0; i < SEG; i++)
+		buf[i] = (unsigned char)(i * 31 + 5);
+	assert_int_equal(dshm_write(id, 0, buf, SEG), SEG);
+	p = dshm_shmat(id, NULL, 0);
+	assert_true(p != (void *)-1);
+	assert_memory_equal(p, buf, SEG);
+	memset(p + 1000, 0x42, 200 << 10);
+	assert_int_equal(dshm_sync(p), 0);
+	assert_int_equal(dshm_read(id, 0, got, SEG), SEG);
+	assert_memory_equal(got, p, SEG);
+	assert_int_equal(dshm_shmdt(p), 0);
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+	free(buf);
+	free(got);
+}
+
+static void
 test_one_connection_holds_at_most_256_attachments(void **state)
 {
 	struct fixture *f = *state;
@@ -211,6 +260,7 @@ main(void)
 		TEST_ONE_BARE(test_a_client_that_never_reads_its_replies_is_cut_off),
 		TEST_ONE_BARE(test_a_worker_at_its_share_leaves_new_connections_to_the_others),
 		TEST_ONE_BARE(test_an_idle_client_with_a_segment_attached_keeps_it),
+		TEST_ONE_BARE(test_max_data_caps_every_read_and_write_and_the_library_follows_it),
 		TEST_ONE(test_one_connection_holds_at_most_256_attachments),
 	};
 
