@@ -74,7 +74,7 @@ listen_tcp(const char *hostport, char *bound, size_t boundlen, char *err, size_t
 }
 
 int
-listen_unix(const char *path, char *err, size_t errlen)
+listen_unix(const char *path, gid_t gid, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int fd;
@@ -110,8 +110,10 @@ listen_unix(const char *path, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	if (chmod(path, 0660) < 0 || listen(fd, BACKLOG) < 0) {
-		snprintf(err, errlen, "chmod/listen(%s): %s", path, strerror(errno));
+	/* Owner and group may connect: --unix-group chooses which group that is. */
+	if (chmod(path, 0660) < 0 || (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) ||
+	    listen(fd, BACKLOG) < 0) {
+		snprintf(err, errlen, "chmod/chown/listen(%s): %s", path, strerror(errno));
 		unlink(path); /* ours: we just bound it */
 		close(fd);
 		return -1;

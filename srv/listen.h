@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <sys/types.h>
+
 #include "sockprobe.h"
 
 /*
@@ -22,7 +24,10 @@
  */
 int listen_tcp(const char *hostport, char *bound, size_t boundlen, char *err, size_t errlen);
 
-/* Opens a listening Unix socket at path (mode 0660), replacing a stale file. */
-int listen_unix(const char *path, char *err, size_t errlen);
+/*
+ * Opens a listening Unix socket at path (mode 0660, its group gid unless
+ * that is (gid_t)-1), replacing a stale file.
+ */
+int listen_unix(const char *path, gid_t gid, char *err, size_t errlen);
 
 #endif /* DSHM_SRV_LISTEN_H */

@@ -354,7 +354,7 @@ start(struct master *m)
 		return rc;
 	m->table.undo_each = PROTO_MAX_DATA;
 
-	m->listen_fds[1] = listen_unix(o->unix_path, err, sizeof(err));
+	m->listen_fds[1] = listen_unix(o->unix_path, o->unix_gid, err, sizeof(err));
 	if (m->listen_fds[1] < 0) {
 		log_error("%s", err);
 		return EXIT_IN_USE;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <libutil.h>
 #include <stdio.h>
@@ -45,6 +46,8 @@ usage(FILE *f)
 		"                      port 0 picks a free port; \"none\" turns TCP off)\n"
 		"  --unix PATH         Unix socket (default %s:\n"
 		"                      $XDG_RUNTIME_DIR/dshm.sock, else /tmp/dshm-UID.sock)\n"
+		"  --unix-group GROUP  the Unix socket's group (name or number), whose members\n"
+		"                      may connect (mode 0660; default: dshmd's own group)\n"
 		"  --memory SIZE       arena size, with K/M/G suffixes (default 64M); the arena\n"
 		"                      holds SIZE / frame-size frames, all of them allocatable\n"
 		"  --frame-size BYTES  frame (page) size: a power of two, 64 to 1M (default 4096)\n"
@@ -118,7 +121,7 @@ void
 options_parse(struct options *o, int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_UNIX, O_MEMORY, O_FRAME, O_WORKERS, O_KEY, O_PIDFILE,
-	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_MAXCONN, O_MAXCONNW, O_IDLE, O_AUTH, O_MAXDATA,
+	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_MAXCONN, O_MAXCONNW, O_IDLE, O_AUTH, O_MAXDATA, O_UNIXGROUP,
 	       O_HELP, O_VERSION };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, O_LISTEN},
@@ -136,6 +139,7 @@ options_parse(struct options *o, int argc, char **argv)
 		{"idle-timeout", required_argument, NULL, O_IDLE},
 		{"auth-file", required_argument, NULL, O_AUTH},
 		{"max-data", required_argument, NULL, O_MAXDATA},
+		{"unix-group", required_argument, NULL, O_UNIXGROUP},
 		{"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
@@ -156,6 +160,7 @@ options_parse(struct options *o, int argc, char **argv)
 	o->max_conns = DEFAULT_MAX_CONNS;
 	o->idle_timeout = DEFAULT_IDLE_TIMEOUT;
 	o->max_data = PROTO_MAX_DATA;
+	o->unix_gid = (gid_t)-1;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -227,6 +232,22 @@ options_parse(struct options *o, int argc, char **argv)
 		case O_IDLE:
 			o->idle_timeout = count_arg("--idle-timeout", optarg, 0, 1u << 30);
 			break;
+		case O_UNIXGROUP: {
+			struct group *g = getgrnam(optarg);
+			char *end;
+			unsigned long n;
+
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (g != NULL)
+				o->unix_gid = g->gr_gid;
+			else if (errno == 0 && end != optarg && *end == '\0' && optarg[0] != '-' &&
+				 n < UINT32_MAX)
+				o->unix_gid = (gid_t)n;
+			else
+				bad("--unix-group: no group '%s'", optarg);
+			break;
+		}
 		case O_MAXDATA: {
 			uint64_t v = size_arg("--max-data", optarg);
 

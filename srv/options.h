@@ -38,6 +38,7 @@ struct options {
 	uint32_t idle_timeout;         /* --idle-timeout seconds, 0: never */
 	char auth_file[4096];          /* --auth-file, "" when none */
 	uint32_t max_data;             /* --max-data: the largest read or write */
+	gid_t unix_gid;                /* --unix-group, (gid_t)-1: the user's */
 };
 
 /* Parses argv; exits (0 after --help/--version, 2 on a bad value). */

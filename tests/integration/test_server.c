@@ -24,6 +24,8 @@
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <grp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dshm.h"
@@ -107,7 +109,9 @@ test_help_exits_0_and_mentions_every_option(void **state)
 {
 	static const char *const options[] = {
 		"--listen", "--unix", "--memory", "--frame-size", "--workers", "--key",
-		"--max-processes", "--pidfile", "--log-level", "--help", "--version",
+		"--max-processes", "--pidfile", "--log-level", "--help", "--version", "--persist",
+		"--max-connections", "--max-connections-per-worker", "--idle-timeout", "--max-data",
+		"--auth-file", "--unix-group",
 	};
 	struct server s;
 	char *out, *err;
@@ -1222,6 +1226,53 @@ test_server_that_stops_answering_times_out_as_disconnected_server(void **state)
 	close(fd);
 }
 
+/* In a child with the given ids: whether it may connect to the socket. */
+struct as_ids {
+	const char *path;
+	gid_t gid;
+	uid_t uid;
+};
+
+static int
+connect_as(void *arg)
+{
+	const struct as_ids *a = arg;
+	int fd;
+
+	if (setgroups(0, NULL) != 0 || setgid(a->gid) != 0 || setuid(a->uid) != 0)
+		return 10;
+	fd = raw_connect(a->path);
+	if (fd < 0)
+		return 1;
+	close(fd);
+	return 0;
+}
+
+static void
+test_unix_group_lets_that_group_connect_and_nobody_else(void **state)
+{
+	struct fixture *f = *state;
+	struct as_ids member, stranger;
+	char dir[sizeof(f->srv.dir)], *slash;
+	struct stat st;
+
+	assert_int_equal(fixture_start(f, "--unix-group", "65534", NULL), 0);
+	assert_int_equal(stat(f->srv.unix_path, &st), 0);
+	assert_int_equal(st.st_gid, 65534);
+	assert_int_equal(st.st_mode & 0777, 0660);
+	/* The directories may be passed through; the socket's own mode decides. */
+	snprintf(dir, sizeof(dir), "%s", f->srv.dir);
+	assert_int_equal(chmod(dir, 0711), 0);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		chmod(dir, 0711);
+	}
+	member = (struct as_ids){f->srv.unix_addr, 65534, 4321};
+	stranger = (struct as_ids){f->srv.unix_addr, 4321, 4321};
+	assert_int_equal(wait_child(fork_child(connect_as, &member), HARNESS_STOP_MS), 0);
+	assert_int_equal(wait_child(fork_child(connect_as, &stranger), HARNESS_STOP_MS), 1);
+}
+
 int
 main(void)
 {
@@ -1255,6 +1306,7 @@ main(void)
 		TEST_ONE_BARE(test_worker_dying_again_right_after_its_respawn_is_respawned_after_a_back_off),
 		TEST_ONE(test_workers_exit_when_the_master_is_killed),
 		TEST_ONE(test_connections_are_spread_over_the_workers),
+		TEST_ONE_BARE(test_unix_group_lets_that_group_connect_and_nobody_else),
 		TEST_ONE(test_many_concurrent_clients_all_succeed_with_the_right_data),
 		TEST_ONE(test_concurrent_writes_spanning_3_pages_are_seen_whole),
 		TEST_ONE_BARE(test_concurrent_work_on_the_same_pids_keeps_processes_apart_and_loses_no_frame),
