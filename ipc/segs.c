@@ -519,7 +519,8 @@ segs_read(struct table *t, const struct seg_cred *c, const struct seg_conn *k, i
 	if (!find_locked(t, shmid, &slot))
 		return DSHM_INVALID;
 	g = &t->segments[slot];
-	if (find_row(t, k, shmid, -1) < 0 && !perm_ok(g, c, S_IRUGO))
+	/* The mode first: the attachment rows are scanned only when it says no. */
+	if (!perm_ok(g, c, S_IRUGO) && find_row(t, k, shmid, -1) < 0)
 		rc = DSHM_ACCESS;
 	else if (!in_range(t, slot, off, len))
 		rc = DSHM_INVALID;
@@ -533,6 +534,20 @@ segs_read(struct table *t, const struct seg_cred *c, const struct seg_conn *k, i
 	return rc;
 }
 
+/*
+ * Whether connection k holds a read-write attachment of shmid: it may
+ * write whatever the mode says now, as a kernel attachment may.  Scanned
+ * only when the mode refuses, so a request whose caller may write anyway
+ * costs no scan of the rows under the segment's lock.
+ */
+static bool
+has_rw_row(const struct table *t, const struct seg_conn *k, int32_t shmid)
+{
+	int64_t i = find_row(t, k, shmid, 0);
+
+	return i >= 0 && !(t->attach[i].flags & ATTACH_RDONLY);
+}
+
 int
 segs_write(struct table *t, const struct seg_cred *c, const struct seg_conn *k, int32_t shmid,
 	   const struct seg_run *runs, uint32_t nruns, const unsigned char *data,
@@ -540,14 +555,12 @@ segs_write(struct table *t, const struct seg_cred *c, const struct seg_conn *k, 
 {
 	struct segment *g;
 	uint32_t slot;
-	int64_t i;
 	int rc = DSHM_SUCCESS;
 
 	if (!find_locked(t, shmid, &slot))
 		return DSHM_INVALID;
 	g = &t->segments[slot];
-	i = find_row(t, k, shmid, 0);
-	if ((i < 0 || (t->attach[i].flags & ATTACH_RDONLY)) && !perm_ok(g, c, S_IWUGO)) {
+	if (!perm_ok(g, c, S_IWUGO) && !has_rw_row(t, k, shmid)) {
 		owners_unlock(t, slot);
 		return DSHM_ACCESS;
 	}

@@ -276,6 +276,47 @@ test_over_loopback_tcp_the_kernel_says_who_the_client_is(void **state)
 	assert_int_equal(wait_child(pid, HARNESS_STOP_MS), 0);
 }
 
+/* As nobody: an attachment keeps writing after the mode takes write away, as the kernel's does. */
+static int
+attachment_outlives_mode(void *arg)
+{
+	const char *addr = arg;
+	struct shmid_ds ds;
+	char *p, got[8] = "";
+	int id;
+
+	if (setgid(65534) != 0 || setuid(65534) != 0 || dshm_set_server(addr) != 0)
+		return 10;
+	if ((id = dshm_shmget(IPC_PRIVATE, PAGE, 0600)) < 0 || (p = dshm_shmat(id, NULL, 0)) == (void *)-1)
+		return 11;
+	if (dshm_shmctl(id, IPC_STAT, &ds) != 0)
+		return 12;
+	ds.shm_perm.mode = 0400;
+	if (dshm_shmctl(id, IPC_SET, &ds) != 0)
+		return 13;
+	strcpy(p, "later");
+	if (dshm_sync(p) != 0 || dshm_read(id, 0, got, 6) != 6 || strcmp(got, "later") != 0)
+		return 14;
+	/* Without the attachment the mode decides: a new one may no longer write. */
+	if (dshm_shmat(id, NULL, 0) != (void *)-1 || errno != EACCES)
+		return 15;
+	if (dshm_shmdt(p) != 0 || dshm_shmctl(id, IPC_RMID, NULL) != 0)
+		return 16;
+	return 0;
+}
+
+static void
+test_an_attachment_keeps_writing_after_the_mode_takes_write_away(void **state)
+{
+	struct fixture *f = *state;
+	pid_t pid;
+
+	server_open_to_all(&f->srv);
+	pid = fork_child(attachment_outlives_mode, (void *)f->addr);
+	assert_true(pid > 0);
+	assert_int_equal(wait_child(pid, HARNESS_STOP_MS), 0);
+}
+
 /* ---- a worker that dies in a write of several runs --------------------------- */
 
 static void
@@ -460,6 +501,7 @@ main(void)
 		TEST_BOTH_BARE(test_a_dead_workers_attachments_are_dropped_and_its_clients_reattach),
 		TEST_ONE(test_over_the_unix_socket_ident_cannot_change_who_the_kernel_says_we_are),
 		TEST_ONE(test_over_loopback_tcp_the_kernel_says_who_the_client_is),
+		TEST_BOTH(test_an_attachment_keeps_writing_after_the_mode_takes_write_away),
 		TEST_ONE_BARE(test_runs_before_a_crash_in_a_write_reach_every_attachment),
 		TEST_ONE(test_a_segment_larger_than_one_request_syncs_whole),
 		TEST_ONE(test_byte_ranges_outside_the_segment_are_einval),
