@@ -439,6 +439,25 @@ owners_copy(struct table *t, uint32_t slot, uint64_t pos, void *buf, uint64_t le
 	}
 }
 
+unsigned
+owners_locate(struct table *t, uint32_t slot, uint64_t pos, uint64_t len, struct iovec *piece)
+{
+	const struct owner *o = &t->owners[slot];
+	uint64_t fsize = t->hdr->frame_size;
+	unsigned n = 0;
+
+	while (len > 0) {
+		uint64_t off = pos & (fsize - 1);
+		uint64_t k = fsize - off < len ? fsize - off : len;
+
+		piece[n].iov_base = table_frame(t, pagetree_frame(t, o, pos >> t->frame_shift)) + off;
+		piece[n++].iov_len = (size_t)k;
+		pos += k;
+		len -= k;
+	}
+	return n;
+}
+
 /* ---- repair ---------------------------------------------------------- */
 
 struct marks {

@@ -12,6 +12,8 @@
 
 #include <stdbool.h>
 
+#include <sys/uio.h>
+
 #include "table.h"
 
 /*
@@ -52,6 +54,15 @@ void owners_release(struct table *t, uint32_t slot);
  */
 void owners_copy(struct table *t, uint32_t slot, uint64_t pos, void *buf, uint64_t len,
 		 bool to_owner);
+
+/*
+ * Lists where len bytes at byte offset pos of a locked owner lie in the
+ * arena, one piece per frame, into piece[] (room for as many frames as
+ * the range touches; the range was checked); returns the pieces used.
+ * The pointers stay valid only while the owner's lock is held.
+ */
+unsigned owners_locate(struct table *t, uint32_t slot, uint64_t pos, uint64_t len,
+		       struct iovec *piece);
 
 /*
  * Writes len bytes of buf at byte offset pos of a locked owner (range

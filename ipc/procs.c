@@ -74,35 +74,51 @@ procs_finalize(struct table *t, int64_t pid)
 	return DSHM_SUCCESS;
 }
 
+/* Checks the arguments every access takes, before looking the process up. */
+static int
+check_args(const struct table *t, int64_t pid, int64_t offset, int64_t size)
+{
+	if (pid < 0 || size < 0)
+		return DSHM_BAD_REQUEST;
+	if (offset < 0 || (uint64_t)offset >= t->hdr->frame_size)
+		return DSHM_OUT_OF_FRAME;
+	return DSHM_SUCCESS;
+}
+
+/* Checks the caller and the range against a locked process; sets *pos. */
+static int
+check_range(const struct table *t, uint32_t slot, int64_t page, int64_t offset, int64_t size,
+	    uint64_t *pos)
+{
+	uint64_t npages;
+
+	if (!may_use(t, slot))
+		return DSHM_NOT_PERMITTED;
+	npages = atomic_load(&t->owners[slot].npages);
+	if (page < 0 || (uint64_t)page >= npages)
+		return DSHM_PAGE_FAULT;
+	*pos = ((uint64_t)page << t->frame_shift) + (uint64_t)offset;
+	/* 64-bit arithmetic: page < 2^31 and size < 2^63, no overflow. */
+	if ((uint64_t)size > (npages << t->frame_shift) - *pos)
+		return DSHM_SEGMENTATION_FAULT;
+	return DSHM_SUCCESS;
+}
+
 /* Finds and locks pid and checks the range; on success the lock is held. */
 static int
 access_range(struct table *t, int64_t pid, int64_t page, int64_t offset, int64_t size,
 	     uint32_t *slot, uint64_t *pos)
 {
-	uint64_t npages;
+	int rc = check_args(t, pid, offset, size);
 
-	if (pid < 0 || size < 0)
-		return DSHM_BAD_REQUEST;
-	if (offset < 0 || (uint64_t)offset >= t->hdr->frame_size)
-		return DSHM_OUT_OF_FRAME;
+	if (rc != DSHM_SUCCESS)
+		return rc;
 	if (!owners_find_locked(t, OWNER_PROCESS, pid, slot))
 		return DSHM_NO_SUCH_PROCESS;
-	if (!may_use(t, *slot)) {
+	rc = check_range(t, *slot, page, offset, size, pos);
+	if (rc != DSHM_SUCCESS)
 		owners_unlock(t, *slot);
-		return DSHM_NOT_PERMITTED;
-	}
-	npages = atomic_load(&t->owners[*slot].npages);
-	if (page < 0 || (uint64_t)page >= npages) {
-		owners_unlock(t, *slot);
-		return DSHM_PAGE_FAULT;
-	}
-	*pos = ((uint64_t)page << t->frame_shift) + (uint64_t)offset;
-	/* 64-bit arithmetic: page < 2^31 and size < 2^63, no overflow. */
-	if ((uint64_t)size > (npages << t->frame_shift) - *pos) {
-		owners_unlock(t, *slot);
-		return DSHM_SEGMENTATION_FAULT;
-	}
-	return DSHM_SUCCESS;
+	return rc;
 }
 
 int
@@ -133,4 +149,52 @@ procs_read(struct table *t, int64_t pid, int64_t page, int64_t offset, void *buf
 	owners_copy(t, slot, pos, buf, (uint64_t)size, false);
 	owners_unlock(t, slot);
 	return DSHM_SUCCESS;
+}
+
+uint64_t
+procs_read_pieces(const struct table *t, int64_t offset, int64_t size)
+{
+	uint64_t fsize = t->hdr->frame_size;
+
+	if (offset < 0 || size <= 0)
+		return 0;
+	return ((uint64_t)offset % fsize + (uint64_t)size + fsize - 1) / fsize;
+}
+
+int
+procs_read_pin(struct table *t, struct procs_pin *pin, int64_t pid, int64_t page,
+	       int64_t offset, int64_t size, struct iovec *piece, unsigned *npieces)
+{
+	bool locked_here = false;
+	uint32_t slot;
+	uint64_t pos;
+	int rc = check_args(t, pid, offset, size);
+
+	*npieces = 0;
+	if (rc != DSHM_SUCCESS)
+		return rc;
+	if (pin->held) {
+		slot = pin->slot; /* the same process: its lock is ours already */
+	} else {
+		if (!owners_find_locked(t, OWNER_PROCESS, pid, &slot))
+			return DSHM_NO_SUCH_PROCESS;
+		locked_here = true;
+	}
+	rc = check_range(t, slot, page, offset, size, &pos);
+	if (rc != DSHM_SUCCESS) {
+		if (locked_here)
+			owners_unlock(t, slot);
+		return rc;
+	}
+	*npieces = owners_locate(t, slot, pos, (uint64_t)size, piece);
+	*pin = (struct procs_pin){.held = true, .pid = pid, .slot = slot};
+	return DSHM_SUCCESS;
+}
+
+void
+procs_unpin(struct table *t, struct procs_pin *pin)
+{
+	if (pin->held)
+		owners_unlock(t, pin->slot);
+	pin->held = false;
 }

@@ -11,7 +11,9 @@
 #ifndef DSHM_IPC_PROCS_H
 #define DSHM_IPC_PROCS_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "table.h"
 
@@ -22,6 +24,35 @@ int procs_write(struct table *t, int64_t pid, int64_t page, int64_t offset,
 		const void *buf, int64_t size);
 int procs_read(struct table *t, int64_t pid, int64_t page, int64_t offset,
 	       void *buf, int64_t size);
+
+/*
+ * A read served from the arena in place.  A pin is one process's lock,
+ * held across several reads of that process so that their bytes can go
+ * from the arena to a socket without a copy: while it is held nothing
+ * can write, grow or end the process, so the pieces stay what they were
+ * when read.  The caller must not take the process's lock any other way
+ * while it holds the pin, and releases it with procs_unpin.
+ */
+struct procs_pin {
+	bool held;
+	int64_t pid;   /* the process pinned */
+	uint32_t slot; /* its owner slot */
+};
+
+/* Pieces (frames) a read of size bytes at offset touches: room procs_read_pin needs. */
+uint64_t procs_read_pieces(const struct table *t, int64_t offset, int64_t size);
+
+/*
+ * As procs_read, but instead of copying it lists where the bytes lie in
+ * piece[] (*npieces of them) and leaves the process pinned.  pin must be
+ * unheld or hold pid already.  On an error nothing more is held than
+ * before.
+ */
+int procs_read_pin(struct table *t, struct procs_pin *pin, int64_t pid, int64_t page,
+		   int64_t offset, int64_t size, struct iovec *piece, unsigned *npieces);
+
+/* Releases a held pin (nothing when unheld). */
+void procs_unpin(struct table *t, struct procs_pin *pin);
 
 /* The most pages one process may own: what a page tree of full height maps. */
 #define PROCS_MAX_PAGES ((uint64_t)1 << (PT_SHIFT * PT_MAX_HEIGHT))

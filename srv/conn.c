@@ -12,6 +12,34 @@
 #include <unistd.h>
 
 #include "dshm.h"
+#include "gather.h"
+
+/*
+ * The replies of the connection being served whose bytes are still in
+ * the arena (see gather.h).  One per worker: a worker serves and flushes
+ * one connection at a time, and the flush settles everything, so at
+ * most one connection has pieces pending, and only between its
+ * conn_serve and its conn_flush.
+ */
+static struct gather pending;
+static struct conn *pending_conn;
+
+/* Settles c's pending pieces, if it has any, into its buffer. */
+void
+conn_settle(struct conn *c)
+{
+	if (pending_conn == c) {
+		gather_settle(&pending, &c->out);
+		pending_conn = NULL;
+	}
+}
+
+/* Replies waiting: the buffer's bytes and the pieces still in the arena. */
+static size_t
+out_len(const struct conn *c)
+{
+	return buf_len(&c->out) + (pending_conn == c ? pending.bytes : 0);
+}
 
 /* proto_check_header, with the body capped by --max-data rather than the protocol's most. */
 static int
@@ -106,12 +134,16 @@ conn_read(struct conn *c, struct conn_stats *st)
 bool
 conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 {
+	/* Another connection's pieces (never left, but cheap to be sure of) go first. */
+	if (pending_conn != NULL && pending_conn != c)
+		conn_settle(pending_conn);
+	pending_conn = c;
 	for (int served = 0; !c->closing; served++) {
 		struct proto_header h;
 		struct proto_request r;
 		int rc;
 
-		if (buf_len(&c->out) >= CONN_OUT_HIGH)
+		if (out_len(c) >= CONN_OUT_HIGH)
 			return false; /* resumes once replies drain */
 		if (buf_len(&c->in) < PROTO_HEADER_LEN)
 			break;
@@ -146,7 +178,7 @@ conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 			break;
 		rc = proto_decode_request(&h, c->in.data + c->in.start + PROTO_HEADER_LEN, &r);
 		if (rc != DSHM_SUCCESS ? !dispatch_reply_status(&c->out, h.opcode, h.id, rc)
-				       : !dispatch(t, &r, &c->peer, &c->out)) {
+				       : !dispatch_gathered(t, &r, &c->peer, &c->out, &pending)) {
 			c->closing = true; /* out of memory for the reply */
 			break;
 		}
@@ -167,11 +199,20 @@ conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 bool
 conn_flush(struct conn *c, struct conn_stats *st)
 {
-	while (buf_len(&c->out) > 0) {
-		ssize_t n = send(c->fd, c->out.data + c->out.start, buf_len(&c->out), MSG_NOSIGNAL);
+	while (out_len(c) > 0) {
+		ssize_t n;
+
+		if (pending_conn == c && pending.pin.held) {
+			/* One sendmsg for the buffer and the arena's pieces; it settles the rest. */
+			n = gather_send(&pending, &c->out, c->fd);
+			pending_conn = NULL;
+		} else {
+			n = send(c->fd, c->out.data + c->out.start, buf_len(&c->out), MSG_NOSIGNAL);
+			if (n > 0)
+				buf_consume(&c->out, (size_t)n);
+		}
 
 		if (n > 0) {
-			buf_consume(&c->out, (size_t)n);
 			st->bytes_out += (uint64_t)n;
 			continue;
 		}
@@ -179,6 +220,7 @@ conn_flush(struct conn *c, struct conn_stats *st)
 			continue;
 		return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 	}
+	conn_settle(c); /* a pin with no bytes (reads of size 0) */
 	buf_trim(&c->out, 4 * CONN_READ_CHUNK);
 	return true;
 }
@@ -186,6 +228,10 @@ conn_flush(struct conn *c, struct conn_stats *st)
 void
 conn_free_buffers(struct conn *c)
 {
+	if (pending_conn == c) {
+		gather_drop(&pending);
+		pending_conn = NULL;
+	}
 	buf_free(&c->in);
 	buf_free(&c->out);
 }

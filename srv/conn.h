@@ -60,8 +60,17 @@ bool conn_read(struct conn *c, struct conn_stats *st);
  */
 bool conn_serve(struct conn *c, struct table *t, struct conn_stats *st);
 
-/* Sends pending replies.  Returns false when the connection failed. */
+/*
+ * Sends pending replies.  Returns false when the connection failed.
+ * Reads served in place (see gather.h) keep their process locked from
+ * conn_serve until this flush, which always releases it: every
+ * conn_serve must be followed by conn_flush, conn_settle or
+ * conn_free_buffers before the worker waits or serves another connection.
+ */
 bool conn_flush(struct conn *c, struct conn_stats *st);
+
+/* Copies replies still in the arena into c's buffer, releasing their lock. */
+void conn_settle(struct conn *c);
 
 /* Whether a whole request waits in the input buffer. */
 bool conn_has_request(const struct conn *c);

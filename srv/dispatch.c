@@ -2,11 +2,14 @@
  * dispatch.c — request execution (see dispatch.h).
  *
  * Invariant: a reply is appended for every request, in order; a read's
- * bytes are copied from the arena straight into the output buffer.
+ * bytes are copied from the arena straight into the output buffer, or,
+ * through dispatch_gathered, left in the arena under the process's lock
+ * for the flush to send (see gather.h).
  */
 #include "dispatch.h"
 
 #include "dshm.h"
+#include "gather.h"
 #include "procs.h"
 #include "stats.h"
 
@@ -168,4 +171,24 @@ dispatch(struct table *t, const struct proto_request *r, struct peer *p, struct 
 		break;
 	}
 	return dispatch_reply_status(out, r->opcode, r->id, rc);
+}
+
+bool
+dispatch_gathered(struct table *t, const struct proto_request *r, struct peer *p,
+		  struct buf *out, struct gather *g)
+{
+	int64_t pid = r->arg[0], offset = r->arg[2], size = r->arg[3];
+	uint64_t pieces;
+
+	/* Only reads that fit one flush go in place; the rest as dispatch serves them. */
+	if (r->opcode != OP_PROC_READ || p->auth_required || size < 0 ||
+	    (uint32_t)size > dispatch_max_data ||
+	    (pieces = procs_read_pieces(t, offset, size)) > GATHER_MAX) {
+		gather_settle(g, out);
+		return dispatch(t, r, p, out);
+	}
+	if (g->pin.held && (g->pin.pid != pid || pieces > GATHER_MAX - g->n))
+		gather_settle(g, out);
+	t->caller_uid = p->cred ? p->uid : UINT32_MAX;
+	return gather_read(g, t, out, r->id, pid, r->arg[1], offset, size);
 }

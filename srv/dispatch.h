@@ -45,6 +45,17 @@ struct peer {
 bool dispatch(struct table *t, const struct proto_request *r, struct peer *p,
 	      struct buf *out);
 
+struct gather;
+
+/*
+ * As dispatch, but a paging read is answered in place (see gather.h):
+ * its bytes stay in the arena, listed in g, until the connection's
+ * flush sends them.  Any other request first settles what g holds,
+ * since it may need the pinned process's lock.
+ */
+bool dispatch_gathered(struct table *t, const struct proto_request *r, struct peer *p,
+		       struct buf *out, struct gather *g);
+
 /* OP_AUTH (dispatch_auth.c); same contract as dispatch. */
 bool dispatch_auth(const struct proto_request *r, struct peer *p, struct buf *out);
 

@@ -23,7 +23,6 @@
 #include <netinet/tcp.h>
 #include <time.h>
 #include <unistd.h>
-#include <unistd.h>
 
 #include "clock.h"
 #include "conn.h"
@@ -263,8 +262,6 @@ sweep_timeouts(struct worker *w)
 {
 	int64_t now = clock_now_ms();
 
-	if (now < w->next_sweep_ms)
-		return;
 	w->next_sweep_ms = now + 1000;
 	for (struct conn *c = w->conns, *next; c; c = next) {
 		bool pending = buf_len(&c->in) > 0 || buf_len(&c->out) > 0;
@@ -483,10 +480,17 @@ worker_run(const struct worker_args *a)
 			if (!w.stopping && !w.full)
 				watch_listeners(&w);
 		}
-		if (!w.stopping && getppid() != w.master)
-			begin_stop(&w);
-		if (!w.stopping)
-			sweep_timeouts(&w);
+		/*
+		 * Once a second: PR_SET_PDEATHSIG stops us when the master dies,
+		 * and this only catches the case it misses (the master gone before
+		 * it was set), so it costs no system call per wakeup.
+		 */
+		if (!w.stopping && clock_now_ms() >= w.next_sweep_ms) {
+			if (getppid() != w.master)
+				begin_stop(&w);
+			else
+				sweep_timeouts(&w);
+		}
 		if (w.stopping) {
 			/* Idle connections go at once; busy ones when done or at the deadline. */
 			for (struct conn *c = w.conns, *next; c; c = next) {

@@ -338,6 +338,7 @@ take_replies(struct fconn *f, bool all)
 {
 	struct buf *out = &f->c.out;
 
+	conn_settle(&f->c); /* reads served in place: their bytes into the buffer */
 	if (buf_len(out) == 0 || (f->lazy && !all && buf_len(out) < CONN_OUT_HIGH))
 		return;
 	fuzz_parse_replies(out->data + out->start, buf_len(out), match_reply, &f->ex);

@@ -444,6 +444,117 @@ test_pipelined_reads_beyond_the_output_high_water_mark_are_all_answered(void **s
 	close(fd);
 }
 
+/*
+ * Reads are sent from the arena while their process stays locked until
+ * the flush (srv/gather.c); whatever comes between them in one pipeline
+ * (a write to the same process, reads of another, a read too large to go
+ * that way, an error, a read of nothing) must still see and return the
+ * bytes in request order, and leave the process unlocked afterwards.
+ */
+static void
+test_pipelined_reads_mixed_with_writes_and_errors_return_the_bytes_in_order(void **state)
+{
+	struct fixture *f = *state;
+	enum { PAGES = 80, N = 240, BIG = PAGES * 4096 };
+	unsigned char *model = malloc(BIG), *body, *stream = malloc(N * (PROTO_HEADER_LEN + 32));
+	unsigned char b_bytes[16];
+	int32_t init_a[2] = {1, PAGES}, init_b[2] = {2, 1}, all[4] = {1, 0, 0, BIG};
+	struct expect { uint8_t op; int32_t status; uint32_t len; size_t at; bool from_b; } *ex;
+	size_t len = 0;
+	int fd = open_raw(f), other;
+
+	ex = calloc(N, sizeof(*ex));
+	assert_non_null(model);
+	assert_non_null(stream);
+	assert_non_null(ex);
+	for (size_t i = 0; i < BIG; i++)
+		model[i] = (unsigned char)(i * 7 + (i >> 12));
+	memset(b_bytes, 0x5b, sizeof(b_bytes));
+	assert_true(raw_request(fd, OP_PROC_INIT, 1, init_a, 2, NULL, 0));
+	expect_status(fd, OP_PROC_INIT, 1, DSHM_SUCCESS);
+	assert_true(raw_request(fd, OP_PROC_INIT, 2, init_b, 2, NULL, 0));
+	expect_status(fd, OP_PROC_INIT, 2, DSHM_SUCCESS);
+	assert_true(raw_request(fd, OP_PROC_WRITE, 3, all, 4, model, BIG));
+	expect_status(fd, OP_PROC_WRITE, 3, DSHM_SUCCESS);
+	int32_t wb[4] = {2, 0, 5, 16};
+	assert_true(raw_request(fd, OP_PROC_WRITE, 4, wb, 4, b_bytes, 16));
+	expect_status(fd, OP_PROC_WRITE, 4, DSHM_SUCCESS);
+
+	/* Writes change the model as the server will see them: in order. */
+	unsigned char *want = malloc((size_t)N * BIG / 8);
+	size_t want_len = 0;
+	assert_non_null(want);
+	for (uint32_t i = 0; i < N; i++) {
+		int32_t page = (int32_t)(i % (PAGES - 3)), args[4] = {1, page, 100, 3 * 4096};
+		size_t pos = (size_t)page * 4096 + 100;
+
+		ex[i].op = OP_PROC_READ;
+		ex[i].status = DSHM_SUCCESS;
+		switch (i % 8) {
+		case 0: /* a read spanning four frames */
+		case 1:
+			break;
+		case 2: /* a write to the same process, between its reads */
+			args[3] = 8;
+			len += raw_encode(stream + len, OP_PROC_WRITE, 100 + i, 16 + 8, args, 4);
+			for (int k = 0; k < 8; k++)
+				stream[len + k] = model[pos + (size_t)k] = (unsigned char)(i + (unsigned)k);
+			len += 8;
+			ex[i].op = OP_PROC_WRITE;
+			continue;
+		case 3: /* another process, in place too */
+			args[0] = 2, args[1] = 0, args[2] = 5, args[3] = 16;
+			ex[i].from_b = true;
+			break;
+		case 4: /* past the end: an error among the pieces */
+			args[1] = PAGES;
+			ex[i].status = DSHM_PAGE_FAULT;
+			break;
+		case 5: /* nothing at all */
+			args[3] = 0;
+			break;
+		case 6: /* more frames than one flush carries: copied instead */
+			if (i % 24 == 6)
+				memcpy(args, all, sizeof(args));
+			break;
+		default: /* one byte at the end of a frame */
+			args[2] = 4095, args[3] = 1;
+			pos = (size_t)page * 4096 + 4095;
+			break;
+		}
+		len += raw_encode(stream + len, OP_PROC_READ, 100 + i, 16, args, 4);
+		if (ex[i].status != DSHM_SUCCESS)
+			continue;
+		ex[i].len = (uint32_t)args[3];
+		ex[i].at = want_len;
+		memcpy(want + want_len, ex[i].from_b ? b_bytes : model + (args[3] == BIG ? 0 : pos),
+		       (size_t)args[3]);
+		want_len += (size_t)args[3];
+	}
+	assert_true(raw_send(fd, stream, len));
+	for (uint32_t i = 0; i < N; i++) {
+		body = expect_reply(fd, ex[i].op, 100 + i, ex[i].status, ex[i].len);
+		if (ex[i].len > 0 && memcmp(body, want + ex[i].at, ex[i].len) != 0)
+			fail_msg("reply %u: the bytes differ", i);
+		free(body);
+	}
+	/* Nothing stays locked: another connection writes and reads both processes. */
+	other = open_raw(f);
+	assert_true(raw_request(other, OP_PROC_WRITE, 7, wb, 4, model, 16));
+	expect_status(other, OP_PROC_WRITE, 7, DSHM_SUCCESS);
+	assert_true(raw_request(other, OP_PROC_READ, 8, all, 4, NULL, 0));
+	body = expect_reply(other, OP_PROC_READ, 8, DSHM_SUCCESS, BIG);
+	assert_true(memcmp(body, model, BIG) == 0);
+	free(body);
+	expect_hello_works(fd, 9);
+	close(other);
+	free(want);
+	free(ex);
+	free(stream);
+	free(model);
+	close(fd);
+}
+
 /* Sends len bytes one at a time, each only after the server has read the one before. */
 static void
 send_bytewise(const struct fixture *f, int fd, const unsigned char *p, size_t len)
@@ -779,6 +890,7 @@ main(void)
 		TEST_BOTH(test_server_rejects_bad_arguments_itself),
 		TEST_BOTH(test_pipelined_requests_are_answered_in_order_with_their_ids),
 		TEST_BOTH(test_pipelined_reads_beyond_the_output_high_water_mark_are_all_answered),
+		TEST_BOTH(test_pipelined_reads_mixed_with_writes_and_errors_return_the_bytes_in_order),
 		TEST_BOTH(test_requests_split_byte_by_byte_are_served),
 		TEST_BOTH(test_a_truncated_header_then_a_close_harms_nobody),
 		TEST_BOTH(test_garbage_after_pipelined_requests_ends_the_stream_after_their_replies),

@@ -232,6 +232,43 @@ test_worker_killed_holding_a_process_lock_does_not_block_that_process(void **sta
 }
 
 static void
+test_worker_killed_sending_a_read_from_the_arena_does_not_block_that_process(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char data[3 * 4096], more[3 * 4096];
+	pid_t worker = start_with_fault(f, "read_pinned:3");
+	int fd = open_conn(f->addr);
+	t_read_response *r;
+
+	/*
+	 * A read's bytes go from the arena to the socket while the process's
+	 * lock keeps them still; this worker dies at its third such send,
+	 * holding that lock.
+	 */
+	fill(data, sizeof(data), 7);
+	assert_int_equal(memory_init_process(fd, 1, 3, NULL), DSHM_SUCCESS);
+	assert_int_equal(memory_write(fd, 1, 0, 0, (int)sizeof(data), (int)sizeof(data), data, NULL),
+			 DSHM_SUCCESS);
+	expect_read(fd, 1, 0, 0, data, (int)sizeof(data));
+	expect_read(fd, 1, 1, 10, data + 4096 + 10, 100);
+	r = memory_read(fd, 1, 0, 0, (int)sizeof(data), NULL);
+	assert_non_null(r);
+	expect_crashed(f, r->exec_code, worker);
+	free(r->buffer);
+	free(r);
+	close(fd);
+
+	/* Its successor takes the lock over (two reads before its own third). */
+	fd = open_conn(f->addr);
+	fill(more, sizeof(more), 8);
+	assert_int_equal(memory_write(fd, 1, 0, 0, (int)sizeof(more), (int)sizeof(more), more, NULL),
+			 DSHM_SUCCESS);
+	expect_read(fd, 1, 0, 0, more, (int)sizeof(more));
+	assert_int_equal(frames_free(f), NFRAMES - 3);
+	close(fd);
+}
+
+static void
 test_worker_killed_in_the_middle_of_a_write_leaves_the_old_bytes_whole(void **state)
 {
 	struct fixture *f = *state;
@@ -308,6 +345,7 @@ main(void)
 		TEST_ONE_BARE(test_worker_killed_inside_a_grow_keeps_the_old_pages_and_loses_no_frame),
 		TEST_ONE_BARE(test_worker_killed_inside_a_finalize_finishes_the_release),
 		TEST_ONE_BARE(test_worker_killed_holding_a_process_lock_does_not_block_that_process),
+		TEST_ONE_BARE(test_worker_killed_sending_a_read_from_the_arena_does_not_block_that_process),
 		TEST_ONE_BARE(test_worker_killed_in_the_middle_of_a_write_leaves_the_old_bytes_whole),
 		TEST_ONE_BARE(test_process_still_attached_after_a_crash_makes_a_restart_refuse_until_it_is_gone),
 	};

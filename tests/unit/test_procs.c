@@ -459,6 +459,109 @@ test_finalize_that_rebuilds_the_index_leaves_only_live_owners_in_it(void **state
 		assert_int_equal(atomic_load(&t->index[i]), INDEX_EMPTY);
 }
 
+
+/* Whether the process's lock is free (taken and given back at once if so). */
+static bool
+unlocked(struct table *t, int64_t pid)
+{
+	uint32_t slot;
+
+	for (slot = 0; slot < t->hdr->max_owners; slot++)
+		if (atomic_load(&t->owners[slot].state) == OWNER_USED &&
+		    atomic_load(&t->owners[slot].id) == pid)
+			break;
+	assert_true(slot < t->hdr->max_owners);
+	if (pthread_mutex_trylock(&t->owners[slot].lock.mutex) != 0)
+		return false;
+	pthread_mutex_unlock(&t->owners[slot].lock.mutex);
+	return true;
+}
+
+/* Concatenates pieces, as the kernel does with a gathered send. */
+static size_t
+join(const struct iovec *piece, unsigned n, unsigned char *out)
+{
+	size_t len = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(out + len, piece[i].iov_base, piece[i].iov_len);
+		len += piece[i].iov_len;
+	}
+	return len;
+}
+
+static void
+test_pinned_read_lists_one_piece_per_frame_and_holds_the_lock_until_unpinned(void **state)
+{
+	struct table *t = T(state);
+	unsigned char in[2 * FS + 20], out[sizeof(in)];
+	struct procs_pin pin = {.held = false};
+	struct iovec piece[4];
+	unsigned n;
+
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (unsigned char)(i * 13 + 5);
+	assert_int_equal(procs_init(t, 5, 4, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, 5, 0, FS - 10, in, sizeof(in)), DSHM_SUCCESS);
+	/* 10 bytes of page 0, pages 1 and 2 whole, 10 bytes of page 3. */
+	assert_int_equal(procs_read_pieces(t, FS - 10, sizeof(in)), 4);
+	assert_int_equal(procs_read_pin(t, &pin, 5, 0, FS - 10, sizeof(in), piece, &n),
+			 DSHM_SUCCESS);
+	assert_int_equal(n, 4);
+	assert_int_equal(piece[0].iov_len, 10);
+	assert_int_equal(piece[3].iov_len, 10);
+	assert_int_equal(join(piece, n, out), sizeof(in));
+	assert_memory_equal(out, in, sizeof(in));
+	assert_true(pin.held);
+	assert_false(unlocked(t, 5));
+	/* A second read of the same process under the same pin. */
+	assert_int_equal(procs_read_pin(t, &pin, 5, 1, 0, FS, piece, &n), DSHM_SUCCESS);
+	assert_int_equal(n, 1);
+	assert_memory_equal(piece[0].iov_base, in + 10, FS);
+	/* An error under a held pin keeps it held: the pieces listed before stay valid. */
+	assert_int_equal(procs_read_pin(t, &pin, 5, 4, 0, 1, piece, &n), DSHM_PAGE_FAULT);
+	assert_int_equal(n, 0);
+	assert_true(pin.held);
+	assert_false(unlocked(t, 5));
+	procs_unpin(t, &pin);
+	assert_false(pin.held);
+	assert_true(unlocked(t, 5));
+	procs_unpin(t, &pin); /* unheld: nothing */
+	assert_true(unlocked(t, 5));
+}
+
+static void
+test_failed_pinned_read_holds_nothing(void **state)
+{
+	struct table *t = T(state);
+	struct procs_pin pin = {.held = false};
+	struct iovec piece[4];
+	unsigned n;
+
+	assert_int_equal(procs_init(t, 5, 2, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_read_pin(t, &pin, 6, 0, 0, 1, piece, &n), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_read_pin(t, &pin, 5, 0, FS, 1, piece, &n), DSHM_OUT_OF_FRAME);
+	assert_int_equal(procs_read_pin(t, &pin, 5, 2, 0, 1, piece, &n), DSHM_PAGE_FAULT);
+	assert_int_equal(procs_read_pin(t, &pin, 5, 1, 1, FS, piece, &n),
+			 DSHM_SEGMENTATION_FAULT);
+	assert_int_equal(procs_read_pin(t, &pin, 5, 0, 0, -1, piece, &n), DSHM_BAD_REQUEST);
+	assert_false(pin.held);
+	assert_true(unlocked(t, 5));
+	/* Another caller's process is refused, pinned or not. */
+	t->caller_uid = 1000;
+	assert_int_equal(procs_init(t, 7, 1, 1001), DSHM_SUCCESS);
+	assert_int_equal(procs_read_pin(t, &pin, 7, 0, 0, 1, piece, &n), DSHM_NOT_PERMITTED);
+	assert_false(pin.held);
+	assert_true(unlocked(t, 7));
+	t->caller_uid = 0;
+	/* A read of nothing pins too, with no pieces. */
+	assert_int_equal(procs_read_pin(t, &pin, 5, 0, 0, 0, piece, &n), DSHM_SUCCESS);
+	assert_int_equal(n, 0);
+	assert_true(pin.held);
+	procs_unpin(t, &pin);
+	assert_true(unlocked(t, 5));
+}
+
 int
 main(void)
 {
@@ -487,6 +590,8 @@ main(void)
 		T_(test_processes_do_not_see_each_others_bytes),
 		cmocka_unit_test(test_many_processes_created_and_finalized_still_find_each_other),
 		T_(test_finalize_that_rebuilds_the_index_leaves_only_live_owners_in_it),
+		T_(test_pinned_read_lists_one_piece_per_frame_and_holds_the_lock_until_unpinned),
+		T_(test_failed_pinned_read_holds_nothing),
 	};
 #undef T_
 
