@@ -1,8 +1,12 @@
 /*
  * bench_baseline.c — dshm-bench's baseline: what the transport alone
- * costs.  An in-process server (its own threads, one epoll loop each, the
- * listening socket shared with EPOLLEXCLUSIVE as dshmd shares its own)
- * answers each request with reply_len bytes and does nothing else; the
+ * costs.  A server in a child process (its own threads, one epoll loop
+ * each, the listening socket shared with EPOLLEXCLUSIVE as dshmd shares
+ * its own) answers each request with reply_len bytes and does nothing
+ * else.  A process of its own, as every real server is: a thread of the
+ * client's would share its address space, and on one CPU each round trip
+ * would skip the two address-space switches that any client of another
+ * process pays.  The
  * client side sends exactly the bytes dshm's protocol would (a read: 32
  * bytes out, 16 + size back; a write: 32 + size out, 16 back).  At depth 1
  * that is a ping-pong, at depth 16 a stream.
@@ -13,12 +17,15 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -41,7 +48,6 @@ struct sconn {
 
 static int listen_fd = -1;
 static char listen_path[256];
-static atomic_int stopping;
 static pthread_t server_tid[MAX_SERVER_THREADS];
 static unsigned nserver;
 static int server_cpu = -1;
@@ -119,9 +125,9 @@ server_main(void *arg)
 		free(buf);
 		return NULL;
 	}
-	while (!atomic_load(&stopping)) {
+	for (;;) {
 		struct epoll_event ev[256];
-		int n = epoll_wait(epfd, ev, 256, 100);
+		int n = epoll_wait(epfd, ev, 256, -1);
 
 		for (int i = 0; i < n; i++) {
 			struct sconn *s = ev[i].data.ptr;
@@ -157,16 +163,34 @@ server_main(void *arg)
 			}
 		}
 	}
-	/* Connections still open at the stop are the client's to close; their state leaks with the process. */
-	free(buf);
-	close(epfd);
-	return NULL;
 }
+
+/*
+ * The child: serves until its end of the pipe says the parent is done
+ * (closed, or gone), then exits without joining its threads.
+ */
+static void
+serve_child(int stop_fd)
+{
+	char c;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (unsigned i = 0; i < nserver; i++)
+		pthread_create(&server_tid[i], NULL, server_main, NULL);
+	while (read(stop_fd, &c, 1) != 0 && (errno == EINTR || errno == EAGAIN))
+		;
+	_exit(0);
+}
+
+static pid_t server_pid = -1;
+static int stop_fd = -1; /* the write end of the child's pipe: closing it stops the child */
 
 /* Starts the server on addr with threads threads (pinned to cpu when >= 0); the bound address goes to bound. */
 int
 bench_baseline_start(const char *addr, unsigned threads, int cpu, char *bound, size_t boundlen)
 {
+	int pipefd[2];
+
 	server_cpu = cpu;
 	listen_fd = bench_listen(addr, bound, boundlen);
 	if (listen_fd < 0)
@@ -174,22 +198,32 @@ bench_baseline_start(const char *addr, unsigned threads, int cpu, char *bound, s
 	if (strncmp(addr, "unix:", 5) == 0)
 		snprintf(listen_path, sizeof(listen_path), "%s", addr + 5);
 	nserver = threads < 1 ? 1 : threads > MAX_SERVER_THREADS ? MAX_SERVER_THREADS : threads;
-	atomic_store(&stopping, 0);
-	for (unsigned i = 0; i < nserver; i++)
-		pthread_create(&server_tid[i], NULL, server_main, NULL);
+	if (pipe2(pipefd, O_CLOEXEC) < 0 || (server_pid = fork()) < 0) {
+		fprintf(stderr, "dshm-bench: baseline server: %s\n", strerror(errno));
+		return -1;
+	}
+	if (server_pid == 0) {
+		close(pipefd[1]);
+		serve_child(pipefd[0]);
+	}
+	close(pipefd[0]);
+	stop_fd = pipefd[1];
+	/* The child listens; the parent only connects. */
+	close(listen_fd);
+	listen_fd = -1;
 	return 0;
 }
 
 void
 bench_baseline_stop(void)
 {
-	atomic_store(&stopping, 1);
-	for (unsigned i = 0; i < nserver; i++)
-		pthread_join(server_tid[i], NULL);
+	if (stop_fd >= 0)
+		close(stop_fd);
+	stop_fd = -1;
+	if (server_pid > 0)
+		waitpid(server_pid, NULL, 0);
+	server_pid = -1;
 	nserver = 0;
-	if (listen_fd >= 0)
-		close(listen_fd);
-	listen_fd = -1;
 	if (listen_path[0])
 		unlink(listen_path);
 	listen_path[0] = '\0';
