@@ -159,8 +159,8 @@ dshm_connect(const char *addr)
 	return fd;
 }
 
-static bool
-send_all(int fd, struct iovec *iov, int iovcnt, int64_t deadline)
+bool
+client_send(int fd, struct iovec *iov, int iovcnt, int64_t deadline)
 {
 	while (iovcnt > 0) {
 		struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
@@ -186,8 +186,8 @@ send_all(int fd, struct iovec *iov, int iovcnt, int64_t deadline)
 	return true;
 }
 
-static bool
-recv_all(int fd, void *buf, size_t len, int64_t deadline)
+bool
+client_recv(int fd, void *buf, size_t len, int64_t deadline)
 {
 	unsigned char *p = buf;
 
@@ -216,28 +216,36 @@ client_deadline(void)
 	return clock_now_ms() + current_timeout();
 }
 
-bool
-client_send_request(int fd, struct proto_request *r, const void *data, int64_t deadline)
+uint32_t
+client_new_id(void)
+{
+	return atomic_fetch_add(&next_id, 1);
+}
+
+/* Sends r (its id assigned here) and its data. */
+static bool
+send_request(int fd, struct proto_request *r, const void *data, int64_t deadline)
 {
 	unsigned char head[PROTO_HEADER_LEN + 16];
 	struct iovec iov[2];
 	size_t n;
 
-	r->id = atomic_fetch_add(&next_id, 1);
+	r->id = client_new_id();
 	n = proto_encode_request(head, r);
 	iov[0] = (struct iovec){head, n};
 	iov[1] = (struct iovec){(void *)data, r->data_len};
-	return send_all(fd, iov, r->data_len > 0 ? 2 : 1, deadline);
+	return client_send(fd, iov, r->data_len > 0 ? 2 : 1, deadline);
 }
 
-int
-client_recv_reply(int fd, const struct proto_request *r, void *body, size_t body_cap,
-		  size_t *body_len, int64_t deadline)
+/* Receives the reply to r, with client_call's rules for its body. */
+static int
+recv_reply(int fd, const struct proto_request *r, void *body, size_t body_cap, size_t *body_len,
+	   int64_t deadline)
 {
 	unsigned char rhead[PROTO_HEADER_LEN];
 	struct proto_header h;
 
-	if (!recv_all(fd, rhead, sizeof(rhead), deadline))
+	if (!client_recv(fd, rhead, sizeof(rhead), deadline))
 		return DSHM_DISCONNECTED_SERVER;
 	proto_get_header(rhead, &h);
 	if (h.magic != PROTO_MAGIC)
@@ -252,7 +260,7 @@ client_recv_reply(int fd, const struct proto_request *r, void *body, size_t body
 	    (h.status != DSHM_SUCCESS ? h.len != 0
 				      : body_len != NULL ? h.len > body_cap : h.len != body_cap))
 		return DSHM_DISCONNECTED_SERVER;
-	if (h.len > 0 && !recv_all(fd, body, h.len, deadline))
+	if (h.len > 0 && !client_recv(fd, body, h.len, deadline))
 		return DSHM_DISCONNECTED_SERVER;
 	if (body_len != NULL)
 		*body_len = h.len;
@@ -265,9 +273,9 @@ exchange(int fd, struct proto_request *r, const void *data, void *body, size_t b
 {
 	int64_t deadline = client_deadline();
 
-	if (!client_send_request(fd, r, data, deadline))
+	if (!send_request(fd, r, data, deadline))
 		return DSHM_DISCONNECTED_SERVER;
-	return client_recv_reply(fd, r, body, body_cap, body_len, deadline);
+	return recv_reply(fd, r, body, body_cap, body_len, deadline);
 }
 
 int

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "proto.h"
 
@@ -45,12 +46,13 @@ int client_authenticate(int fd);
 void client_lock_socket(int fd);
 void client_unlock_socket(int fd);
 
-/* The two halves of an exchange, for callers that keep several requests in flight. */
+/* The transport alone, for callers that keep several requests in flight. */
 int64_t client_deadline(void); /* now + the library's timeout, in clock_now_ms() time */
-/* Sends r (its id assigned here) and its data; false when the socket failed or timed out. */
-bool client_send_request(int fd, struct proto_request *r, const void *data, int64_t deadline);
-/* Receives the reply to r, with client_call's rules for its body. */
-int client_recv_reply(int fd, const struct proto_request *r, void *body, size_t body_cap,
-		      size_t *body_len, int64_t deadline);
+/* The next request id, from a counter of the process's (client_call's come from it too). */
+uint32_t client_new_id(void);
+/* Sends all of iov (which it changes); false when the socket failed or the deadline passed. */
+bool client_send(int fd, struct iovec *iov, int iovcnt, int64_t deadline);
+/* Receives exactly len bytes; false on end of stream, failure or the deadline. */
+bool client_recv(int fd, void *buf, size_t len, int64_t deadline);
 
 #endif /* DSHM_LIB_CLIENT_H */

@@ -5,6 +5,9 @@
  *  - the paging API (handshake, memory_init_process, memory_write,
  *    memory_read, memory_assign_pages, memory_finalize_process), with the
  *    exact signatures of the "Memoria" shared library it descends from;
+ *  - dshm_batch, and a codec of requests and replies as bytes for programs
+ *    that drive their own non-blocking socket, to keep many reads and
+ *    writes in flight on one connection;
  *  - helpers to open connections and an optional logger.
  * Every call returns a status code from the list below; the library never
  * prints unless it is given a logger.
@@ -14,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <sys/types.h>
@@ -206,6 +210,9 @@ enum dshm_op_kind {
 	DSHM_OP_WRITE = 2, /* memory_write's arguments; the bytes come from buffer */
 };
 
+/* The most bytes one read or write moves (a server's --max-data may be less). */
+#define DSHM_MAX_DATA (16u << 20)
+
 struct dshm_op {
 	int kind;
 	int pid, page, offset, size;
@@ -219,11 +226,116 @@ struct dshm_op {
  * of replies in flight), so n small operations cost about one round trip
  * instead of n.  The server carries them out in order; each op gets its
  * own status.  A read or write of many pages is one op (it runs on into
- * the following pages, up to 16 MiB).  Returns DSHM_SUCCESS when every
- * reply arrived, else the connection's error, which the ops not answered
- * get as their status too.
+ * the following pages, up to DSHM_MAX_DATA bytes).  Returns DSHM_SUCCESS
+ * when every reply arrived, else the connection's error, which the ops not
+ * answered get as their status too.  It blocks until then (each wait
+ * bounded by the timeout); an event-driven program uses the codec below.
  */
 int dshm_batch(int server_socket, struct dshm_op *ops, int n);
+
+/*
+ * ---- requests and replies as bytes ----------------------------------
+ *
+ * For a program that drives the socket itself (non-blocking, from its own
+ * event loop) and keeps many reads and writes in flight, as hiredis's
+ * reader lets a Redis client do: these functions turn an op into the bytes
+ * of its request and the bytes of a reply into a struct dshm_reply.  They
+ * never touch a socket, allocate or block, and keep no state, so any
+ * thread may call them; dshm_batch is built on them.
+ *
+ * What the caller must do:
+ *  - Connect with dshm_connect (which authenticates where needed); then
+ *    the socket may be made O_NONBLOCK.  While requests are in flight on
+ *    it, no other call may use it (their replies would interleave); once
+ *    none are, the blocking calls may (they work on O_NONBLOCK too).
+ *  - Give each request an id (any 32-bit value, a counter will do) and
+ *    remember each op and its id in the order sent.  The server answers
+ *    every request once, in the order it received them, so the next reply
+ *    always answers the oldest request not yet answered.  Check it with
+ *    dshm_reply_check(that op, its id, reply): any answer other than the
+ *    op's status means the stream is out of step, and the connection must
+ *    be closed.  An op refused by an encoder is not sent and gets no reply.
+ *  - Bound what is in flight.  dshmd stops reading a connection while 4
+ *    MiB of its replies are unsent.  A program that reads whenever the
+ *    socket is readable may keep any number of requests in flight: the
+ *    server's pause shows only as EAGAIN on send, and it resumes as the
+ *    replies are read.  A program that finishes its sends before it reads
+ *    must keep the replies in flight below 4 MiB (a read's reply is
+ *    DSHM_REPLY_HEAD_LEN + size bytes, a write's DSHM_REPLY_HEAD_LEN), or
+ *    both ends wait for ever; dshm_batch keeps at most 256 ops and 1 MiB
+ *    of replies in flight.
+ *  - Many pages move in one op: a read or write runs on from (page,
+ *    offset) into the following pages, up to DSHM_MAX_DATA bytes, and is
+ *    atomic as a whole.  A server started with a smaller --max-data
+ *    answers a larger op DSHM_TOO_LARGE and stays in step.
+ */
+
+#define DSHM_REQUEST_HEAD_LEN 32 /* a request before a write's data */
+#define DSHM_REPLY_HEAD_LEN 16   /* a reply before a read's data */
+
+/*
+ * The bytes of op's request: DSHM_REQUEST_HEAD_LEN, plus size for a
+ * write.  0 when op's kind, pid or size is one the encoders refuse.
+ */
+size_t dshm_op_request_size(const struct dshm_op *op);
+
+/*
+ * Encodes op's request, with id, into out[0..cap): the header, the
+ * arguments and a write's size bytes copied from op->buffer; a read's
+ * buffer is not used (dshm_reply_parse finds its bytes).  Checks op as
+ * dshm_batch does: DSHM_BAD_REQUEST for a kind other than DSHM_OP_READ or
+ * DSHM_OP_WRITE, a negative pid or size, or a write of size > 0 without a
+ * buffer; DSHM_TOO_LARGE for size above DSHM_MAX_DATA.  DSHM_NO_MEMORY
+ * when cap is less than dshm_op_request_size(op): nothing is written, so
+ * the caller may send what it holds and encode again.  On DSHM_SUCCESS
+ * *len is the bytes written.
+ */
+int dshm_op_encode(const struct dshm_op *op, uint32_t id, void *out, size_t cap, size_t *len);
+
+/*
+ * The same, but writes only the first DSHM_REQUEST_HEAD_LEN bytes (header
+ * and arguments, which cap must hold) and never reads op->buffer: a
+ * write's size bytes of data must follow them on the stream, placed there
+ * by the caller (generated in place, or sent from their own buffer with
+ * writev), so that they are not copied once more.
+ */
+int dshm_op_encode_head(const struct dshm_op *op, uint32_t id, void *out, size_t cap,
+			size_t *len);
+
+struct dshm_reply {
+	uint32_t id;      /* the request's id */
+	int kind;         /* DSHM_OP_READ, DSHM_OP_WRITE; 0 for any other request */
+	int opcode;       /* the request's opcode on the wire (docs/PROTOCOL.md) */
+	int status;       /* DSHM_SUCCESS or an error code */
+	const void *data; /* a successful read's bytes, inside the parsed input; else NULL */
+	size_t data_len;  /* bytes of data (the size asked for, on a successful read) */
+};
+
+/*
+ * Parses the reply at the start of in[0..len).  Returns the reply's whole
+ * length once in holds all of it (the caller consumes that many bytes),
+ * with rep->data pointing into in: nothing is copied, and it stays valid
+ * as long as those bytes do.  Returns 0 while the reply is incomplete;
+ * once its DSHM_REPLY_HEAD_LEN header is in, rep is filled all the same
+ * (data NULL), so a caller may receive a large read's data_len bytes
+ * straight into a buffer of its own.  Returns DSHM_VERSION_MISMATCH when
+ * the server speaks another version of the protocol, and
+ * DSHM_DISCONNECTED_SERVER when the bytes are not a reply at all (bad
+ * magic, a length above DSHM_MAX_DATA + 64, the protocol's cap): either
+ * way the stream is lost.
+ * (DSHM_BAD_REQUEST: rep is NULL.)
+ */
+ssize_t dshm_reply_parse(const void *in, size_t len, struct dshm_reply *rep);
+
+/*
+ * Whether rep, parsed (perhaps from its header alone), answers op sent
+ * with id.  Returns rep->status, the op's outcome, when it does: same id
+ * and kind, and data of exactly op->size bytes on a successful read, none
+ * otherwise.  Returns DSHM_DISCONNECTED_SERVER when it does not (the
+ * stream is out of step), DSHM_VERSION_MISMATCH when the server refused
+ * the protocol's version.
+ */
+int dshm_reply_check(const struct dshm_op *op, uint32_t id, const struct dshm_reply *rep);
 
 /* ---- System V-style shared segments --------------------------------- */
 
