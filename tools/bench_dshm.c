@@ -1,14 +1,20 @@
 /*
- * bench_dshm.c — dshm-bench's dshm backend: dshm's own wire protocol,
- * encoded with ipc/proto.h's codec (the one libdshm uses).
+ * bench_dshm.c — dshm-bench's dshm backend: reads and writes go through
+ * libdshm's public codec (dshm_op_encode_head, dshm_reply_parse), as an
+ * event-driven client of the library would send them.
  *
  * Each connection owns one paging process, pid = pid_base + connection
  * index, holding keys x ceil(size / frame) pages; key k is the value at
- * page k * ceil(size / frame), offset 0.  Setup: HELLO (checks the frame
- * size), PROC_FINALIZE (a leftover from an earlier run; its error is
- * ignored), PROC_INIT.  Teardown: PROC_FINALIZE.
+ * page k * ceil(size / frame), offset 0, one op however many pages it
+ * spans.  Setup: HELLO (checks the frame size), PROC_FINALIZE (a leftover
+ * from an earlier run; its error is ignored), PROC_INIT.  Teardown:
+ * PROC_FINALIZE.  The codec has no op for these, so they are encoded with
+ * ipc/proto.h; every reply is parsed by dshm_reply_parse.  A write's
+ * value is generated in place after its head and a read's is left where
+ * it arrived, so the harness pays what it pays the other backends.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "bench.h"
 #include "dshm.h"
@@ -36,98 +42,123 @@ nteardown(const struct bench_config *cfg)
 	return 1;
 }
 
-static uint8_t
-opcode_of(const struct bench_slot *s)
+static int32_t
+pid_of(const struct bench_conn *c)
 {
-	switch (s->op) {
-	case BOP_READ:
-		return OP_PROC_READ;
-	case BOP_WRITE:
-		return OP_PROC_WRITE;
-	case BOP_SETUP:
+	return c->cfg->pid_base + (int32_t)c->index;
+}
+
+/* The read or write of slot s, as the library's op (its value is not in buffer). */
+static struct dshm_op
+op_of(const struct bench_conn *c, const struct bench_slot *s)
+{
+	return (struct dshm_op){
+		.kind = s->op == BOP_WRITE ? DSHM_OP_WRITE : DSHM_OP_READ,
+		.pid = pid_of(c),
+		.page = (int)(s->key * pages_per_value(c->cfg)),
+		.offset = 0,
+		.size = (int)c->cfg->size,
+	};
+}
+
+static uint8_t
+setup_opcode(const struct bench_slot *s)
+{
+	if (s->op == BOP_SETUP)
 		return s->key == STEP_HELLO ? OP_HELLO : s->key == STEP_CLEAN ? OP_PROC_FINALIZE
 									      : OP_PROC_INIT;
-	default:
-		return OP_PROC_FINALIZE;
-	}
+	return OP_PROC_FINALIZE;
+}
+
+static size_t
+encode_setup(struct bench_conn *c, const struct bench_slot *s, unsigned char *out)
+{
+	const struct bench_config *cfg = c->cfg;
+	struct proto_request r = {.opcode = setup_opcode(s), .id = s->id};
+
+	if (r.opcode != OP_HELLO)
+		r.arg[0] = pid_of(c);
+	if (r.opcode == OP_PROC_INIT)
+		r.arg[1] = (int32_t)(cfg->keys * pages_per_value(cfg));
+	return proto_encode_request(out, &r);
 }
 
 static size_t
 encode(struct bench_conn *c, const struct bench_slot *s, unsigned char *out)
 {
-	const struct bench_config *cfg = c->cfg;
-	int32_t pid = cfg->pid_base + (int32_t)c->index;
-	struct proto_request r = {.opcode = opcode_of(s), .id = s->id};
+	struct dshm_op op;
 	size_t n;
+	int rc;
 
-	switch (r.opcode) {
-	case OP_PROC_INIT:
-		r.arg[0] = pid;
-		r.arg[1] = (int32_t)(cfg->keys * pages_per_value(cfg));
-		break;
-	case OP_PROC_FINALIZE:
-		r.arg[0] = pid;
-		break;
-	case OP_PROC_READ:
-	case OP_PROC_WRITE:
-		r.arg[0] = pid;
-		r.arg[1] = (int32_t)(s->key * pages_per_value(cfg));
-		r.arg[2] = 0;
-		r.arg[3] = (int32_t)cfg->size;
-		if (r.opcode == OP_PROC_WRITE)
-			r.data_len = (uint32_t)cfg->size;
-		break;
-	default:
-		break;
+	if (s->op != BOP_READ && s->op != BOP_WRITE)
+		return encode_setup(c, s, out);
+	op = op_of(c, s);
+	rc = dshm_op_encode_head(&op, s->id, out, DSHM_REQUEST_HEAD_LEN, &n);
+	if (rc != DSHM_SUCCESS) {
+		/* bench_main's checks keep pid, page and size in range: a bug. */
+		fprintf(stderr, "dshm-bench: dshm: connection %u: %s\n", c->index, dshm_strerror(rc));
+		abort();
 	}
-	n = proto_encode_request(out, &r);
-	if (r.opcode == OP_PROC_WRITE) {
+	if (op.kind == DSHM_OP_WRITE) {
 		bench_fill(c, s->key, s->version, out + n);
-		n += cfg->size;
+		n += (size_t)op.size;
 	}
 	return n;
+}
+
+/* HELLO's reply: the server's frames must be the size the pages were laid out with. */
+static bool
+hello_ok(const struct bench_conn *c, const struct dshm_reply *rep)
+{
+	struct proto_hello hello;
+
+	proto_decode_hello(rep->data, &hello);
+	if (hello.frame_size == c->cfg->frame_size)
+		return true;
+	if (c->index == 0)
+		fprintf(stderr, "dshm-bench: dshm: the server's frames are %u bytes, not %u "
+				"(--frame-size)\n",
+			hello.frame_size, c->cfg->frame_size);
+	return false;
 }
 
 static ssize_t
 parse(struct bench_conn *c, const struct bench_slot *s, const unsigned char *in, size_t len,
       const unsigned char **data, size_t *dlen, bool *ok)
 {
-	struct proto_header h;
-	uint8_t op = opcode_of(s);
+	struct dshm_reply rep;
+	ssize_t n = dshm_reply_parse(in, len, &rep);
 
-	if (len < PROTO_HEADER_LEN)
-		return 0;
-	proto_get_header(in, &h);
-	if (h.magic != PROTO_MAGIC || h.id != s->id || h.opcode != op || h.len > PROTO_MAX_BODY)
-		return -1;
-	if (len - PROTO_HEADER_LEN < h.len)
-		return 0;
-	*ok = h.status == DSHM_SUCCESS;
-	*data = in + PROTO_HEADER_LEN;
-	*dlen = h.len;
-	if (op == OP_HELLO && *ok) {
-		struct proto_hello hello;
+	if (n <= 0)
+		return n < 0 ? -1 : 0;
+	if (s->op == BOP_READ || s->op == BOP_WRITE) {
+		struct dshm_op op = op_of(c, s);
+		int status = dshm_reply_check(&op, s->id, &rep);
 
-		if (h.len != PROTO_HELLO_LEN)
+		if (status == DSHM_DISCONNECTED_SERVER || status == DSHM_VERSION_MISMATCH)
 			return -1;
-		proto_decode_hello(*data, &hello);
-		if (hello.frame_size != c->cfg->frame_size) {
-			if (c->index == 0)
-				fprintf(stderr, "dshm-bench: dshm: the server's frames are %u bytes, not %u "
-						"(--frame-size)\n",
-					hello.frame_size, c->cfg->frame_size);
-			*ok = false;
-		}
+		*ok = status == DSHM_SUCCESS;
+		*data = rep.data; /* inside in: not copied */
+		*dlen = rep.data_len;
+		return n;
+	}
+	if (rep.id != s->id || rep.opcode != setup_opcode(s))
+		return -1;
+	*ok = rep.status == DSHM_SUCCESS;
+	if (rep.opcode == OP_HELLO && *ok) {
+		if (rep.data_len != PROTO_HELLO_LEN)
+			return -1;
+		*ok = hello_ok(c, &rep);
 	}
 	if (s->op == BOP_SETUP && s->key == STEP_CLEAN)
 		*ok = true; /* usually DSHM_NO_SUCH_PROCESS */
-	return (ssize_t)(PROTO_HEADER_LEN + h.len);
+	return n;
 }
 
 const struct bench_backend bench_dshm = {
 	.name = "dshm",
-	.req_overhead = PROTO_HEADER_LEN + 16,
-	.rep_overhead = PROTO_HEADER_LEN + PROTO_HELLO_LEN,
+	.req_overhead = DSHM_REQUEST_HEAD_LEN,
+	.rep_overhead = DSHM_REPLY_HEAD_LEN + PROTO_HELLO_LEN,
 	.nsetup = nsetup,
 	.nteardown = nteardown,
 	.encode = encode,

@@ -376,6 +376,14 @@ main(int argc, char **argv)
 		fprintf(stderr, "dshm-bench: give --requests or --seconds a bound\n");
 		return 2;
 	}
+	/* dshm's pids and pages are 32-bit: every connection's process and last page must fit. */
+	if (cfg.be == &bench_dshm &&
+	    ((uint64_t)cfg.pid_base + cfg.conns - 1 > INT32_MAX ||
+	     (uint64_t)cfg.keys * ((cfg.size + cfg.frame_size - 1) / cfg.frame_size) > INT32_MAX)) {
+		fprintf(stderr, "dshm-bench: dshm: pids (--pid-base + --conns) or pages (--keys x "
+				"pages per value) pass 2^31 - 1\n");
+		return 2;
+	}
 	bench_raise_nofile(cfg.conns + 64);
 
 	bool baseline = cfg.be == &bench_baseline;
