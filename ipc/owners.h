@@ -11,7 +11,6 @@
 #define DSHM_IPC_OWNERS_H
 
 #include <stdbool.h>
-
 #include <sys/uio.h>
 
 #include "table.h"

@@ -13,6 +13,7 @@
  */
 #include "procs.h"
 
+#include <assert.h>
 #include <stdbool.h>
 
 #include "../lib/dshm.h"
@@ -174,6 +175,7 @@ procs_read_pin(struct table *t, struct procs_pin *pin, int64_t pid, int64_t page
 	if (rc != DSHM_SUCCESS)
 		return rc;
 	if (pin->held) {
+		assert(pin->pid == pid); /* a pin holds one process's lock, no other */
 		slot = pin->slot; /* the same process: its lock is ours already */
 	} else {
 		if (!owners_find_locked(t, OWNER_PROCESS, pid, &slot))

@@ -3,10 +3,14 @@
  *
  * Validate at the edge: a header is checked (magic, version, length cap)
  * before any of its body is buffered, and a body is decoded only once it
- * is complete.
+ * is complete.  A paging read served in place keeps its process locked
+ * from conn_serve until the conn_flush that follows it; every reply
+ * appended meanwhile goes after a settle (reply_status,
+ * dispatch_gathered), so the room kept for the pieces stays theirs.
  */
 #include "conn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,14 +28,22 @@
 static struct gather pending;
 static struct conn *pending_conn;
 
-/* Settles c's pending pieces, if it has any, into its buffer. */
-void
+bool
 conn_settle(struct conn *c)
 {
-	if (pending_conn == c) {
-		gather_settle(&pending, &c->out);
-		pending_conn = NULL;
-	}
+	/* c stays pending_conn: conn_serve may pin again after this, and its flush must know. */
+	return pending_conn != c || gather_settle(&pending, &c->out);
+}
+
+/*
+ * Appends a reply with no body, after the pieces pending: they are
+ * settled first, since a reply appended behind their back would take the
+ * room kept for them.
+ */
+static bool
+reply_status(struct conn *c, uint8_t opcode, uint32_t id, int32_t status)
+{
+	return conn_settle(c) && dispatch_reply_status(&c->out, opcode, id, status);
 }
 
 /* Replies waiting: the buffer's bytes and the pieces still in the arena. */
@@ -134,9 +146,8 @@ conn_read(struct conn *c, struct conn_stats *st)
 bool
 conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 {
-	/* Another connection's pieces (never left, but cheap to be sure of) go first. */
-	if (pending_conn != NULL && pending_conn != c)
-		conn_settle(pending_conn);
+	/* Every conn_serve is followed by a flush that settles: nobody else's pieces wait. */
+	assert(pending_conn == NULL || pending_conn == c || !pending.pin.held);
 	pending_conn = c;
 	for (int served = 0; !c->closing; served++) {
 		struct proto_header h;
@@ -153,12 +164,12 @@ conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 		rc = check_header(&h);
 		if (rc == DSHM_BAD_REQUEST || rc == DSHM_VERSION_MISMATCH) {
 			/* The stream cannot be trusted past this header: answer, then close. */
-			dispatch_reply_status(&c->out, h.opcode, h.id, rc);
+			reply_status(c, h.opcode, h.id, rc);
 			c->closing = true;
 			break;
 		}
 		if (rc == DSHM_TOO_LARGE) {
-			if (!dispatch_reply_status(&c->out, h.opcode, h.id, rc))
+			if (!reply_status(c, h.opcode, h.id, rc))
 				return c->closing = true, false;
 			buf_consume(&c->in, PROTO_HEADER_LEN);
 			c->swallow = h.len;
@@ -170,14 +181,14 @@ conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 		}
 		if (refused_before_auth(c, &h)) {
 			/* Its body is never buffered: the answer, then the end. */
-			dispatch_reply_status(&c->out, h.opcode, h.id, DSHM_AUTH_REQUIRED);
+			reply_status(c, h.opcode, h.id, DSHM_AUTH_REQUIRED);
 			c->closing = true;
 			break;
 		}
 		if (buf_len(&c->in) < PROTO_HEADER_LEN + (size_t)h.len)
 			break;
 		rc = proto_decode_request(&h, c->in.data + c->in.start + PROTO_HEADER_LEN, &r);
-		if (rc != DSHM_SUCCESS ? !dispatch_reply_status(&c->out, h.opcode, h.id, rc)
+		if (rc != DSHM_SUCCESS ? !reply_status(c, h.opcode, h.id, rc)
 				       : !dispatch_gathered(t, &r, &c->peer, &c->out, &pending)) {
 			c->closing = true; /* out of memory for the reply */
 			break;
@@ -220,7 +231,7 @@ conn_flush(struct conn *c, struct conn_stats *st)
 			continue;
 		return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 	}
-	conn_settle(c); /* a pin with no bytes (reads of size 0) */
+	conn_settle(c); /* a pin with no pieces (reads of size 0): nothing to copy, cannot fail */
 	buf_trim(&c->out, 4 * CONN_READ_CHUNK);
 	return true;
 }

@@ -69,8 +69,12 @@ bool conn_serve(struct conn *c, struct table *t, struct conn_stats *st);
  */
 bool conn_flush(struct conn *c, struct conn_stats *st);
 
-/* Copies replies still in the arena into c's buffer, releasing their lock. */
-void conn_settle(struct conn *c);
+/*
+ * Copies replies still in the arena into c's buffer, releasing their
+ * lock.  False when the buffer could not grow: the replies from the
+ * first of them on are dropped, and c must be closed (see gather.h).
+ */
+bool conn_settle(struct conn *c);
 
 /* Whether a whole request waits in the input buffer. */
 bool conn_has_request(const struct conn *c);

@@ -183,12 +183,10 @@ dispatch_gathered(struct table *t, const struct proto_request *r, struct peer *p
 	/* Only reads that fit one flush go in place; the rest as dispatch serves them. */
 	if (r->opcode != OP_PROC_READ || p->auth_required || size < 0 ||
 	    (uint32_t)size > dispatch_max_data ||
-	    (pieces = procs_read_pieces(t, offset, size)) > GATHER_MAX) {
-		gather_settle(g, out);
-		return dispatch(t, r, p, out);
-	}
-	if (g->pin.held && (g->pin.pid != pid || pieces > GATHER_MAX - g->n))
-		gather_settle(g, out);
+	    (pieces = procs_read_pieces(t, offset, size)) > GATHER_MAX)
+		return gather_settle(g, out) && dispatch(t, r, p, out);
+	if (!gather_fits(g, pid, pieces) && !gather_settle(g, out))
+		return false;
 	t->caller_uid = p->cred ? p->uid : UINT32_MAX;
 	return gather_read(g, t, out, r->id, pid, r->arg[1], offset, size);
 }

@@ -47,7 +47,13 @@ release(struct gather *g)
 		procs_unpin(g->t, &g->pin);
 }
 
-void
+bool
+gather_fits(const struct gather *g, int64_t pid, uint64_t pieces)
+{
+	return !g->pin.held || (g->pin.pid == pid && pieces <= GATHER_MAX - g->n);
+}
+
+bool
 gather_settle(struct gather *g, struct buf *out)
 {
 	unsigned char *base;
@@ -55,7 +61,17 @@ gather_settle(struct gather *g, struct buf *out)
 
 	if (g->n == 0) {
 		release(g);
-		return;
+		return true;
+	}
+	/*
+	 * gather_read kept this room, so this normally finds it at once; it
+	 * is here so that a reply appended behind the pieces' back can never
+	 * make the copy below run past the buffer.
+	 */
+	if (buf_reserve(out, g->bytes) == NULL) {
+		out->end = out->start + g->at[0] - PROTO_HEADER_LEN; /* that reply's header */
+		release(g);
+		return false;
 	}
 	base = out->data + out->start; /* not empty: it holds the pieces' headers */
 
@@ -72,6 +88,7 @@ gather_settle(struct gather *g, struct buf *out)
 	}
 	out->end += g->bytes;
 	release(g);
+	return true;
 }
 
 ssize_t
@@ -101,7 +118,10 @@ gather_send(struct gather *g, struct buf *out, int fd)
 		release(g);
 	} else {
 		/* The socket took part or nothing: the rest waits as plain bytes. */
-		gather_settle(g, out);
+		if (!gather_settle(g, out)) {
+			errno = ENOMEM;
+			return -1;
+		}
 		if (n > 0)
 			buf_consume(out, (size_t)n);
 	}

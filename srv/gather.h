@@ -46,13 +46,23 @@ struct gather {
 bool gather_read(struct gather *g, struct table *t, struct buf *out, uint32_t id, int64_t pid,
 		 int64_t page, int64_t offset, int64_t size);
 
-/* Copies the pending pieces into out where they belong, and releases the pin. */
-void gather_settle(struct gather *g, struct buf *out);
+/* Whether a read of pid over pieces frames may join what g holds (else settle first). */
+bool gather_fits(const struct gather *g, int64_t pid, uint64_t pieces);
+
+/*
+ * Copies the pending pieces into out where they belong, and releases the
+ * pin.  Every reply appended to out while pieces are pending must come
+ * after a settle or through gather_read, which keep room for them; should
+ * out still be short of room and unable to grow, the replies from the
+ * first pending piece's on are dropped and false returned: the
+ * connection must then be closed once what precedes them is sent.
+ */
+bool gather_settle(struct gather *g, struct buf *out);
 
 /*
  * Sends out with its pieces in one sendmsg, consumes what went, settles
  * the rest and releases the pin.  Returns what sendmsg returned (errno
- * kept).
+ * kept), or -1 with ENOMEM when the rest could not be settled.
  */
 ssize_t gather_send(struct gather *g, struct buf *out, int fd);
 

@@ -369,6 +369,8 @@ static void
 spawn(struct master *m, int index)
 {
 	struct worker_life *l = &m->lives[index - 1];
+	/* Taken before the fork: a child asking getppid() could get the reaper's pid. */
+	pid_t master = getpid();
 	pid_t pid = fork();
 
 	if (pid < 0) {
@@ -382,7 +384,7 @@ spawn(struct master *m, int index)
 			.table = &m->table,
 			.index = index,
 			.listen_fds = {m->listen_fds[0], m->listen_fds[1]},
-			.master = getppid(),
+			.master = master,
 			.max_conns = m->o->max_conns,
 			.max_conns_per_worker = m->o->max_conns_per_worker,
 			.idle_timeout = m->o->idle_timeout,

@@ -132,6 +132,7 @@ service(struct worker *w, struct conn *c, bool readable)
 	if (readable)
 		ok = conn_read(c, &st);
 	more = ok && conn_serve(c, w->t, &st);
+	/* Always right after serving: the flush releases the lock of reads served in place. */
 	if (ok)
 		ok = conn_flush(c, &st);
 	/*
@@ -481,9 +482,9 @@ worker_run(const struct worker_args *a)
 				watch_listeners(&w);
 		}
 		/*
-		 * Once a second: PR_SET_PDEATHSIG stops us when the master dies,
-		 * and this only catches the case it misses (the master gone before
-		 * it was set), so it costs no system call per wakeup.
+		 * Once a second, not per wakeup: PR_SET_PDEATHSIG already stops
+		 * us when the master dies, so this is only a second line of
+		 * defence, not worth a system call per request.
 		 */
 		if (!w.stopping && clock_now_ms() >= w.next_sweep_ms) {
 			if (getppid() != w.master)

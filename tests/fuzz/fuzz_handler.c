@@ -338,7 +338,9 @@ take_replies(struct fconn *f, bool all)
 {
 	struct buf *out = &f->c.out;
 
-	conn_settle(&f->c); /* reads served in place: their bytes into the buffer */
+	/* Reads served in place: their bytes into the buffer (cannot fail but for ENOMEM). */
+	if (!conn_settle(&f->c))
+		fuzz_fail("take_replies", "out of memory settling replies");
 	if (buf_len(out) == 0 || (f->lazy && !all && buf_len(out) < CONN_OUT_HIGH))
 		return;
 	fuzz_parse_replies(out->data + out->start, buf_len(out), match_reply, &f->ex);

@@ -555,6 +555,53 @@ test_pipelined_reads_mixed_with_writes_and_errors_return_the_bytes_in_order(void
 	close(fd);
 }
 
+/*
+ * A read served in place keeps room in the reply buffer for its bytes;
+ * an error reply the framing layer appends next (an unknown opcode here)
+ * must not take that room, or copying the bytes in later runs past the
+ * buffer.  The read fills a fresh buffer exactly (16 + 4080 bytes), and
+ * the HELLO after the error makes the worker copy the read's bytes in.
+ */
+static void
+test_an_error_after_a_read_served_in_place_does_not_take_its_room(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char data[4080], stream[3 * (PROTO_HEADER_LEN + 16)], *body;
+	int32_t init[2] = {1, 1}, rd[4] = {1, 0, 0, (int32_t)sizeof(data)};
+	size_t len = 0;
+	int fd = open_raw(f), fresh;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 11 + 3);
+	assert_true(raw_request(fd, OP_PROC_INIT, 1, init, 2, NULL, 0));
+	expect_status(fd, OP_PROC_INIT, 1, DSHM_SUCCESS);
+	assert_true(raw_request(fd, OP_PROC_WRITE, 2, rd, 4, data, sizeof(data)));
+	expect_status(fd, OP_PROC_WRITE, 2, DSHM_SUCCESS);
+
+	for (int round = 0; round < 2; round++) {
+		fresh = open_raw(f);
+		len = raw_encode(stream, OP_PROC_READ, 10, 16, rd, 4);
+		len += raw_encode(stream + len, 77, 11, 0, NULL, 0);
+		len += raw_encode(stream + len, round == 0 ? OP_HELLO : OP_PROC_READ, 12,
+				  round == 0 ? 0 : 16, rd, round == 0 ? 0 : 4);
+		assert_true(raw_send(fresh, stream, len));
+		body = expect_reply(fresh, OP_PROC_READ, 10, DSHM_SUCCESS, sizeof(data));
+		assert_memory_equal(body, data, sizeof(data));
+		free(body);
+		expect_status(fresh, 77, 11, DSHM_BAD_REQUEST);
+		if (round == 0) {
+			free(expect_reply(fresh, OP_HELLO, 12, DSHM_SUCCESS, PROTO_HELLO_LEN));
+		} else {
+			body = expect_reply(fresh, OP_PROC_READ, 12, DSHM_SUCCESS, sizeof(data));
+			assert_memory_equal(body, data, sizeof(data));
+			free(body);
+		}
+		close(fresh);
+	}
+	expect_hello_works(fd, 3);
+	close(fd);
+}
+
 /* Sends len bytes one at a time, each only after the server has read the one before. */
 static void
 send_bytewise(const struct fixture *f, int fd, const unsigned char *p, size_t len)
@@ -891,6 +938,7 @@ main(void)
 		TEST_BOTH(test_pipelined_requests_are_answered_in_order_with_their_ids),
 		TEST_BOTH(test_pipelined_reads_beyond_the_output_high_water_mark_are_all_answered),
 		TEST_BOTH(test_pipelined_reads_mixed_with_writes_and_errors_return_the_bytes_in_order),
+		TEST_BOTH(test_an_error_after_a_read_served_in_place_does_not_take_its_room),
 		TEST_BOTH(test_requests_split_byte_by_byte_are_served),
 		TEST_BOTH(test_a_truncated_header_then_a_close_harms_nobody),
 		TEST_BOTH(test_garbage_after_pipelined_requests_ends_the_stream_after_their_replies),

@@ -459,7 +459,6 @@ test_finalize_that_rebuilds_the_index_leaves_only_live_owners_in_it(void **state
 		assert_int_equal(atomic_load(&t->index[i]), INDEX_EMPTY);
 }
 
-
 /* Whether the process's lock is free (taken and given back at once if so). */
 static bool
 unlocked(struct table *t, int64_t pid)
