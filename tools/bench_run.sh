@@ -346,11 +346,21 @@ END {
 				printf "| 8 conns, depth 16, %s: dshm ≥ 1.0 × best | %s | %.2f× | %s |\n", wl, tr, x, (x >= 1.0 ? "met" : "not met")
 				printf "| 8 conns, depth 16, %s: dshm ≥ 85%% of the baseline stream | %s | %.0f%% | %s |\n", wl, tr, 100 * y, (y >= 0.85 ? "met" : "not met")
 			}
-			for (w = 1; w <= 2; w++) {
+			# One connection's latency is bimodal on a VM (one vCPU or two),
+			# so the target is judged where both ends are placed the same
+			# way: the pinned runs.  Unpinned, a run lands in either mode,
+			# and its ratio says where each landed, not which is faster.
+			for (i = 1; i <= np; i++) {
+				pk = porder[i]; split(pk, f, " ")
+				if (f[2] != tr) continue
+				x = pp50[pk, "baseline"] > 0 ? pp50[pk, "dshm"] / pp50[pk, "baseline"] : 0
+				printf "| 1 conn, depth 1, %s, pinned %s: dshm p50 ≤ 1.2 × ping-pong p50 | %s | %.1f µs vs %.1f µs = %.2f× | %s |\n", f[3], (substr(f[1], 8) == "same" ? "on one vCPU" : "across vCPUs"), tr, pp50[pk, "dshm"], pp50[pk, "baseline"], x, ((x > 0 && x <= 1.2) ? "met" : "not met")
+			}
+			for (w = 1; w <= 2 && !np; w++) {
 				wl = w == 1 ? "read" : "write"; key = tr " " wl " 1 1"
 				if (!(key in seen)) continue
 				x = p50[key, "baseline"] > 0 ? p50[key, "dshm"] / p50[key, "baseline"] : 0
-				printf "| 1 conn, depth 1, %s: dshm p50 ≤ 1.2 × ping-pong p50 (unpinned) | %s | %.1f µs vs %.1f µs = %.2f× | %s |\n", wl, tr, p50[key, "dshm"], p50[key, "baseline"], x, ((x > 0 && x <= 1.2) ? "met" : "not met")
+				printf "| 1 conn, depth 1, %s: dshm p50 ≤ 1.2 × ping-pong p50 (unpinned: either mode) | %s | %.1f µs vs %.1f µs = %.2f× | %s |\n", wl, tr, p50[key, "dshm"], p50[key, "baseline"], x, ((x > 0 && x <= 1.2) ? "met" : "not met")
 			}
 		}
 	}
