@@ -231,7 +231,8 @@ conn_flush(struct conn *c, struct conn_stats *st)
 			continue;
 		return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 	}
-	conn_settle(c); /* a pin with no pieces (reads of size 0): nothing to copy, cannot fail */
+	/* gather_send released any pin above; this only makes sure (nothing to copy, cannot fail). */
+	conn_settle(c);
 	buf_trim(&c->out, 4 * CONN_READ_CHUNK);
 	return true;
 }
