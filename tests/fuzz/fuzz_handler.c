@@ -1,7 +1,7 @@
 /*
  * fuzz_handler.c — libFuzzer target for the whole request handler: the
  * input is what up to FUZZ_MAX_CONNS clients send, and it goes through
- * srv/conn.c's conn_read and conn_serve (framing, length caps, swallowing
+ * srv/conn.c's conn_read, conn_serve and conn_flush (framing, length caps, swallowing
  * oversized bodies, pipelining, the per-wakeup budget) into dispatch and
  * dispatch_shm, against an in-process table and arena that start empty
  * for every input.
@@ -12,7 +12,10 @@
  * first; bit 6: a TCP peer must authenticate; bit 7: the client reads
  * its replies only once the server holds CONN_OUT_HIGH bytes of them),
  * then the bytes that client sends.  The bytes go through a
- * socketpair, so conn_read sees them arrive in pieces as from a socket.
+ * socketpair, so conn_read sees them arrive in pieces as from a socket,
+ * and the replies come back through it: conn_flush sends them (a read's
+ * bytes straight from the arena, srv/gather.c) into a socket that takes
+ * only so much at a time, so partial sends and their settling happen.
  * Connections are served one after another and stay open (their
  * attachments with them) until bit 5 or the end of the input closes them,
  * as srv/worker.c's close_conn does.
@@ -85,6 +88,7 @@ struct fconn {
 	bool lazy; /* reads its replies only once CONN_OUT_HIGH of them wait */
 	struct peer peer0; /* the peer as accepted */
 	struct expect ex;
+	struct buf rx; /* replies read from the socket, the last perhaps partial */
 };
 
 static void
@@ -328,24 +332,78 @@ match_reply(void *ctx, const struct fuzz_reply *r)
 		ex->n = ex->got;
 }
 
+/* The length of the complete replies at the front of p[0..len). */
+static size_t
+complete_replies(const unsigned char *p, size_t len)
+{
+	size_t n = 0;
+	struct proto_header h;
+
+	while (len - n >= PROTO_HEADER_LEN) {
+		proto_get_header(p + n, &h);
+		if (h.len > len - n - PROTO_HEADER_LEN)
+			break;
+		n += PROTO_HEADER_LEN + (size_t)h.len;
+	}
+	return n;
+}
+
+/* Reads what the socket holds into rx; returns how much came. */
+static size_t
+drain(struct fconn *f)
+{
+	size_t total = 0;
+
+	for (;;) {
+		unsigned char *at = buf_reserve(&f->rx, CONN_READ_CHUNK);
+		ssize_t n;
+
+		if (at == NULL)
+			fuzz_fail("drain", "out of memory");
+		n = recv(f->client, at, CONN_READ_CHUNK, 0);
+		if (n <= 0)
+			return total;
+		f->rx.end += (size_t)n;
+		total += (size_t)n;
+	}
+}
+
 /*
- * Reads back and checks what the server queued, then drops it, as a
- * client reading its replies; a lazy one only once the server stopped
- * taking its requests for them (or at the end: all).
+ * The worker's flush, then the client's side: conn_flush sends the
+ * replies, with the bytes of reads served in place straight from the
+ * arena, into the socketpair, which takes only so much at a time (so
+ * partial sends and their settling happen here as with a slow client);
+ * what arrives is checked reply by reply.  A lazy client reads only once
+ * the server stopped taking its requests for unread replies (or at the
+ * end: all).
  */
 static void
 take_replies(struct fconn *f, bool all)
 {
-	struct buf *out = &f->c.out;
+	struct conn_stats st = {0, 0, 0};
 
-	/* Reads served in place: their bytes into the buffer (cannot fail but for ENOMEM). */
-	if (!conn_settle(&f->c))
-		fuzz_fail("take_replies", "out of memory settling replies");
-	if (buf_len(out) == 0 || (f->lazy && !all && buf_len(out) < CONN_OUT_HIGH))
-		return;
-	fuzz_parse_replies(out->data + out->start, buf_len(out), match_reply, &f->ex);
-	buf_consume(out, buf_len(out));
-	buf_trim(out, 4 * CONN_READ_CHUNK);
+	for (int round = 0;; round++) {
+		size_t got, n;
+
+		if (round == FUZZ_MAX_ROUNDS)
+			fuzz_fail("take_replies", "the replies never drain");
+		if (!conn_flush(&f->c, &st))
+			fuzz_fail("take_replies", "sending replies into the socketpair failed");
+		if (f->lazy && !all && buf_len(&f->c.out) < CONN_OUT_HIGH)
+			return;
+		got = drain(f);
+		n = complete_replies(f->rx.data + f->rx.start, buf_len(&f->rx));
+		if (n > 0) {
+			fuzz_parse_replies(f->rx.data + f->rx.start, n, match_reply, &f->ex);
+			buf_consume(&f->rx, n);
+		}
+		if (buf_len(&f->c.out) == 0 && (got == 0 || !all))
+			break;
+	}
+	if (all && buf_len(&f->rx) > 0)
+		fuzz_fail("reply", "a partial reply at the end of the stream");
+	buf_trim(&f->c.out, 4 * CONN_READ_CHUNK);
+	buf_trim(&f->rx, 4 * CONN_READ_CHUNK);
 }
 
 /* One connection's turns, as srv/worker.c's service(): read, serve, serve again while more wait. */
@@ -430,6 +488,7 @@ close_conn(struct fconn *f)
 	close(f->c.fd);
 	close(f->client);
 	conn_free_buffers(&f->c);
+	buf_free(&f->rx);
 	free(f->ex.r);
 	f->open = false;
 }
