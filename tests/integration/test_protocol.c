@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -602,6 +603,67 @@ test_an_error_after_a_read_served_in_place_does_not_take_its_room(void **state)
 	close(fd);
 }
 
+/* Bytes waiting to be read on fd. */
+static int
+queued(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, FIONREAD, &n) == 0 ? n : -1;
+}
+
+/*
+ * Reads are sent from the arena under the process's lock, but a client
+ * that stops reading must not keep that lock: while its replies pile up
+ * unread, another connection writes and reads the same process.
+ */
+static void
+test_a_client_that_stops_reading_holds_no_lock_on_the_process(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 200, SIZE = 64 * 1024 };
+	unsigned char *stream = malloc(N * (PROTO_HEADER_LEN + 16)), *data = malloc(SIZE);
+	unsigned char fresh[16], *body;
+	int32_t init[2] = {1, SIZE / 4096}, all[4] = {1, 0, 0, SIZE}, head[4] = {1, 0, 0, 16};
+	size_t len = 0;
+	int slow = open_raw(f), other;
+
+	assert_non_null(stream);
+	assert_non_null(data);
+	for (int i = 0; i < SIZE; i++)
+		data[i] = (unsigned char)(i * 5 + (i >> 11));
+	memset(fresh, 0xee, sizeof(fresh));
+	assert_true(raw_request(slow, OP_PROC_INIT, 1, init, 2, NULL, 0));
+	expect_status(slow, OP_PROC_INIT, 1, DSHM_SUCCESS);
+	assert_true(raw_request(slow, OP_PROC_WRITE, 2, all, 4, data, SIZE));
+	expect_status(slow, OP_PROC_WRITE, 2, DSHM_SUCCESS);
+	/* 12.5 MiB of replies asked for, none read: the socket fills and stays full. */
+	for (uint32_t i = 0; i < N; i++)
+		len += raw_encode(stream + len, OP_PROC_READ, 10 + i, 16, all, 4);
+	assert_true(raw_send(slow, stream, len));
+	assert_true(WAIT_UNTIL(queued(slow) >= SIZE, HARNESS_STOP_MS));
+
+	other = open_raw(f);
+	assert_true(raw_request(other, OP_PROC_WRITE, 3, head, 4, fresh, sizeof(fresh)));
+	expect_status(other, OP_PROC_WRITE, 3, DSHM_SUCCESS);
+	assert_true(raw_request(other, OP_PROC_READ, 4, head, 4, NULL, 0));
+	body = expect_reply(other, OP_PROC_READ, 4, DSHM_SUCCESS, sizeof(fresh));
+	assert_memory_equal(body, fresh, sizeof(fresh));
+	free(body);
+	close(other);
+
+	/* Every reply is whole: the old first bytes until the write, the new ones after. */
+	for (uint32_t i = 0; i < N; i++) {
+		body = expect_reply(slow, OP_PROC_READ, 10 + i, DSHM_SUCCESS, SIZE);
+		assert_true(memcmp(body, data, 16) == 0 || memcmp(body, fresh, 16) == 0);
+		assert_true(memcmp(body + 16, data + 16, SIZE - 16) == 0);
+		free(body);
+	}
+	free(stream);
+	free(data);
+	close(slow);
+}
+
 /* Sends len bytes one at a time, each only after the server has read the one before. */
 static void
 send_bytewise(const struct fixture *f, int fd, const unsigned char *p, size_t len)
@@ -939,6 +1001,7 @@ main(void)
 		TEST_BOTH(test_pipelined_reads_beyond_the_output_high_water_mark_are_all_answered),
 		TEST_BOTH(test_pipelined_reads_mixed_with_writes_and_errors_return_the_bytes_in_order),
 		TEST_BOTH(test_an_error_after_a_read_served_in_place_does_not_take_its_room),
+		TEST_BOTH(test_a_client_that_stops_reading_holds_no_lock_on_the_process),
 		TEST_BOTH(test_requests_split_byte_by_byte_are_served),
 		TEST_BOTH(test_a_truncated_header_then_a_close_harms_nobody),
 		TEST_BOTH(test_garbage_after_pipelined_requests_ends_the_stream_after_their_replies),
