@@ -105,19 +105,27 @@ check_range(const struct table *t, uint32_t slot, int64_t page, int64_t offset, 
 	return DSHM_SUCCESS;
 }
 
-/* Finds and locks pid and checks the range; on success the lock is held. */
+/*
+ * Finds and locks pid and checks the range; on success the lock is held.
+ * A held pin already holds pid's lock: it is used, and kept on an error.
+ */
 static int
-access_range(struct table *t, int64_t pid, int64_t page, int64_t offset, int64_t size,
-	     uint32_t *slot, uint64_t *pos)
+access_range(struct table *t, const struct procs_pin *pin, int64_t pid, int64_t page,
+	     int64_t offset, int64_t size, uint32_t *slot, uint64_t *pos)
 {
+	bool pinned = pin != NULL && pin->held;
 	int rc = check_args(t, pid, offset, size);
 
 	if (rc != DSHM_SUCCESS)
 		return rc;
-	if (!owners_find_locked(t, OWNER_PROCESS, pid, slot))
+	if (pinned) {
+		assert(pin->pid == pid); /* a pin holds one process's lock, no other */
+		*slot = pin->slot;
+	} else if (!owners_find_locked(t, OWNER_PROCESS, pid, slot)) {
 		return DSHM_NO_SUCH_PROCESS;
+	}
 	rc = check_range(t, *slot, page, offset, size, pos);
-	if (rc != DSHM_SUCCESS)
+	if (rc != DSHM_SUCCESS && !pinned)
 		owners_unlock(t, *slot);
 	return rc;
 }
@@ -128,7 +136,7 @@ procs_write(struct table *t, int64_t pid, int64_t page, int64_t offset, const vo
 {
 	uint32_t slot;
 	uint64_t pos;
-	int rc = access_range(t, pid, page, offset, size, &slot, &pos);
+	int rc = access_range(t, NULL, pid, page, offset, size, &slot, &pos);
 
 	if (rc != DSHM_SUCCESS)
 		return rc;
@@ -143,7 +151,7 @@ procs_read(struct table *t, int64_t pid, int64_t page, int64_t offset, void *buf
 {
 	uint32_t slot;
 	uint64_t pos;
-	int rc = access_range(t, pid, page, offset, size, &slot, &pos);
+	int rc = access_range(t, NULL, pid, page, offset, size, &slot, &pos);
 
 	if (rc != DSHM_SUCCESS)
 		return rc;
@@ -166,28 +174,13 @@ int
 procs_read_pin(struct table *t, struct procs_pin *pin, int64_t pid, int64_t page,
 	       int64_t offset, int64_t size, struct iovec *piece, unsigned *npieces)
 {
-	bool locked_here = false;
 	uint32_t slot;
 	uint64_t pos;
-	int rc = check_args(t, pid, offset, size);
+	int rc = access_range(t, pin, pid, page, offset, size, &slot, &pos);
 
 	*npieces = 0;
 	if (rc != DSHM_SUCCESS)
 		return rc;
-	if (pin->held) {
-		assert(pin->pid == pid); /* a pin holds one process's lock, no other */
-		slot = pin->slot; /* the same process: its lock is ours already */
-	} else {
-		if (!owners_find_locked(t, OWNER_PROCESS, pid, &slot))
-			return DSHM_NO_SUCH_PROCESS;
-		locked_here = true;
-	}
-	rc = check_range(t, slot, page, offset, size, &pos);
-	if (rc != DSHM_SUCCESS) {
-		if (locked_here)
-			owners_unlock(t, slot);
-		return rc;
-	}
 	*npieces = owners_locate(t, slot, pos, (uint64_t)size, piece);
 	*pin = (struct procs_pin){.held = true, .pid = pid, .slot = slot};
 	return DSHM_SUCCESS;

@@ -409,38 +409,49 @@ test_pipelined_requests_are_answered_in_order_with_their_ids(void **state)
 	close(fd);
 }
 
+enum { BIG_READS = 200, BIG_READ = 64 * 1024 }; /* 12.5 MiB of replies */
+
+/*
+ * Makes process 1 of BIG_READ / 4096 pages holding data (BIG_READ bytes),
+ * then sends BIG_READS reads of all of it (ids 10, 11, ...) at once,
+ * reading no reply.
+ */
+static void
+send_big_reads(int fd, const unsigned char *data)
+{
+	unsigned char *stream = malloc(BIG_READS * (PROTO_HEADER_LEN + 16));
+	int32_t init[2] = {1, BIG_READ / 4096}, all[4] = {1, 0, 0, BIG_READ};
+	size_t len = 0;
+
+	assert_non_null(stream);
+	assert_true(raw_request(fd, OP_PROC_INIT, 1, init, 2, NULL, 0));
+	expect_status(fd, OP_PROC_INIT, 1, DSHM_SUCCESS);
+	assert_true(raw_request(fd, OP_PROC_WRITE, 2, all, 4, data, BIG_READ));
+	expect_status(fd, OP_PROC_WRITE, 2, DSHM_SUCCESS);
+	for (uint32_t i = 0; i < BIG_READS; i++)
+		len += raw_encode(stream + len, OP_PROC_READ, 10 + i, 16, all, 4);
+	assert_true(raw_send(fd, stream, len));
+	free(stream);
+}
+
 static void
 test_pipelined_reads_beyond_the_output_high_water_mark_are_all_answered(void **state)
 {
 	struct fixture *f = *state;
-	enum { N = 200, SIZE = 64 * 1024 };
-	unsigned char *stream = malloc(N * (PROTO_HEADER_LEN + 16));
-	unsigned char *data = malloc(SIZE);
-	int32_t init[2] = {1, SIZE / 4096};
-	int32_t w[4] = {1, 0, 0, SIZE};
-	size_t len = 0;
+	unsigned char *data = malloc(BIG_READ);
 	int fd = open_raw(f);
 
-	assert_non_null(stream);
 	assert_non_null(data);
-	for (int i = 0; i < SIZE; i++)
+	for (int i = 0; i < BIG_READ; i++)
 		data[i] = (unsigned char)(i * 3 + (i >> 10));
-	assert_true(raw_request(fd, OP_PROC_INIT, 1, init, 2, NULL, 0));
-	expect_status(fd, OP_PROC_INIT, 1, DSHM_SUCCESS);
-	assert_true(raw_request(fd, OP_PROC_WRITE, 2, w, 4, data, SIZE));
-	expect_status(fd, OP_PROC_WRITE, 2, DSHM_SUCCESS);
-	/* 12.5 MiB of replies asked for before any is read. */
-	for (uint32_t i = 0; i < N; i++)
-		len += raw_encode(stream + len, OP_PROC_READ, 10 + i, 16, w, 4);
-	assert_true(raw_send(fd, stream, len));
-	for (uint32_t i = 0; i < N; i++) {
-		unsigned char *body = expect_reply(fd, OP_PROC_READ, 10 + i, DSHM_SUCCESS, SIZE);
+	send_big_reads(fd, data);
+	for (uint32_t i = 0; i < BIG_READS; i++) {
+		unsigned char *body = expect_reply(fd, OP_PROC_READ, 10 + i, DSHM_SUCCESS, BIG_READ);
 
-		assert_true(memcmp(body, data, SIZE) == 0);
+		assert_true(memcmp(body, data, BIG_READ) == 0);
 		free(body);
 	}
 	expect_hello_works(fd, 5000);
-	free(stream);
 	free(data);
 	close(fd);
 }
@@ -621,27 +632,17 @@ static void
 test_a_client_that_stops_reading_holds_no_lock_on_the_process(void **state)
 {
 	struct fixture *f = *state;
-	enum { N = 200, SIZE = 64 * 1024 };
-	unsigned char *stream = malloc(N * (PROTO_HEADER_LEN + 16)), *data = malloc(SIZE);
-	unsigned char fresh[16], *body;
-	int32_t init[2] = {1, SIZE / 4096}, all[4] = {1, 0, 0, SIZE}, head[4] = {1, 0, 0, 16};
-	size_t len = 0;
+	unsigned char *data = malloc(BIG_READ), fresh[16], *body;
+	int32_t head[4] = {1, 0, 0, 16};
 	int slow = open_raw(f), other;
 
-	assert_non_null(stream);
 	assert_non_null(data);
-	for (int i = 0; i < SIZE; i++)
+	for (int i = 0; i < BIG_READ; i++)
 		data[i] = (unsigned char)(i * 5 + (i >> 11));
 	memset(fresh, 0xee, sizeof(fresh));
-	assert_true(raw_request(slow, OP_PROC_INIT, 1, init, 2, NULL, 0));
-	expect_status(slow, OP_PROC_INIT, 1, DSHM_SUCCESS);
-	assert_true(raw_request(slow, OP_PROC_WRITE, 2, all, 4, data, SIZE));
-	expect_status(slow, OP_PROC_WRITE, 2, DSHM_SUCCESS);
-	/* 12.5 MiB of replies asked for, none read: the socket fills and stays full. */
-	for (uint32_t i = 0; i < N; i++)
-		len += raw_encode(stream + len, OP_PROC_READ, 10 + i, 16, all, 4);
-	assert_true(raw_send(slow, stream, len));
-	assert_true(WAIT_UNTIL(queued(slow) >= SIZE, HARNESS_STOP_MS));
+	/* None read: the socket fills and stays full. */
+	send_big_reads(slow, data);
+	assert_true(WAIT_UNTIL(queued(slow) >= BIG_READ, HARNESS_STOP_MS));
 
 	other = open_raw(f);
 	assert_true(raw_request(other, OP_PROC_WRITE, 3, head, 4, fresh, sizeof(fresh)));
@@ -653,13 +654,12 @@ test_a_client_that_stops_reading_holds_no_lock_on_the_process(void **state)
 	close(other);
 
 	/* Every reply is whole: the old first bytes until the write, the new ones after. */
-	for (uint32_t i = 0; i < N; i++) {
-		body = expect_reply(slow, OP_PROC_READ, 10 + i, DSHM_SUCCESS, SIZE);
+	for (uint32_t i = 0; i < BIG_READS; i++) {
+		body = expect_reply(slow, OP_PROC_READ, 10 + i, DSHM_SUCCESS, BIG_READ);
 		assert_true(memcmp(body, data, 16) == 0 || memcmp(body, fresh, 16) == 0);
-		assert_true(memcmp(body + 16, data + 16, SIZE - 16) == 0);
+		assert_true(memcmp(body + 16, data + 16, BIG_READ - 16) == 0);
 		free(body);
 	}
-	free(stream);
 	free(data);
 	close(slow);
 }
