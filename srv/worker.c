@@ -62,11 +62,10 @@ struct worker {
 	int64_t accept_resume_ms;
 };
 
+/* The bytes a turn moved (its requests are counted as soon as they are served). */
 static void
-add_stats(struct worker *w, const struct conn_stats *st)
+add_bytes(struct worker *w, const struct conn_stats *st)
 {
-	if (st->requests)
-		atomic_fetch_add(&w->slot->requests, st->requests);
 	if (st->bytes_in)
 		atomic_fetch_add(&w->slot->bytes_in, st->bytes_in);
 	if (st->bytes_out)
@@ -132,6 +131,12 @@ service(struct worker *w, struct conn *c, bool readable)
 	if (readable)
 		ok = conn_read(c, &st);
 	more = ok && conn_serve(c, w->t, &st);
+	/*
+	 * Requests are counted before their replies leave: a client that has
+	 * its reply finds its request in the scoreboard (dshm-ipcs, tests).
+	 */
+	if (st.requests)
+		atomic_fetch_add(&w->slot->requests, st.requests);
 	/* Always right after serving: the flush releases the lock of reads served in place. */
 	if (ok)
 		ok = conn_flush(c, &st);
@@ -142,7 +147,7 @@ service(struct worker *w, struct conn *c, bool readable)
 	 */
 	if (ok && !more && buf_len(&c->out) < CONN_OUT_HIGH && conn_has_request(c))
 		more = true;
-	add_stats(w, &st);
+	add_bytes(w, &st);
 	if (st.requests || st.bytes_in || st.bytes_out)
 		c->progress_ms = clock_now_ms();
 	if (st.requests)
