@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define DSHM_TABLE_MAGIC UINT64_C(0x4453484d5441424c) /* "DSHMTABL" */
-#define DSHM_LAYOUT_VERSION 2
+#define DSHM_LAYOUT_VERSION 3
 
 /* Page trees: FANOUT entries a chunk, at most PT_MAX_HEIGHT levels. */
 #define PT_SHIFT 6
@@ -209,6 +209,12 @@ struct table_header {
 	uint64_t off_attach;
 
 	int64_t started; /* time(NULL) when the table was created */
+	/*
+	 * A random number drawn when the table was made: with the key it
+	 * names the files that hold the segments' bytes (ipc/segfile.h), so
+	 * the files of two tables at one key never mix.
+	 */
+	uint64_t instance;
 	char version[32];
 	/* What else the server made ("" when none), for dshm-ipcrm --stale to clean up. */
 	char unix_path[108];

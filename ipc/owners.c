@@ -19,6 +19,8 @@
 #include "fault.h"
 #include "lock.h"
 #include "pagetree.h"
+#include "segfile.h"
+#include "segfile.h"
 
 #define UNDO_KEEP_BYTES (1u << 20)
 
@@ -390,31 +392,36 @@ owners_release(struct table *t, uint32_t slot)
 	owners_unlock(t, slot);
 }
 
-void
+bool
 owners_write(struct table *t, uint32_t slot, uint64_t pos, const void *buf, uint64_t len)
 {
+	unsigned char *saved;
 	struct undo_record *u;
+	bool ok;
 
-	if (t->undo == NULL || t->self < 0 || len > t->undo_each) {
-		owners_copy(t, slot, pos, (void *)buf, len, true);
-		return;
-	}
+	if (t->undo == NULL || t->self < 0 || len > t->undo_each)
+		return owners_copy(t, slot, pos, (void *)buf, len, true);
 	u = &t->workers[t->self].undo;
-	owners_copy(t, slot, pos, t->undo + (size_t)t->self * t->undo_each, len, false);
+	saved = t->undo + (size_t)t->self * t->undo_each;
+	if (!owners_copy(t, slot, pos, saved, len, false))
+		return false;
 	u->owner = slot;
 	u->pos = pos;
 	u->len = len;
 	atomic_store(&u->active, 1);
 	atomic_store(&t->owners[slot].undo_worker, (uint32_t)t->self + 1);
-	owners_copy(t, slot, pos, (void *)buf, len, true);
+	/* A write the segment's file refused part-way is undone here, as a crash would be. */
+	if (!(ok = owners_copy(t, slot, pos, (void *)buf, len, true)))
+		owners_copy(t, slot, pos, saved, len, true);
 	atomic_store(&t->owners[slot].undo_worker, 0);
 	atomic_store(&u->active, 0);
 	/* Large saves give their memory back, so an idle worker stays small. */
 	if (len >= UNDO_KEEP_BYTES)
-		madvise(t->undo + (size_t)t->self * t->undo_each, (size_t)len, MADV_REMOVE);
+		madvise(saved, (size_t)len, MADV_REMOVE);
+	return ok;
 }
 
-void
+bool
 owners_copy(struct table *t, uint32_t slot, uint64_t pos, void *buf, uint64_t len,
 	    bool to_owner)
 {
@@ -422,6 +429,9 @@ owners_copy(struct table *t, uint32_t slot, uint64_t pos, void *buf, uint64_t le
 	uint64_t fsize = t->hdr->frame_size;
 	unsigned char *b = buf;
 
+	/* A segment's bytes are in its file; its frames only hold its place in the arena. */
+	if (atomic_load(&o->kind) == OWNER_SEGMENT)
+		return segfile_copy(t, slot, pos, buf, len, to_owner);
 	while (len > 0) {
 		uint64_t off = pos & (fsize - 1);
 		uint64_t n = fsize - off < len ? fsize - off : len;
@@ -437,6 +447,7 @@ owners_copy(struct table *t, uint32_t slot, uint64_t pos, void *buf, uint64_t le
 		pos += n;
 		len -= n;
 	}
+	return true;
 }
 
 unsigned

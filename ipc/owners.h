@@ -50,8 +50,11 @@ void owners_release(struct table *t, uint32_t slot);
 /*
  * Copies len bytes at byte offset pos of a locked owner's pages to
  * (to_owner false) or from (to_owner true) buf.  The range was checked.
+ * A paging process's bytes are in the arena, and the copy cannot fail;
+ * a segment's are in its file (segfile.h), and false says the file
+ * could not be read or written.
  */
-void owners_copy(struct table *t, uint32_t slot, uint64_t pos, void *buf, uint64_t len,
+bool owners_copy(struct table *t, uint32_t slot, uint64_t pos, void *buf, uint64_t len,
 		 bool to_owner);
 
 /*
@@ -67,9 +70,10 @@ unsigned owners_locate(struct table *t, uint32_t slot, uint64_t pos, uint64_t le
  * Writes len bytes of buf at byte offset pos of a locked owner (range
  * checked), whole or not at all: when this process is a worker with an
  * undo area, the old bytes are saved first, so that a crash in the middle
- * is undone by whoever takes the owner's lock next.
+ * is undone by whoever takes the owner's lock next.  False when a
+ * segment's file refused the write (then nothing changed).
  */
-void owners_write(struct table *t, uint32_t slot, uint64_t pos, const void *buf, uint64_t len);
+bool owners_write(struct table *t, uint32_t slot, uint64_t pos, const void *buf, uint64_t len);
 
 /*
  * Called by a worker as it starts in slot self: undoes a write its dead

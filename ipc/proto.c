@@ -57,6 +57,7 @@ proto_opcode_name(uint8_t opcode)
 		[OP_SHM_READ] = "shm_read",
 		[OP_SHM_WRITE] = "shm_write",
 		[OP_AUTH] = "auth",
+		[OP_SHM_MAP] = "shm_map",
 	};
 
 	return opcode < OP_MAX_ ? names[opcode] : NULL;

@@ -47,6 +47,7 @@ enum proto_opcode {
 	OP_SHM_READ = 13,  /* i32 shmid, u32 flags, u64 off, u64 len, u64 known_gen -> u64 gen, u32 changed, u32 0, data */
 	OP_SHM_WRITE = 14, /* i32 shmid, u32 nruns, u64 base_gen, nruns x (u64 off, u64 len), data -> u64 gen, u32 others, u32 0 */
 	OP_AUTH = 15,      /* u32 1, name -> 32-byte nonce; then u32 2, 32-byte mac -> u32 uid, u32 gid */
+	OP_SHM_MAP = 16,   /* as SHM_ATTACH; the reply carries the segment's file (SCM_RIGHTS) */
 	OP_MAX_
 };
 
@@ -83,6 +84,8 @@ struct proto_hello {
 #define PROTO_SHM_CTL_REPLY_LEN 84
 #define PROTO_SHM_ATTACH_LEN 12
 #define PROTO_SHM_ATTACH_REPLY_LEN 16
+#define PROTO_SHM_MAP_LEN PROTO_SHM_ATTACH_LEN
+#define PROTO_SHM_MAP_REPLY_LEN PROTO_SHM_ATTACH_REPLY_LEN
 #define PROTO_SHM_DETACH_LEN 8
 #define PROTO_SHM_READ_LEN 32
 #define PROTO_SHM_READ_REPLY_LEN 16 /* before the data */

@@ -19,6 +19,7 @@
 
 #include "../lib/dshm.h"
 #include "owners.h"
+#include "segfile.h"
 
 /* The kernel's names for "read (write, execute) by anyone" (include/linux/stat.h). */
 #define S_IRUGO (S_IRUSR | S_IRGRP | S_IROTH)
@@ -50,6 +51,17 @@ static bool
 is_owner(const struct segment *g, const struct seg_cred *c)
 {
 	return c->uid == g->cuid || c->uid == g->uid || c->privileged;
+}
+
+/* Frees the locked segment in slot, then its file.  Unlocks. */
+static void
+release(struct table *t, uint32_t slot)
+{
+	int32_t shmid = (int32_t)atomic_load(&t->owners[slot].id);
+
+	owners_release(t, slot);
+	/* A crash between the two leaves a file no segment names: the server's stop removes it. */
+	segfile_unlink(t, shmid);
 }
 
 /* Finds segment shmid and returns with its lock held. */
@@ -96,6 +108,8 @@ create(struct table *t, const struct seg_cred *c, int32_t key, uint64_t size, in
 	struct segment *g;
 	int64_t s;
 	uint32_t seq;
+	int32_t id;
+	int rc;
 
 	if (size < 1 || size > (t->hdr->nframes << t->frame_shift))
 		return DSHM_INVALID;
@@ -105,6 +119,10 @@ create(struct table *t, const struct seg_cred *c, int32_t key, uint64_t size, in
 		return DSHM_NO_SPACE;
 	g = &t->segments[s];
 	seq = g->seq + 1 < seq_limit(t) ? g->seq + 1 : 0;
+	id = (int32_t)(seq * t->hdr->max_owners + (uint32_t)s);
+	/* The bytes' file first: nobody learns the shmid before it exists. */
+	if ((rc = segfile_create(t, id, size)) != DSHM_SUCCESS)
+		return rc;
 	*g = (struct segment){
 		.key = key,
 		.seq = seq,
@@ -117,7 +135,7 @@ create(struct table *t, const struct seg_cred *c, int32_t key, uint64_t size, in
 		.cpid = c->pid,
 		.ctime = time(NULL),
 	};
-	*shmid = (int32_t)(seq * t->hdr->max_owners + (uint32_t)s);
+	*shmid = id;
 	owners_create_locked(t, (uint32_t)s, OWNER_SEGMENT, *shmid, (uint32_t)frames, c->uid);
 	return DSHM_SUCCESS;
 }
@@ -255,7 +273,7 @@ segs_rmid(struct table *t, const struct seg_cred *c, int32_t shmid)
 		return rc;
 	g = &t->segments[slot];
 	if (count_rows(t, shmid) == 0) {
-		owners_release(t, slot); /* unlocks */
+		release(t, slot); /* unlocks */
 		return DSHM_SUCCESS;
 	}
 	/* Still attached: it lives on, keyless, until the last detach. */
@@ -337,7 +355,7 @@ static void
 release_if_done(struct table *t, uint32_t slot, int32_t shmid)
 {
 	if ((t->segments[slot].mode & SEG_MODE_DEST) && count_rows(t, shmid) == 0)
-		owners_release(t, slot);
+		release(t, slot);
 	else
 		owners_unlock(t, slot);
 }
@@ -527,8 +545,8 @@ segs_read(struct table *t, const struct seg_cred *c, const struct seg_conn *k, i
 	else {
 		*gen = atomic_load(&g->gen);
 		*changed = !only_if_changed || *gen != known_gen;
-		if (*changed)
-			owners_copy(t, slot, off, buf, len, false);
+		if (*changed && !owners_copy(t, slot, off, buf, len, false))
+			rc = DSHM_ERROR;
 	}
 	owners_unlock(t, slot);
 	return rc;
@@ -575,8 +593,9 @@ segs_write(struct table *t, const struct seg_cred *c, const struct seg_conn *k, 
 		 * nobody has seen, so every attachment reads them at its next sync.
 		 */
 		*gen = atomic_fetch_add(&g->gen, 1) + 1;
-		for (uint32_t n = 0; n < nruns; n++) {
-			owners_write(t, slot, runs[n].off, data, runs[n].len);
+		for (uint32_t n = 0; n < nruns && rc == DSHM_SUCCESS; n++) {
+			if (!owners_write(t, slot, runs[n].off, data, runs[n].len))
+				rc = DSHM_ERROR; /* this run is undone; those before it stay, as after a crash */
 			data += runs[n].len;
 		}
 	}

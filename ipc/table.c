@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
@@ -117,6 +118,8 @@ bind_pointers(struct table *t, void *mem, unsigned char *arena)
 	t->undo_each = 0;
 	t->self = -1;
 	t->caller_uid = 0;
+	t->segfd = -1;
+	t->segfd_id = -1;
 }
 
 int
@@ -150,6 +153,7 @@ table_format(struct table *t, void *mem, const struct table_params *p,
 	h->off_attach = l.off_attach;
 	h->max_attach = l.max_attach;
 	h->started = time(NULL);
+	h->instance = (uint64_t)arc4random() << 32 | arc4random();
 	snprintf(h->version, sizeof(h->version), "%s", DSHM_VERSION);
 	/* A path that does not fit is not recorded: a cut one would name another file. */
 	if (p->unix_path != NULL && strlen(p->unix_path) < sizeof(h->unix_path))
@@ -349,6 +353,10 @@ table_attach(struct table *t, key_t key, bool readonly, char *err, size_t errlen
 void
 table_detach(struct table *t)
 {
+	/* A table never bound (hdr NULL) has no descriptor of its own. */
+	if (t->hdr != NULL && t->segfd >= 0)
+		close(t->segfd);
+	t->segfd = -1;
 	if (t->hdr != NULL && t->shmid >= 0)
 		shmdt(t->hdr);
 	t->hdr = NULL;

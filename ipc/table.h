@@ -58,6 +58,9 @@ struct table {
 	 * sets it before every request.
 	 */
 	uint32_t caller_uid;
+	/* The descriptor of the segment file this process used last (segfile.c), or -1. */
+	int segfd;
+	int32_t segfd_id;
 };
 
 /* Bytes a table with these parameters needs. */

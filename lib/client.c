@@ -210,6 +210,60 @@ client_recv(int fd, void *buf, size_t len, int64_t deadline)
 	return true;
 }
 
+/* Keeps the descriptor a control message carries (the last one, should there be several). */
+static void
+take_fds(struct msghdr *msg, int *passed)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
+		size_t n;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (*passed >= 0)
+				close(*passed);
+			*passed = fd;
+		}
+	}
+}
+
+/* client_recv, keeping a descriptor that comes with the bytes in *passed (-1: none). */
+static bool
+recv_with_fd(int fd, void *buf, size_t len, int64_t deadline, int *passed)
+{
+	unsigned char *p = buf;
+
+	while (len > 0) {
+		union {
+			struct cmsghdr h;
+			char space[CMSG_SPACE(4 * sizeof(int))];
+		} u;
+		struct iovec iov = {p, len};
+		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.space,
+				     .msg_controllen = sizeof(u.space)};
+		ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n > 0) {
+			take_fds(&msg, passed);
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return false;
+		if (errno == EINTR)
+			continue;
+		if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_ready(fd, POLLIN, deadline))
+			continue;
+		return false;
+	}
+	return true;
+}
+
 int64_t
 client_deadline(void)
 {
@@ -237,15 +291,20 @@ send_request(int fd, struct proto_request *r, const void *data, int64_t deadline
 	return client_send(fd, iov, r->data_len > 0 ? 2 : 1, deadline);
 }
 
-/* Receives the reply to r, with client_call's rules for its body. */
+/*
+ * Receives the reply to r, with client_call's rules for its body; a
+ * descriptor sent with its first byte goes to *passed when passed is not
+ * NULL (else it is closed).
+ */
 static int
 recv_reply(int fd, const struct proto_request *r, void *body, size_t body_cap, size_t *body_len,
-	   int64_t deadline)
+	   int64_t deadline, int *passed)
 {
 	unsigned char rhead[PROTO_HEADER_LEN];
 	struct proto_header h;
 
-	if (!client_recv(fd, rhead, sizeof(rhead), deadline))
+	if (passed != NULL ? !recv_with_fd(fd, rhead, sizeof(rhead), deadline, passed)
+			   : !client_recv(fd, rhead, sizeof(rhead), deadline))
 		return DSHM_DISCONNECTED_SERVER;
 	proto_get_header(rhead, &h);
 	if (h.magic != PROTO_MAGIC)
@@ -269,27 +328,41 @@ recv_reply(int fd, const struct proto_request *r, void *body, size_t body_cap, s
 
 static int
 exchange(int fd, struct proto_request *r, const void *data, void *body, size_t body_cap,
-	 size_t *body_len)
+	 size_t *body_len, int *passed)
 {
 	int64_t deadline = client_deadline();
 
 	if (!send_request(fd, r, data, deadline))
 		return DSHM_DISCONNECTED_SERVER;
-	return recv_reply(fd, r, body, body_cap, body_len, deadline);
+	return recv_reply(fd, r, body, body_cap, body_len, deadline, passed);
+}
+
+int
+client_call_fd(int fd, struct proto_request *r, const void *data, void *body, size_t body_cap,
+	       size_t *body_len, int *passed)
+{
+	int rc;
+
+	if (passed != NULL)
+		*passed = -1;
+	if (fd < 0)
+		return DSHM_DISCONNECTED_CLIENT;
+	rc = exchange(fd, r, data, body, body_cap, body_len, passed);
+	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_VERSION_MISMATCH)
+		shutdown(fd, SHUT_RDWR); /* out of step for good */
+	/* A descriptor belongs to a successful reply only. */
+	if (passed != NULL && rc != DSHM_SUCCESS && *passed >= 0) {
+		close(*passed);
+		*passed = -1;
+	}
+	return rc;
 }
 
 int
 client_call_unlocked(int fd, struct proto_request *r, const void *data, void *body,
 		     size_t body_cap, size_t *body_len)
 {
-	int rc;
-
-	if (fd < 0)
-		return DSHM_DISCONNECTED_CLIENT;
-	rc = exchange(fd, r, data, body, body_cap, body_len);
-	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_VERSION_MISMATCH)
-		shutdown(fd, SHUT_RDWR); /* out of step for good */
-	return rc;
+	return client_call_fd(fd, r, data, body, body_cap, body_len, NULL);
 }
 
 void
@@ -315,7 +388,7 @@ client_call(int fd, struct proto_request *r, const void *data, void *body, size_
 		return DSHM_DISCONNECTED_CLIENT;
 	m = &stripes[fd % STRIPES];
 	pthread_mutex_lock(m);
-	rc = exchange(fd, r, data, body, body_cap, body_len);
+	rc = exchange(fd, r, data, body, body_cap, body_len, NULL);
 	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_VERSION_MISMATCH)
 		shutdown(fd, SHUT_RDWR); /* out of step for good */
 	pthread_mutex_unlock(m);

@@ -42,6 +42,13 @@ int client_call_unlocked(int fd, struct proto_request *r, const void *data, void
  */
 int client_authenticate(int fd);
 
+/*
+ * client_call_unlocked for a reply that may carry a descriptor
+ * (SHM_MAP): it goes to *passed (-1 when none came, or the call failed).
+ */
+int client_call_fd(int fd, struct proto_request *r, const void *data, void *body,
+		   size_t body_cap, size_t *body_len, int *passed);
+
 /* Serialises a caller's exchanges on fd with client_call's (fd >= 0). */
 void client_lock_socket(int fd);
 void client_unlock_socket(int fd);

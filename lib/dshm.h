@@ -57,6 +57,7 @@ extern "C" {
 #define DSHM_ATTACH_FULL (-220)         /* ENOMEM: the server's attachment table is full */
 #define DSHM_AUTH_REQUIRED (-221)       /* this server wants remote clients to authenticate first */
 #define DSHM_AUTH_FAILED (-222)         /* unknown name or wrong key (the server then hangs up) */
+#define DSHM_NOT_LOCAL (-223)           /* a mapping of the server's memory needs its Unix socket */
 
 /*
  * The seed library's own names.  They are plain words that other code may
@@ -362,6 +363,17 @@ int dshm_reply_check(const struct dshm_op *op, uint32_t id, const struct dshm_re
 int dshm_set_server(const char *addr);
 
 int dshm_shmget(key_t key, size_t size, int shmflg);
+
+/*
+ * A shmflg bit of dshm_shmat: a coherent attachment.  The mapping is the
+ * segment's own memory, shared with dshmd and every process of its host
+ * that attaches coherently, so every store is seen at once by every load,
+ * as with the kernel's segments, and dshm_sync has nothing to do.  It
+ * needs the server's Unix socket (the memory comes as a descriptor);
+ * through TCP dshm_shmat fails with EIO.  dshm-run(1) attaches this way.
+ */
+#define DSHM_SHM_COHERENT 04000000
+
 void *dshm_shmat(int shmid, const void *shmaddr, int shmflg);
 int dshm_shmdt(const void *shmaddr);
 int dshm_shmctl(int shmid, int cmd, struct shmid_ds *buf);

@@ -31,6 +31,7 @@ dshm_strerror(int code)
 	case DSHM_ATTACH_FULL: return "attachment table full";
 	case DSHM_AUTH_REQUIRED: return "the server wants this client to authenticate";
 	case DSHM_AUTH_FAILED: return "authentication failed";
+	case DSHM_NOT_LOCAL: return "the server's memory can be mapped only through its Unix socket";
 	default: return "unknown status code";
 	}
 }

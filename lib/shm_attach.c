@@ -263,6 +263,8 @@ shm_sync_one(struct attachment *a, bool push_only)
 	bool others = false;
 	int rc = DSHM_SUCCESS;
 
+	if (a->coherent)
+		return DSHM_SUCCESS; /* its stores are everyone's already */
 	if (!a->rdonly)
 		rc = push(a, &others);
 	if (rc == DSHM_SUCCESS && !push_only)
@@ -288,12 +290,32 @@ fail_ptr(int err)
 	return (void *)-1;
 }
 
+/*
+ * Maps len bytes of fd where shmat's address and flags say: read-only
+ * for SHM_RDONLY, at addr when given (replacing what is there only with
+ * SHM_REMAP).  Returns the address, or (void *)-1 with shmat's errno.
+ */
+static void *
+map_user(int fd, uintptr_t addr, size_t len, int shmflg)
+{
+	int prot = PROT_READ | (shmflg & SHM_RDONLY ? 0 : PROT_WRITE) | (shmflg & SHM_EXEC ? PROT_EXEC : 0);
+	int flags = MAP_SHARED | (addr ? (shmflg & SHM_REMAP ? MAP_FIXED : MAP_FIXED_NOREPLACE) : 0);
+	void *user = mmap((void *)addr, len, prot, flags, fd, 0);
+
+	if (user == MAP_FAILED)
+		/* An address already in use is EINVAL, as shmat says it. */
+		return fail_ptr(errno == EEXIST ? EINVAL : errno == EPERM ? EACCES : ENOMEM);
+	if (addr && (uintptr_t)user != addr) { /* a kernel without MAP_FIXED_NOREPLACE */
+		munmap(user, len);
+		return fail_ptr(EINVAL);
+	}
+	return user;
+}
+
 /* Maps the caller's view and the library's view of a new memfd; returns the caller's. */
 static void *
 map_views(struct attachment *a, uintptr_t addr, int shmflg)
 {
-	int prot = PROT_READ | (shmflg & SHM_RDONLY ? 0 : PROT_WRITE) | (shmflg & SHM_EXEC ? PROT_EXEC : 0);
-	int flags = MAP_SHARED | (addr ? (shmflg & SHM_REMAP ? MAP_FIXED : MAP_FIXED_NOREPLACE) : 0);
 	int fd = memfd_create("dshm", MFD_CLOEXEC);
 	void *user, *lib;
 
@@ -303,16 +325,9 @@ map_views(struct attachment *a, uintptr_t addr, int shmflg)
 		close(fd);
 		return fail_ptr(ENOMEM);
 	}
-	user = mmap((void *)addr, a->maplen, prot, flags, fd, 0);
-	if (user == MAP_FAILED) {
+	if ((user = map_user(fd, addr, a->maplen, shmflg)) == (void *)-1) {
 		close(fd);
-		/* An address already in use is EINVAL, as shmat says it. */
-		return fail_ptr(errno == EEXIST ? EINVAL : ENOMEM);
-	}
-	if (addr && (uintptr_t)user != addr) { /* a kernel without MAP_FIXED_NOREPLACE */
-		munmap(user, a->maplen);
-		close(fd);
-		return fail_ptr(EINVAL);
+		return user;
 	}
 	lib = mmap(NULL, 2 * a->maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
@@ -354,9 +369,54 @@ detach_replaced(uintptr_t addr, size_t len)
 		shm_sync_one(a, true);
 		detach_request(a->shmid, a->rdonly);
 		unlink_attachment(a);
-		munmap(a->lib, 2 * a->maplen);
+		if (a->lib != NULL)
+			munmap(a->lib, 2 * a->maplen);
 		free(a);
 	}
+}
+
+/*
+ * A coherent attachment (DSHM_SHM_COHERENT): attached by SHM_MAP, whose
+ * reply brings the segment's file, mapped here whole.  With the lock held.
+ */
+static void *
+shmat_coherent(struct attachment *a, int shmid, uintptr_t addr, int shmflg)
+{
+	unsigned char body[PROTO_SHM_MAP_LEN], reply[PROTO_SHM_MAP_REPLY_LEN];
+	struct proto_request r = {.opcode = OP_SHM_MAP, .data_len = sizeof(body)};
+	long page = sysconf(_SC_PAGESIZE);
+	void *user;
+	int rc, fd;
+
+	proto_put_u32(body, (uint32_t)shmid);
+	proto_put_u32(body + 4, (uint32_t)(shmflg & (SHM_RDONLY | SHM_EXEC)));
+	proto_put_u32(body + 8, 0);
+	if ((rc = shm_call_fd(&r, body, reply, sizeof(reply), &fd)) != DSHM_SUCCESS)
+		return fail_ptr(shm_errno(rc));
+	a->shmid = shmid;
+	a->segsz = proto_get_u64(reply);
+	a->rdonly = shmflg & SHM_RDONLY;
+	a->coherent = true;
+	a->maplen = (a->segsz + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
+	if (fd < 0) {
+		/* A server that attached without sending the memory: not one that speaks SHM_MAP. */
+		detach_request(shmid, a->rdonly);
+		return fail_ptr(EIO);
+	}
+	if (addr && (shmflg & SHM_REMAP))
+		detach_replaced(addr, a->maplen);
+	user = map_user(fd, addr, a->maplen, shmflg);
+	close(fd);
+	if (user == (void *)-1) {
+		int err = errno;
+
+		detach_request(shmid, a->rdonly);
+		return fail_ptr(err);
+	}
+	a->addr = user;
+	a->next = shm_attachments;
+	shm_attachments = a;
+	return user;
 }
 
 void *
@@ -386,6 +446,13 @@ dshm_shmat(int shmid, const void *shmaddr, int shmflg)
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return fail_ptr(ENOMEM);
 	shm_lock();
+	if (shmflg & DSHM_SHM_COHERENT) {
+		user = shmat_coherent(a, shmid, addr, shmflg);
+		shm_unlock();
+		if (user == (void *)-1)
+			free(a);
+		return user;
+	}
 	if ((rc = attach_request(shmid, shmflg, 0, &segsz, &gen, true)) != DSHM_SUCCESS) {
 		shm_unlock();
 		free(a);
@@ -463,7 +530,8 @@ dshm_shmdt(const void *shmaddr)
 	unlink_attachment(a);
 	shm_unlock();
 	munmap(a->addr, a->maplen);
-	munmap(a->lib, 2 * a->maplen);
+	if (a->lib != NULL)
+		munmap(a->lib, 2 * a->maplen);
 	free(a);
 	return rc == DSHM_SUCCESS || rc == DSHM_INVALID ? 0 : shm_fail(rc);
 }

@@ -186,24 +186,46 @@ conn_dead(int fd)
 	return poll(&p, 1, 0) != 0;
 }
 
-int
-shm_call_once(struct proto_request *r, const void *data, void *body, size_t body_cap,
-	      size_t *body_len)
+/* One exchange on the connection (opened if need be); a descriptor goes to *passed. */
+static int
+call_once(struct proto_request *r, const void *data, void *body, size_t body_cap,
+	  size_t *body_len, int *passed)
 {
 	int rc;
 
+	if (passed != NULL)
+		*passed = -1;
 	if (conn_fd >= 0 && conn_dead(conn_fd)) {
 		close(conn_fd);
 		conn_fd = -1;
 	}
 	if (shm_conn() < 0)
 		return DSHM_DISCONNECTED_SERVER;
-	rc = client_call_unlocked(conn_fd, r, data, body, body_cap, body_len);
+	rc = client_call_fd(conn_fd, r, data, body, body_cap, body_len, passed);
 	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_VERSION_MISMATCH ||
 	    rc == DSHM_DISCONNECTED_CLIENT) {
 		close(conn_fd);
 		conn_fd = -1;
 	}
+	return rc;
+}
+
+int
+shm_call_once(struct proto_request *r, const void *data, void *body, size_t body_cap,
+	      size_t *body_len)
+{
+	return call_once(r, data, body, body_cap, body_len, NULL);
+}
+
+int
+shm_call_fd(struct proto_request *r, const void *data, void *body, size_t body_cap,
+	    int *passed)
+{
+	int rc = call_once(r, data, body, body_cap, NULL, passed);
+
+	/* Attaching again gives the same result: once more on a new connection, as shm_call does. */
+	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_DISCONNECTED_CLIENT)
+		rc = call_once(r, data, body, body_cap, NULL, passed);
 	return rc;
 }
 
@@ -238,6 +260,7 @@ shm_errno(int status)
 	case DSHM_ATTACH_FULL:
 	case DSHM_NO_MEMORY: return ENOMEM;
 	case DSHM_TOO_LARGE: return EINVAL;
+	case DSHM_NOT_LOCAL: return EIO; /* a coherent attachment through TCP */
 	default: return EIO; /* the server is unreachable, or failed */
 	}
 }

@@ -27,6 +27,8 @@
 struct attachment {
 	unsigned char *addr;
 	size_t maplen;
+	/* Coherent (DSHM_SHM_COHERENT): addr maps the segment's own file; lib and gen are unused. */
+	bool coherent;
 	unsigned char *lib;
 	int32_t shmid;
 	uint64_t segsz;
@@ -57,6 +59,10 @@ int shm_conn(void);
  */
 int shm_call_once(struct proto_request *r, const void *data, void *body, size_t body_cap,
 		  size_t *body_len);
+
+/* shm_call_once for a reply that carries a descriptor, which goes to *passed (-1: none). */
+int shm_call_fd(struct proto_request *r, const void *data, void *body, size_t body_cap,
+		int *passed);
 
 /*
  * The same, for a request that may be repeated (the same result whether

@@ -12,6 +12,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -69,6 +70,22 @@ static bool
 refused_before_auth(const struct conn *c, const struct proto_header *h)
 {
 	return c->peer.auth_required && h->len > CONN_AUTH_MAX_BODY;
+}
+
+bool
+conn_can_serve(const struct conn *c)
+{
+	return out_len(c) < CONN_OUT_HIGH && c->nfds < CONN_MAX_FDS;
+}
+
+/* Queues the descriptor the reply just appended carries (see struct peer). */
+static void
+take_pass_fd(struct conn *c)
+{
+	c->peer.has_pass_fd = false;
+	c->fds[c->nfds].at = buf_len(&c->out) - c->peer.pass_reply_len;
+	c->fds[c->nfds].fd = c->peer.pass_fd;
+	c->nfds++;
 }
 
 bool
@@ -154,8 +171,8 @@ conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 		struct proto_request r;
 		int rc;
 
-		if (out_len(c) >= CONN_OUT_HIGH)
-			return false; /* resumes once replies drain */
+		if (!conn_can_serve(c))
+			return false; /* resumes once replies (and descriptors) drain */
 		if (buf_len(&c->in) < PROTO_HEADER_LEN)
 			break;
 		if (served == CONN_BUDGET)
@@ -193,6 +210,8 @@ conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 			c->closing = true; /* out of memory for the reply */
 			break;
 		}
+		if (c->peer.has_pass_fd)
+			take_pass_fd(c);
 		if (c->peer.hang_up) {
 			/* A failed authentication: its reply goes, then the connection. */
 			buf_consume(&c->in, PROTO_HEADER_LEN + (size_t)h.len);
@@ -207,13 +226,62 @@ conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 	return false;
 }
 
+/*
+ * Sends up to the next descriptor's reply, or that reply's bytes with
+ * the descriptor: the kernel hands it over with the first byte, and
+ * stops the peer's read there, so it reaches the read of its own reply.
+ */
+static ssize_t
+send_with_fds(struct conn *c)
+{
+	size_t len = buf_len(&c->out);
+	ssize_t n;
+
+	if (c->fds[0].at > 0) {
+		n = send(c->fd, c->out.data + c->out.start, c->fds[0].at, MSG_NOSIGNAL);
+	} else {
+		union {
+			struct cmsghdr h;
+			char space[CMSG_SPACE(sizeof(int))];
+		} u;
+		struct iovec iov = {c->out.data + c->out.start,
+				    c->nfds > 1 ? c->fds[1].at : len};
+		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.space,
+				     .msg_controllen = sizeof(u.space)};
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+
+		memset(&u, 0, sizeof(u));
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &c->fds[0].fd, sizeof(int));
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+		if (n > 0) {
+			close(c->fds[0].fd);
+			memmove(&c->fds[0], &c->fds[1], (c->nfds - 1) * sizeof(c->fds[0]));
+			c->nfds--;
+		}
+	}
+	if (n > 0) {
+		buf_consume(&c->out, (size_t)n);
+		for (unsigned i = 0; i < c->nfds; i++)
+			c->fds[i].at -= c->fds[i].at >= (size_t)n ? (size_t)n : c->fds[i].at;
+	}
+	return n;
+}
+
 bool
 conn_flush(struct conn *c, struct conn_stats *st)
 {
+	/* Descriptors are placed by byte: every reply goes through the buffer then. */
+	if (c->nfds > 0 && !conn_settle(c))
+		return false;
 	while (out_len(c) > 0) {
 		ssize_t n;
 
-		if (pending_conn == c && pending.pin.held) {
+		if (c->nfds > 0) {
+			n = send_with_fds(c);
+		} else if (pending_conn == c && pending.pin.held) {
 			/* One sendmsg for the buffer and the arena's pieces; it settles the rest. */
 			n = gather_send(&pending, &c->out, c->fd);
 			pending_conn = NULL;
@@ -246,4 +314,6 @@ conn_free_buffers(struct conn *c)
 	}
 	buf_free(&c->in);
 	buf_free(&c->out);
+	while (c->nfds > 0)
+		close(c->fds[--c->nfds].fd);
 }

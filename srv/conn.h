@@ -25,6 +25,7 @@
  * this large (an AUTH step is at most 100 bytes): it cannot hold a slot
  * or a big buffer without a credential.
  */
+#define CONN_MAX_FDS 8 /* descriptors waiting to go with their replies (SHM_MAP) */
 #define CONN_AUTH_SECONDS 10
 #define CONN_AUTH_MAX_BODY 4096
 
@@ -42,6 +43,15 @@ struct conn {
 	int64_t accepted_ms;
 	struct conn *prev, *next;  /* all connections of the worker */
 	struct conn *next_ready;   /* connections with complete requests left unserved */
+	/*
+	 * Descriptors to send, each with the first byte of its reply, which
+	 * lies at offset at of the replies waiting in out; closed once sent.
+	 */
+	struct {
+		size_t at;
+		int fd;
+	} fds[CONN_MAX_FDS];
+	unsigned nfds;
 };
 
 struct conn_stats {
@@ -78,6 +88,9 @@ bool conn_settle(struct conn *c);
 
 /* Whether a whole request waits in the input buffer. */
 bool conn_has_request(const struct conn *c);
+
+/* Whether c may serve more requests now (its replies are below the high mark, room for fds). */
+bool conn_can_serve(const struct conn *c);
 
 void conn_free_buffers(struct conn *c);
 

@@ -33,6 +33,15 @@ struct peer {
 	bool auth_required;
 	bool challenged;
 	bool hang_up; /* close the connection once this reply is sent */
+	bool local;   /* over the Unix socket: on this host, and able to take descriptors */
+	/*
+	 * A descriptor the reply just appended carries (SHM_MAP), and that
+	 * reply's length: the connection sends it with the reply's first
+	 * byte, then closes it.
+	 */
+	bool has_pass_fd;
+	int pass_fd;
+	uint32_t pass_reply_len;
 	uint8_t auth_name_len;
 	char auth_name[PROTO_AUTH_NAME_MAX];
 	unsigned char nonce[PROTO_AUTH_NONCE_LEN];

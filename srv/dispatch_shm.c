@@ -15,6 +15,7 @@
 
 #include "dispatch.h"
 #include "dshm.h"
+#include "segfile.h"
 #include "segs.h"
 
 #define NOBODY 65534u
@@ -197,6 +198,53 @@ reply_attach(struct table *t, const struct proto_request *r, const struct peer *
 	return true;
 }
 
+/*
+ * SHM_MAP: an attachment whose bytes the client maps itself, from the
+ * segment's own file (ipc/segfile.h), so that it shares the pages with
+ * dshmd and every other process of this host that maps them.  Only a
+ * peer on the Unix socket can take a descriptor.  The file is opened
+ * read-only for SHM_RDONLY, so the kernel refuses a writable mapping of
+ * it, as it refuses a write to a read-only attachment.
+ */
+static bool
+reply_map(struct table *t, const struct proto_request *r, struct peer *p, struct buf *out)
+{
+	const unsigned char *b = r->data;
+	struct seg_cred c = cred_of(p);
+	struct seg_conn k = {p->worker, p->serial};
+	uint64_t segsz = 0, gen = 0;
+	int32_t shmid, flags, lpid;
+	unsigned char *at;
+	int rc, fd;
+
+	if (r->data_len != PROTO_SHM_MAP_LEN)
+		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+	if (!p->local)
+		return dispatch_reply_status(out, r->opcode, r->id, DSHM_NOT_LOCAL);
+	shmid = i32(b);
+	flags = i32(b + 4);
+	lpid = i32(b + 8) > 0 ? i32(b + 8) : c.pid;
+	rc = segs_attach(t, &c, &k, shmid, flags, lpid, &segsz, &gen);
+	if (rc != DSHM_SUCCESS)
+		return dispatch_reply_status(out, r->opcode, r->id, rc);
+	if ((fd = segfile_open(t, shmid, (flags & SHM_RDONLY) != 0)) < 0) {
+		/* Out of descriptors, most likely: the attachment is undone. */
+		segs_detach(t, &c, &k, shmid, (flags & SHM_RDONLY) != 0);
+		return dispatch_reply_status(out, r->opcode, r->id, DSHM_ERROR);
+	}
+	if ((at = dispatch_reply_begin(out, r->opcode, r->id, rc, PROTO_SHM_MAP_REPLY_LEN)) ==
+	    NULL) {
+		close(fd);
+		return false;
+	}
+	proto_put_u64(at, segsz);
+	proto_put_u64(at + 8, gen);
+	p->has_pass_fd = true;
+	p->pass_fd = fd;
+	p->pass_reply_len = PROTO_HEADER_LEN + PROTO_SHM_MAP_REPLY_LEN;
+	return true;
+}
+
 static bool
 reply_detach(struct table *t, const struct proto_request *r, const struct peer *p,
 	     struct buf *out)
@@ -303,6 +351,8 @@ dispatch_shm(struct table *t, const struct proto_request *r, struct peer *p, str
 		return reply_attach(t, r, p, out);
 	case OP_SHM_DETACH:
 		return reply_detach(t, r, p, out);
+	case OP_SHM_MAP:
+		return reply_map(t, r, p, out);
 	case OP_SHM_READ:
 		return reply_read(t, r, p, out);
 	case OP_SHM_WRITE:

@@ -33,6 +33,7 @@
 #include "naming.h"
 #include "peercred.h"
 #include "persist.h"
+#include "segfile.h"
 #include "proto.h"
 #include "table.h"
 #include "worker.h"
@@ -79,8 +80,12 @@ teardown(struct master *m)
 	}
 	if (m->table_made) {
 		int shmid = m->table.shmid;
+		uint64_t instance = m->table.hdr->instance;
 
 		table_detach(&m->table);
+		/* The segments' bytes go with the table, or stay with it. */
+		if (!m->keep_table)
+			segfile_remove(m->o->key, instance, false, false);
 		if (m->keep_table)
 			log_info("kept the control table (key 0x%08x, shmid %d) and /dev/shm/dshm-%s "
 				 "for the next dshmd --persist %s", (unsigned)m->o->key, shmid,
@@ -110,6 +115,20 @@ teardown(struct master *m)
 }
 
 /*
+ * Segment files at our key with no table to name them: a dshmd that
+ * died left them (its table is gone, or is being removed as stale).
+ */
+static void
+remove_segment_files(key_t key)
+{
+	unsigned n = segfile_remove(key, 0, true, false);
+
+	if (n > 0)
+		log_warn("removed %u segment file%s of an earlier dshmd at key 0x%08x from /dev/shm",
+			 n, n == 1 ? "" : "s", (unsigned)key);
+}
+
+/*
  * Deals with a segment already at our key; false when start-up must be
  * refused.  A table kept by --persist is left for the dshmd of its name
  * (*take_over), and refused to any other.
@@ -123,6 +142,7 @@ clear_stale_table(const struct options *o, bool *take_over)
 	*take_over = false;
 	switch (table_probe(o->key, &p, err, sizeof(err))) {
 	case TABLE_ABSENT:
+		remove_segment_files(o->key);
 		return true;
 	case TABLE_STALE:
 		if (p.persist[0] != '\0') {
@@ -141,6 +161,7 @@ clear_stale_table(const struct options *o, bool *take_over)
 			log_error("shmctl(shmid %d, IPC_RMID): %s", p.shmid, strerror(errno));
 			return false;
 		}
+		remove_segment_files(o->key);
 		return true;
 	case TABLE_IN_USE:
 		log_error("the control table at key 0x%08x (shmid %d, made by pid %d) is attached by "

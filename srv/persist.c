@@ -22,6 +22,7 @@
 #include "check.h"
 #include "log.h"
 #include "owners.h"
+#include "segfile.h"
 #include "segs.h"
 
 static void
@@ -161,6 +162,20 @@ persist_take_over(struct table *t, const struct options *o, char *err, size_t er
 
 	if (!same_sizes(t, o, err, errlen))
 		return -1;
+	/* Each segment's bytes are in a file of their own, kept with the table. */
+	for (uint32_t s = 0; s < h->max_owners; s++) {
+		int32_t shmid = (int32_t)atomic_load(&t->owners[s].id);
+		char name[96];
+
+		if (atomic_load(&t->owners[s].state) != OWNER_USED ||
+		    atomic_load(&t->owners[s].kind) != OWNER_SEGMENT || segfile_exists(t, shmid))
+			continue;
+		segfile_name(t, shmid, name, sizeof(name));
+		snprintf(err, errlen, "the table kept by --persist %s lists segment %d, whose bytes "
+			 "(/dev/shm%s) are gone: not serving it; remove it (dshm-ipcrm --stale "
+			 "--persist %s) to start afresh", o->persist, shmid, name, o->persist);
+		return -1;
+	}
 	/* Locks whose holders died are repaired as they are taken: take each once. */
 	owners_recover_all(t);
 	/* Every connection died with the old server: so did its attachments. */

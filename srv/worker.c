@@ -31,6 +31,7 @@
 #include "options.h"
 #include "owners.h"
 #include "peercred.h"
+#include "segfile.h"
 #include "segs.h"
 
 #define SOURCE_LISTEN 1
@@ -145,7 +146,7 @@ service(struct worker *w, struct conn *c, bool readable)
 	 * mark; once the flush brought them below it, those requests (already
 	 * read, so no EPOLLIN will announce them) need another turn.
 	 */
-	if (ok && !more && buf_len(&c->out) < CONN_OUT_HIGH && conn_has_request(c))
+	if (ok && !more && conn_can_serve(c) && conn_has_request(c))
 		more = true;
 	add_bytes(w, &st);
 	if (st.requests || st.bytes_in || st.bytes_out)
@@ -212,6 +213,7 @@ set_identity(struct conn *c, bool unix_socket)
 		return;
 	}
 	c->peer.cred = true;
+	c->peer.local = true;
 	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
 		c->peer.uid = cred.uid;
 		c->peer.gid = cred.gid;
@@ -269,6 +271,8 @@ sweep_timeouts(struct worker *w)
 	int64_t now = clock_now_ms();
 
 	w->next_sweep_ms = now + 1000;
+	/* A freed segment's memory is not kept by the descriptor this worker used last. */
+	segfile_sweep(w->t);
 	for (struct conn *c = w->conns, *next; c; c = next) {
 		bool pending = buf_len(&c->in) > 0 || buf_len(&c->out) > 0;
 		int64_t idle = (int64_t)w->limits->idle_timeout;

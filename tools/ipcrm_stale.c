@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ipcrm.h"
+#include "segfile.h"
 #include "naming.h"
 #include "sockprobe.h"
 #include "table.h"
@@ -209,6 +210,14 @@ clean_segment(struct sweep *s, int shmid, const struct shmid_ds *ds)
 	} else {
 		printf("removed stale control table key 0x%08x shmid %d%s (creator pid %d dead)\n",
 		       (unsigned)key, shmid, of, (int)p.creator_pid);
+	}
+	if (!named || target) {
+		/* The segments' bytes, in files named after the table's key. */
+		unsigned n = segfile_remove(key, 0, true, w->dry);
+
+		if (n > 0)
+			printf("%s %u segment file%s of key 0x%08x from /dev/shm\n",
+			       w->dry ? "would remove" : "removed", n, n == 1 ? "" : "s", (unsigned)key);
 	}
 	if (sock[0] != '\0')
 		failed += clean_socket(sock, w->dry);

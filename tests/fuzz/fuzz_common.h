@@ -25,6 +25,7 @@
 #include "dispatch.h"
 #include "dshm.h"
 #include "owners.h"
+#include "segfile.h"
 #include "proto.h"
 #include "table.h"
 
@@ -68,6 +69,11 @@ fuzz_fail(const char *what, const char *msg)
 static inline void
 fuzz_world_reset(struct fuzz_world *w)
 {
+	/* The last input's segments leave their files behind: they go first. */
+	if (w->t.hdr != NULL) {
+		segfile_forget(&w->t);
+		segfile_remove(w->p.key, w->t.hdr->instance, false, false);
+	}
 	memset(w->mem, 0, w->mem_size);
 	memset(w->arena, 0, w->arena_size);
 	if (table_format(&w->t, w->mem, &w->p, w->arena) != 0)
@@ -100,11 +106,20 @@ fuzz_auth_file(void)
 	unlink(path);
 }
 
+#define FUZZ_KEY 0x64000fff
+
+/* At exit: the files of the last input's segments. */
+static inline void
+fuzz_world_cleanup(void)
+{
+	segfile_remove(FUZZ_KEY, 0, true, false);
+}
+
 static inline void
 fuzz_world_init(struct fuzz_world *w)
 {
 	memset(w, 0, sizeof(*w));
-	w->p.key = 0x64000fff;
+	w->p.key = FUZZ_KEY;
 	w->p.frame_size = FUZZ_FRAME_SIZE;
 	w->p.nframes = FUZZ_NFRAMES;
 	w->p.max_owners = FUZZ_MAX_OWNERS;
@@ -116,6 +131,8 @@ fuzz_world_init(struct fuzz_world *w)
 	/* One worker's undo area, as the master maps it: untouched pages cost nothing. */
 	w->undo_size = PROTO_MAX_DATA;
 	w->undo = fuzz_map(w->undo_size);
+	segfile_remove(w->p.key, 0, true, false); /* an earlier run's, killed */
+	atexit(fuzz_world_cleanup);
 	fuzz_world_reset(w);
 	fuzz_auth_file();
 }
@@ -232,6 +249,8 @@ fuzz_success_len(uint8_t opcode)
 		return PROTO_SHM_CTL_REPLY_LEN;
 	case OP_SHM_ATTACH:
 		return PROTO_SHM_ATTACH_REPLY_LEN;
+	case OP_SHM_MAP:
+		return PROTO_SHM_MAP_REPLY_LEN;
 	case OP_SHM_READ:
 		return -(PROTO_SHM_READ_REPLY_LEN + 1);
 	case OP_SHM_WRITE:
@@ -299,10 +318,10 @@ static inline void
 fuzz_peer(struct peer *p, unsigned kind, bool must_auth, uint64_t serial)
 {
 	static const struct peer peers[4] = {
-		{.uid = 0, .gid = 0, .pid = 4200, .cred = true},       /* root over Unix */
-		{.uid = 1000, .gid = 1000, .pid = 4201, .cred = true}, /* a user over Unix */
-		{.uid = UINT32_MAX, .gid = UINT32_MAX, .pid = 0},      /* TCP before IDENT */
-		{.uid = 1001, .gid = 1000, .pid = 4203, .cred = true}, /* the user's group-mate */
+		{.uid = 0, .gid = 0, .pid = 4200, .cred = true, .local = true},       /* root over Unix */
+		{.uid = 1000, .gid = 1000, .pid = 4201, .cred = true, .local = true}, /* a user over Unix */
+		{.uid = UINT32_MAX, .gid = UINT32_MAX, .pid = 0},                     /* TCP before IDENT */
+		{.uid = 1001, .gid = 1000, .pid = 4203, .cred = true, .local = true}, /* the user's group-mate */
 	};
 
 	*p = peers[kind & 3];

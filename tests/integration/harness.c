@@ -32,6 +32,7 @@
 
 #include "dshm.h"
 #include "naming.h"
+#include "segfile.h"
 
 #define MAX_ARGS 48
 #define MAX_SPAWNED 256
@@ -334,8 +335,11 @@ finish(pid_t pid, key_t key, int shmid)
 		shmid = shmget(key, 0, 0);
 	/* Only the segment this master made, and only once nobody uses it. */
 	if (shmid >= 0 && shmctl(shmid, IPC_STAT, &ds) == 0 && ds.shm_perm.__key == key &&
-	    ds.shm_cpid == pid && ds.shm_nattch == 0)
+	    ds.shm_cpid == pid && ds.shm_nattch == 0) {
 		shmctl(shmid, IPC_RMID, NULL);
+		/* With it, the files of its segments' bytes. */
+		segfile_remove(key, 0, true, false);
+	}
 }
 
 static void

@@ -30,6 +30,7 @@
 #include "owners.h"
 #include "pagetree.h"
 #include "procs.h"
+#include "segfile.h"
 #include "table.h"
 
 struct fixture {
@@ -75,6 +76,9 @@ fixture_free(struct fixture *f)
 {
 	if (f == NULL)
 		return;
+	/* The bytes of segments the test left are in files of their own. */
+	segfile_forget(&f->t);
+	segfile_remove(f->p.key, f->t.hdr->instance, false, false);
 	munmap(f->mem, f->mem_size);
 	munmap(f->arena, f->arena_size);
 	free(f);
