@@ -32,10 +32,10 @@ find(const void *addr)
 	return NULL;
 }
 
-/* One SHM_ATTACH; retry: once more on a new connection if this one fails. */
+/* One SHM_ATTACH on l; retry: once more on a new connection if this one fails. */
 static int
-attach_request(int32_t shmid, int flags, int32_t lpid, uint64_t *segsz, uint64_t *gen,
-	       bool retry)
+attach_request(struct shm_link *l, int32_t shmid, int flags, int32_t lpid, uint64_t *segsz,
+	       uint64_t *gen, bool retry)
 {
 	unsigned char body[PROTO_SHM_ATTACH_LEN], reply[PROTO_SHM_ATTACH_REPLY_LEN];
 	struct proto_request r = {.opcode = OP_SHM_ATTACH, .data_len = sizeof(body)};
@@ -44,8 +44,8 @@ attach_request(int32_t shmid, int flags, int32_t lpid, uint64_t *segsz, uint64_t
 	proto_put_u32(body, (uint32_t)shmid);
 	proto_put_u32(body + 4, (uint32_t)(flags & (SHM_RDONLY | SHM_EXEC)));
 	proto_put_u32(body + 8, (uint32_t)lpid);
-	rc = retry ? shm_call(&r, body, reply, sizeof(reply), NULL)
-		   : shm_call_once(&r, body, reply, sizeof(reply), NULL);
+	rc = retry ? shm_call(l, &r, body, reply, sizeof(reply), NULL)
+		   : shm_call_once(l, &r, body, reply, sizeof(reply), NULL);
 	if (rc == DSHM_SUCCESS) {
 		*segsz = proto_get_u64(reply);
 		*gen = proto_get_u64(reply + 8);
@@ -54,23 +54,27 @@ attach_request(int32_t shmid, int flags, int32_t lpid, uint64_t *segsz, uint64_t
 }
 
 static void
-detach_request(int32_t shmid, bool rdonly)
+detach_request(struct shm_link *l, int32_t shmid, bool rdonly)
 {
 	unsigned char body[PROTO_SHM_DETACH_LEN];
 	struct proto_request r = {.opcode = OP_SHM_DETACH, .data_len = sizeof(body)};
 
 	proto_put_u32(body, (uint32_t)shmid);
 	proto_put_u32(body + 4, rdonly);
-	shm_call(&r, body, NULL, 0, NULL);
+	shm_call(l, &r, body, NULL, 0, NULL);
 }
 
 bool
-shm_reattach_all(int32_t lpid)
+shm_reattach_all(struct shm_link *l, int32_t lpid)
 {
 	for (struct attachment *a = shm_attachments; a != NULL; a = a->next) {
 		uint64_t segsz, gen;
-		int rc = attach_request(a->shmid, a->rdonly ? SHM_RDONLY : 0, lpid, &segsz, &gen,
-					false);
+		int rc;
+
+		if (a->link != l)
+			continue;
+		rc = attach_request(l, a->shmid, a->rdonly ? SHM_RDONLY : 0, lpid, &segsz, &gen,
+				    false);
 
 		/* A segment gone meanwhile stays mapped; its syncs fail with EINVAL. */
 		if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_DISCONNECTED_CLIENT ||
@@ -106,7 +110,7 @@ pull(struct attachment *a, bool only_if_changed)
 		proto_put_u64(body + 8, off);
 		proto_put_u64(body + 16, n);
 		proto_put_u64(body + 24, a->gen);
-		rc = shm_call(&r, body, reply, PROTO_SHM_READ_REPLY_LEN + n, &got);
+		rc = shm_call(a->link, &r, body, reply, PROTO_SHM_READ_REPLY_LEN + n, &got);
 		if (rc != DSHM_SUCCESS)
 			break;
 		if (got < PROTO_SHM_READ_REPLY_LEN)
@@ -148,7 +152,7 @@ send_runs(struct attachment *a, unsigned char *msg, size_t len, uint32_t nruns, 
 	 * Never repeated: if the connection fails during the write, it may
 	 * have landed, and someone may have written the same bytes since.
 	 */
-	rc = shm_call_once(&r, msg, reply, sizeof(reply), NULL);
+	rc = shm_call_once(a->link, &r, msg, reply, sizeof(reply), NULL);
 	if (rc != DSHM_SUCCESS)
 		return rc;
 	for (uint32_t i = 0; i < nruns; i++) {
@@ -367,8 +371,9 @@ detach_replaced(uintptr_t addr, size_t len)
 		if (start >= addr + len || start + a->maplen <= addr)
 			continue;
 		shm_sync_one(a, true);
-		detach_request(a->shmid, a->rdonly);
+		detach_request(a->link, a->shmid, a->rdonly);
 		unlink_attachment(a);
+		shm_link_release(a->link);
 		if (a->lib != NULL)
 			munmap(a->lib, 2 * a->maplen);
 		free(a);
@@ -384,14 +389,17 @@ shmat_coherent(struct attachment *a, int shmid, uintptr_t addr, int shmflg)
 {
 	unsigned char body[PROTO_SHM_MAP_LEN], reply[PROTO_SHM_MAP_REPLY_LEN];
 	struct proto_request r = {.opcode = OP_SHM_MAP, .data_len = sizeof(body)};
+	struct shm_link *l = shm_link_current();
 	long page = sysconf(_SC_PAGESIZE);
 	void *user;
 	int rc, fd;
 
+	if (l == NULL)
+		return fail_ptr(ENOMEM);
 	proto_put_u32(body, (uint32_t)shmid);
 	proto_put_u32(body + 4, (uint32_t)(shmflg & (SHM_RDONLY | SHM_EXEC)));
 	proto_put_u32(body + 8, 0);
-	if ((rc = shm_call_fd(&r, body, reply, sizeof(reply), &fd)) != DSHM_SUCCESS)
+	if ((rc = shm_call_fd(l, &r, body, reply, sizeof(reply), &fd)) != DSHM_SUCCESS)
 		return fail_ptr(shm_errno(rc));
 	a->shmid = shmid;
 	a->segsz = proto_get_u64(reply);
@@ -400,7 +408,7 @@ shmat_coherent(struct attachment *a, int shmid, uintptr_t addr, int shmflg)
 	a->maplen = (a->segsz + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
 	if (fd < 0) {
 		/* A server that attached without sending the memory: not one that speaks SHM_MAP. */
-		detach_request(shmid, a->rdonly);
+		detach_request(l, shmid, a->rdonly);
 		return fail_ptr(EIO);
 	}
 	if (addr && (shmflg & SHM_REMAP))
@@ -410,10 +418,12 @@ shmat_coherent(struct attachment *a, int shmid, uintptr_t addr, int shmflg)
 	if (user == (void *)-1) {
 		int err = errno;
 
-		detach_request(shmid, a->rdonly);
+		detach_request(l, shmid, a->rdonly);
 		return fail_ptr(err);
 	}
 	a->addr = user;
+	a->link = l;
+	shm_link_hold(l);
 	a->next = shm_attachments;
 	shm_attachments = a;
 	return user;
@@ -427,6 +437,7 @@ dshm_shmat(int shmid, const void *shmaddr, int shmflg)
 	long page = sysconf(_SC_PAGESIZE);
 	struct attachment *a;
 	uint64_t segsz, gen;
+	struct shm_link *l;
 	void *user;
 	int rc;
 
@@ -453,7 +464,12 @@ dshm_shmat(int shmid, const void *shmaddr, int shmflg)
 			free(a);
 		return user;
 	}
-	if ((rc = attach_request(shmid, shmflg, 0, &segsz, &gen, true)) != DSHM_SUCCESS) {
+	if ((l = shm_link_current()) == NULL) {
+		shm_unlock();
+		free(a);
+		return fail_ptr(ENOMEM);
+	}
+	if ((rc = attach_request(l, shmid, shmflg, 0, &segsz, &gen, true)) != DSHM_SUCCESS) {
 		shm_unlock();
 		free(a);
 		return fail_ptr(shm_errno(rc));
@@ -468,19 +484,22 @@ dshm_shmat(int shmid, const void *shmaddr, int shmflg)
 	if ((user = map_views(a, addr, shmflg)) == (void *)-1) {
 		int err = errno;
 
-		detach_request(shmid, a->rdonly);
+		detach_request(l, shmid, a->rdonly);
 		shm_unlock();
 		free(a);
 		return fail_ptr(err);
 	}
 	/* Listed before the first pull: a reconnect during it attaches this one again too. */
+	a->link = l;
+	shm_link_hold(l);
 	a->next = shm_attachments;
 	shm_attachments = a;
 	if ((rc = pull(a, false)) != DSHM_SUCCESS) {
 		unlink_attachment(a);
 		munmap(a->addr, a->maplen);
 		munmap(a->lib, 2 * a->maplen);
-		detach_request(shmid, a->rdonly);
+		detach_request(l, shmid, a->rdonly);
+		shm_link_release(l);
 		shm_unlock();
 		free(a);
 		return fail_ptr(shm_errno(rc));
@@ -526,8 +545,9 @@ dshm_shmdt(const void *shmaddr)
 		shm_unlock();
 		return shm_fail(rc);
 	}
-	detach_request(a->shmid, a->rdonly);
+	detach_request(a->link, a->shmid, a->rdonly);
 	unlink_attachment(a);
+	shm_link_release(a->link);
 	shm_unlock();
 	munmap(a->addr, a->maplen);
 	if (a->lib != NULL)

@@ -27,9 +27,9 @@ dshm_shmget(key_t key, size_t size, int shmflg)
 	shm_lock();
 	/* Creating twice is not the same as once: only a lookup is retried. */
 	if (key == IPC_PRIVATE || (shmflg & IPC_CREAT))
-		rc = shm_call_once(&r, body, reply, sizeof(reply), NULL);
+		rc = shm_call_once(NULL, &r, body, reply, sizeof(reply), NULL);
 	else
-		rc = shm_call(&r, body, reply, sizeof(reply), NULL);
+		rc = shm_call(NULL, &r, body, reply, sizeof(reply), NULL);
 	shm_unlock();
 	if (rc != DSHM_SUCCESS)
 		return shm_fail(rc);
@@ -109,9 +109,9 @@ dshm_shmctl(int shmid, int cmd, struct shmid_ds *buf)
 	shm_lock();
 	/* A removal done once and tried again would say EINVAL. */
 	if (cmd == IPC_RMID)
-		rc = shm_call_once(&r, body, reply, sizeof(reply), NULL);
+		rc = shm_call_once(NULL, &r, body, reply, sizeof(reply), NULL);
 	else
-		rc = shm_call(&r, body, reply, sizeof(reply), NULL);
+		rc = shm_call(NULL, &r, body, reply, sizeof(reply), NULL);
 	shm_unlock();
 	if (rc != DSHM_SUCCESS)
 		return shm_fail(rc);
@@ -155,7 +155,7 @@ dshm_read(int shmid, size_t offset, void *buf, size_t len)
 		proto_put_u32(body, (uint32_t)shmid);
 		proto_put_u64(body + 8, offset + done);
 		proto_put_u64(body + 16, n);
-		rc = shm_call(&r, body, reply, PROTO_SHM_READ_REPLY_LEN + n, NULL);
+		rc = shm_call(NULL, &r, body, reply, PROTO_SHM_READ_REPLY_LEN + n, NULL);
 		if (rc == DSHM_SUCCESS) {
 			memcpy((unsigned char *)buf + done, reply + PROTO_SHM_READ_REPLY_LEN, n);
 			done += n;
@@ -201,7 +201,7 @@ dshm_write(int shmid, size_t offset, const void *buf, size_t len)
 		memcpy(msg + sizeof(body), (const unsigned char *)buf + done, n);
 		r.data_len = (uint32_t)(sizeof(body) + n);
 		/* Not repeated: see push() in shm_attach.c. */
-		rc = shm_call_once(&r, msg, reply, sizeof(reply), NULL);
+		rc = shm_call_once(NULL, &r, msg, reply, sizeof(reply), NULL);
 		free(msg);
 		done += n;
 		if (len == 0)

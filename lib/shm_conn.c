@@ -1,7 +1,12 @@
 /*
- * shm_conn.c — the one connection of the System V-style calls: opened
- * lazily, identified (IDENT), re-opened after a failure, and handed over
- * across fork the way the kernel hands over attachments.
+ * shm_conn.c — the connections of the System V-style calls: one per
+ * identity the process has had (dshmd takes a Unix client's ids from
+ * the kernel when it connects, so after setuid or seteuid the calls go
+ * on a new connection, which the server identifies anew, while the
+ * attachments made before stay on the one they were made on, as the
+ * kernel keeps them); opened lazily, identified (IDENT), re-opened after
+ * a failure, and handed over across fork the way the kernel hands over
+ * attachments.
  *
  * Fork: the prepare handler takes the lock, so no call is half-way
  * through the connection when the process is copied.  The child drops
@@ -23,23 +28,99 @@
 #include "dshm.h"
 #include "shm_internal.h"
 
+/*
+ * A connection, and the effective ids it was opened with (the server
+ * took those from the kernel).  fd is -1 while closed: the next call on
+ * it opens it again.  refs counts the attachments made on it.
+ */
+struct shm_link {
+	int fd;
+	uid_t uid;
+	gid_t gid;
+	unsigned refs;
+	struct shm_link *next;
+};
+
 struct attachment *shm_attachments;
 uint32_t shm_max_data = PROTO_MAX_DATA;
 
-static int open_conn(int32_t lpid);
+static int open_conn(struct shm_link *l, int32_t lpid);
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char *server_addr; /* NULL: $DSHM_SERVER or the default socket */
-static int conn_fd = -1;
+static struct shm_link *links;
 static bool reattaching; /* open_conn is re-attaching: a nested open must not */
 static int fork_pipe[2] = {-1, -1};
+
+static bool
+any_open(void)
+{
+	for (struct shm_link *l = links; l != NULL; l = l->next)
+		if (l->fd >= 0)
+			return true;
+	return false;
+}
+
+static void
+close_link(struct shm_link *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+}
+
+/* Frees the links no attachment needs, but the one of the present ids. */
+static void
+drop_unused(uid_t uid, gid_t gid)
+{
+	for (struct shm_link **p = &links, *l; (l = *p) != NULL;) {
+		if (l->refs == 0 && (l->uid != uid || l->gid != gid)) {
+			*p = l->next;
+			close_link(l);
+			free(l);
+		} else
+			p = &l->next;
+	}
+}
+
+struct shm_link *
+shm_link_current(void)
+{
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	struct shm_link *l;
+
+	drop_unused(uid, gid);
+	for (l = links; l != NULL; l = l->next)
+		if (l->uid == uid && l->gid == gid)
+			return l;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return NULL;
+	*l = (struct shm_link){.fd = -1, .uid = uid, .gid = gid, .next = links};
+	links = l;
+	return l;
+}
+
+void
+shm_link_hold(struct shm_link *l)
+{
+	l->refs++;
+}
+
+void
+shm_link_release(struct shm_link *l)
+{
+	if (l->refs > 0)
+		l->refs--;
+	drop_unused(geteuid(), getegid());
+}
 
 static void
 prepare_fork(void)
 {
 	pthread_mutex_lock(&lock);
-	if (shm_attachments != NULL && conn_fd >= 0 && pipe2(fork_pipe, O_CLOEXEC) < 0)
+	if (shm_attachments != NULL && any_open() && pipe2(fork_pipe, O_CLOEXEC) < 0)
 		fork_pipe[0] = fork_pipe[1] = -1;
 }
 
@@ -62,13 +143,23 @@ parent_after_fork(void)
 static void
 child_after_fork(void)
 {
+	struct shm_link *mine;
 	int saved = errno;
 
-	if (conn_fd >= 0)
-		close(conn_fd); /* the parent's connection: ours is opened below */
-	conn_fd = -1;
-	if (shm_attachments != NULL)
-		open_conn((int32_t)getppid());
+	/* The parent's connections: ours is opened below, one, of our present ids. */
+	for (struct shm_link *l = links; l != NULL; l = l->next) {
+		close_link(l);
+		l->refs = 0;
+	}
+	mine = shm_link_current();
+	for (struct attachment *a = shm_attachments; a != NULL; a = a->next) {
+		a->link = mine;
+		if (mine != NULL)
+			mine->refs++;
+	}
+	drop_unused(geteuid(), getegid());
+	if (shm_attachments != NULL && mine != NULL)
+		open_conn(mine, (int32_t)getppid());
 	if (fork_pipe[1] >= 0) {
 		close(fork_pipe[0]);
 		while (write(fork_pipe[1], "", 1) < 0 && errno == EINTR)
@@ -130,14 +221,19 @@ identify(int fd)
 	return client_call_unlocked(fd, &r, body, reply, sizeof(reply), NULL) == DSHM_SUCCESS;
 }
 
-/* Opens the connection; what is attached is re-attached with shm_lpid lpid (0: us). */
+/*
+ * Opens l's connection; the attachments made on it are re-attached with
+ * shm_lpid lpid (0: us).  Opened after an identity change it would carry
+ * the new ids: such a link (all its attachments made before) re-attaches
+ * them with the ids of now, which may refuse what the kernel would keep.
+ */
 static int
-open_conn(int32_t lpid)
+open_conn(struct shm_link *l, int32_t lpid)
 {
 	int fd;
 
-	if (conn_fd >= 0)
-		return conn_fd;
+	if (l->fd >= 0)
+		return l->fd;
 	fd = dshm_connect(server_addr);
 	if (fd < 0 || !identify(fd) || !learn_limits(fd)) {
 		if (fd >= 0)
@@ -145,31 +241,35 @@ open_conn(int32_t lpid)
 		errno = EIO;
 		return -1;
 	}
-	conn_fd = fd;
+	l->fd = fd;
 	/*
 	 * A connection that failed took its attachments with it (the server
 	 * detached them): they are attached again on this one, once.  A
 	 * failure in the middle closes it, and the next call starts over.
 	 */
-	if (shm_attachments != NULL && !reattaching) {
+	if (l->refs > 0 && !reattaching) {
 		reattaching = true;
-		if (!shm_reattach_all(lpid) && conn_fd >= 0) {
-			close(conn_fd);
-			conn_fd = -1;
-		}
+		if (!shm_reattach_all(l, lpid))
+			close_link(l);
 		reattaching = false;
 	}
-	if (conn_fd < 0) {
+	if (l->fd < 0) {
 		errno = EIO;
 		return -1;
 	}
-	return conn_fd;
+	return l->fd;
 }
 
 int
 shm_conn(void)
 {
-	return open_conn(0);
+	struct shm_link *l = shm_link_current();
+
+	if (l == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return open_conn(l, 0);
 }
 
 /*
@@ -186,54 +286,52 @@ conn_dead(int fd)
 	return poll(&p, 1, 0) != 0;
 }
 
-/* One exchange on the connection (opened if need be); a descriptor goes to *passed. */
+/* One exchange on l's connection (opened if need be); a descriptor goes to *passed. */
 static int
-call_once(struct proto_request *r, const void *data, void *body, size_t body_cap,
-	  size_t *body_len, int *passed)
+call_once(struct shm_link *l, struct proto_request *r, const void *data, void *body,
+	  size_t body_cap, size_t *body_len, int *passed)
 {
 	int rc;
 
 	if (passed != NULL)
 		*passed = -1;
-	if (conn_fd >= 0 && conn_dead(conn_fd)) {
-		close(conn_fd);
-		conn_fd = -1;
-	}
-	if (shm_conn() < 0)
+	if (l == NULL && (l = shm_link_current()) == NULL)
+		return DSHM_NO_MEMORY;
+	if (l->fd >= 0 && conn_dead(l->fd))
+		close_link(l);
+	if (open_conn(l, 0) < 0)
 		return DSHM_DISCONNECTED_SERVER;
-	rc = client_call_fd(conn_fd, r, data, body, body_cap, body_len, passed);
+	rc = client_call_fd(l->fd, r, data, body, body_cap, body_len, passed);
 	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_VERSION_MISMATCH ||
-	    rc == DSHM_DISCONNECTED_CLIENT) {
-		close(conn_fd);
-		conn_fd = -1;
-	}
+	    rc == DSHM_DISCONNECTED_CLIENT)
+		close_link(l);
 	return rc;
 }
 
 int
-shm_call_once(struct proto_request *r, const void *data, void *body, size_t body_cap,
-	      size_t *body_len)
+shm_call_once(struct shm_link *l, struct proto_request *r, const void *data, void *body,
+	      size_t body_cap, size_t *body_len)
 {
-	return call_once(r, data, body, body_cap, body_len, NULL);
+	return call_once(l, r, data, body, body_cap, body_len, NULL);
 }
 
 int
-shm_call_fd(struct proto_request *r, const void *data, void *body, size_t body_cap,
-	    int *passed)
+shm_call_fd(struct shm_link *l, struct proto_request *r, const void *data, void *body,
+	    size_t body_cap, int *passed)
 {
-	int rc = call_once(r, data, body, body_cap, NULL, passed);
+	int rc = call_once(l, r, data, body, body_cap, NULL, passed);
 
 	/* Attaching again gives the same result: once more on a new connection, as shm_call does. */
 	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_DISCONNECTED_CLIENT)
-		rc = call_once(r, data, body, body_cap, NULL, passed);
+		rc = call_once(l, r, data, body, body_cap, NULL, passed);
 	return rc;
 }
 
 int
-shm_call(struct proto_request *r, const void *data, void *body, size_t body_cap,
-	 size_t *body_len)
+shm_call(struct shm_link *l, struct proto_request *r, const void *data, void *body,
+	 size_t body_cap, size_t *body_len)
 {
-	int rc = shm_call_once(r, data, body, body_cap, body_len);
+	int rc = shm_call_once(l, r, data, body, body_cap, body_len);
 
 	/*
 	 * A connection that broke during the request (a worker died, the
@@ -242,7 +340,7 @@ shm_call(struct proto_request *r, const void *data, void *body, size_t body_cap,
 	 * re-attached what we had.
 	 */
 	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_DISCONNECTED_CLIENT)
-		rc = shm_call_once(r, data, body, body_cap, body_len);
+		rc = shm_call_once(l, r, data, body, body_cap, body_len);
 	return rc;
 }
 
@@ -290,9 +388,8 @@ dshm_set_server(const char *addr)
 	}
 	free(server_addr);
 	server_addr = copy;
-	if (conn_fd >= 0)
-		close(conn_fd);
-	conn_fd = -1;
+	for (struct shm_link *l = links; l != NULL; l = l->next)
+		close_link(l);
 	shm_unlock();
 	return 0;
 }

@@ -3,9 +3,10 @@
  * process's one connection, the lock that serialises every call on it,
  * and the list of attachments.
  *
- * Invariants: everything here is touched only with shm_lock held; the
+ * Invariants: everything here is touched only with shm_lock held; a
  * connection belongs to the process that opened it (a forked child opens
- * its own, and re-attaches what it inherited, before fork returns).
+ * its own, and re-attaches what it inherited, before fork returns); an
+ * attachment's requests go on the connection it was made on.
  */
 #ifndef DSHM_LIB_SHM_INTERNAL_H
 #define DSHM_LIB_SHM_INTERNAL_H
@@ -16,6 +17,9 @@
 #include <sys/types.h>
 
 #include "proto.h"
+
+/* A connection of the calls, and the ids it carries (shm_conn.c). */
+struct shm_link;
 
 /*
  * An attachment: the caller's view of the segment at addr, and the
@@ -34,6 +38,7 @@ struct attachment {
 	uint64_t segsz;
 	bool rdonly;
 	uint64_t gen; /* the write generation the local bytes are known to match */
+	struct shm_link *link; /* the connection it was made on: its syncs and detach go there */
 	struct attachment *next;
 };
 
@@ -47,30 +52,42 @@ void shm_lock(void);
 void shm_unlock(void);
 
 /*
- * The connection, opened (and the attachments re-attached) if there is
- * none; with the lock held.  Returns the socket, or -1 with errno EIO.
+ * The connection of the process's present effective ids (a new one after
+ * setuid or seteuid), made if there is none (not yet connected); NULL
+ * when memory ran out.  With the lock held.
+ */
+struct shm_link *shm_link_current(void);
+
+/* Counts an attachment made on l; its release lets l go once nothing needs it. */
+void shm_link_hold(struct shm_link *l);
+void shm_link_release(struct shm_link *l);
+
+/*
+ * The present ids' connection, opened (and its attachments re-attached)
+ * if need be; with the lock held.  Returns the socket, or -1 with errno
+ * EIO.
  */
 int shm_conn(void);
 
 /*
- * One request on the connection, with the lock held.  A failed exchange
- * closes the connection, so the next call opens a new one.  Returns a
- * DSHM_* status.
+ * One request on connection l (NULL: the present ids' one), with the
+ * lock held.  A failed exchange closes the connection, so the next call
+ * opens a new one.  Returns a DSHM_* status.
  */
-int shm_call_once(struct proto_request *r, const void *data, void *body, size_t body_cap,
-		  size_t *body_len);
+int shm_call_once(struct shm_link *l, struct proto_request *r, const void *data, void *body,
+		  size_t body_cap, size_t *body_len);
 
 /* shm_call_once for a reply that carries a descriptor, which goes to *passed (-1: none). */
-int shm_call_fd(struct proto_request *r, const void *data, void *body, size_t body_cap,
-		int *passed);
+int shm_call_fd(struct shm_link *l, struct proto_request *r, const void *data, void *body,
+		size_t body_cap, int *passed);
 
 /*
  * The same, for a request that may be repeated (the same result whether
  * or not the first try was carried out): when the connection fails, it
  * is tried once more on a new one.
  */
-int shm_call(struct proto_request *r, const void *data, void *body, size_t body_cap,
-	     size_t *body_len);
+int shm_call(struct shm_link *l, struct proto_request *r, const void *data, void *body,
+	     size_t body_cap, size_t *body_len);
 
 /* errno for a DSHM_* status. */
 int shm_errno(int status);
@@ -79,11 +96,12 @@ int shm_errno(int status);
 int shm_fail(int status);
 
 /*
- * Re-attaches every attachment on a new connection, shm_lpid being lpid
- * (0: us).  False when the connection failed on the way (a segment gone
- * meanwhile is no failure: its syncs will say EINVAL).
+ * Re-attaches every attachment made on l, on its new connection,
+ * shm_lpid being lpid (0: us).  False when the connection failed on the
+ * way (a segment gone meanwhile is no failure: its syncs will say
+ * EINVAL).
  */
-bool shm_reattach_all(int32_t lpid);
+bool shm_reattach_all(struct shm_link *l, int32_t lpid);
 
 /* Publishes a's local changes; pulls others' unless push_only.  Returns a DSHM_* status. */
 int shm_sync_one(struct attachment *a, bool push_only);

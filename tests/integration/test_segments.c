@@ -492,6 +492,65 @@ test_malformed_segment_requests_are_refused_and_the_connection_stays(void **stat
 	close(fd);
 }
 
+/* ---- a change of identity ----------------------------------------------------- */
+
+struct ids_args {
+	key_t key;
+};
+
+/*
+ * As root: attaches, becomes nobody (seteuid), is refused what nobody
+ * may not do, detaches what root attached, and is root again.
+ */
+static int
+seteuid_main(void *arg)
+{
+	struct ids_args *a = arg;
+	struct shmid_ds ds;
+	char *p;
+	int id;
+
+	if ((id = dshm_shmget(a->key, 0, 0600)) < 0 || (p = dshm_shmat(id, NULL, 0)) == (void *)-1)
+		return 10;
+	if (setegid(65534) != 0 || seteuid(65534) != 0)
+		return 11;
+	/* The kernel checks the caller's ids of now: nobody may not read a 0600 segment of root's. */
+	if (dshm_shmget(a->key, 0, 0400) != -1 || errno != EACCES)
+		return 12;
+	if (dshm_shmctl(id, IPC_STAT, &ds) != -1 || errno != EACCES)
+		return 13;
+	if (dshm_shmat(id, NULL, 0) != (void *)-1 || errno != EACCES)
+		return 14;
+	/* What root attached stays attached, and goes with shmdt, as the kernel's. */
+	strcpy(p, "set as root");
+	if (dshm_sync(p) != 0 || dshm_shmdt(p) != 0)
+		return 15;
+	if (seteuid(0) != 0 || setegid(0) != 0)
+		return 16;
+	if (dshm_shmctl(id, IPC_STAT, &ds) != 0 || ds.shm_nattch != 0)
+		return 17;
+	return 0;
+}
+
+static void
+test_calls_after_seteuid_act_with_the_new_ids_and_old_attachments_stay(void **state)
+{
+	struct fixture *f = *state;
+	struct ids_args a = {0x5e1d0001};
+	char got[12] = "";
+	int id;
+
+	if (geteuid() != 0)
+		skip();
+	server_open_to_all(&f->srv); /* nobody must reach the Unix socket to be refused there */
+	use_server(f);
+	assert_true((id = dshm_shmget(a.key, PAGE, IPC_CREAT | IPC_EXCL | 0600)) >= 0);
+	assert_int_equal(wait_child(fork_child(seteuid_main, &a), 10000), 0);
+	assert_int_equal(dshm_read(id, 0, got, sizeof(got)), (ssize_t)sizeof(got));
+	assert_string_equal(got, "set as root");
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+}
+
 int
 main(void)
 {
@@ -506,6 +565,7 @@ main(void)
 		TEST_ONE(test_a_segment_larger_than_one_request_syncs_whole),
 		TEST_ONE(test_byte_ranges_outside_the_segment_are_einval),
 		TEST_BOTH(test_malformed_segment_requests_are_refused_and_the_connection_stays),
+		TEST_BOTH(test_calls_after_seteuid_act_with_the_new_ids_and_old_attachments_stay),
 	};
 
 	return cmocka_run_group_tests_name("segments", tests, NULL, NULL);
