@@ -103,9 +103,10 @@ struct attach_row {
 	_Atomic int32_t shmid; /* -1 while being filled or freed */
 	uint64_t conn;         /* the worker's serial number of the connection */
 	int32_t pid;           /* the attached process, for shm_lpid at detach */
-	uint32_t flags;        /* ATTACH_RDONLY */
+	uint32_t flags;        /* ATTACH_RDONLY, ATTACH_PID_KERNEL */
 };
 #define ATTACH_RDONLY 1u
+#define ATTACH_PID_KERNEL 2u /* pid came from the kernel (SO_PEERCRED), not from the client */
 
 /*
  * The owner index: an open-addressing hash of (kind, id) to owner slot.

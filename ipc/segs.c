@@ -11,6 +11,8 @@
  */
 #include "segs.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
@@ -64,11 +66,38 @@ release(struct table *t, uint32_t slot)
 	segfile_unlink(t, shmid);
 }
 
-/* Finds segment shmid and returns with its lock held. */
+static uint64_t count_rows(const struct table *t, int32_t shmid);
+
+/*
+ * Finds segment shmid and returns with its lock held.  A removed segment
+ * whose every attacher is dead is gone already, as with the kernel, even
+ * before the workers of those attachers have seen their connections
+ * close: it is freed here, and not found.
+ */
 static bool
 find_locked(struct table *t, int32_t shmid, uint32_t *slot)
 {
-	return shmid >= 0 && owners_find_locked(t, OWNER_SEGMENT, shmid, slot);
+	if (shmid < 0 || !owners_find_locked(t, OWNER_SEGMENT, shmid, slot))
+		return false;
+	if ((t->segments[*slot].mode & SEG_MODE_DEST) && count_rows(t, shmid) == 0) {
+		release(t, *slot);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Whether row r belongs to a process the kernel named and that is gone.
+ * Its connection is closed, and its worker will drop the row as soon as
+ * it sees that; until then the row must not count, or a parent that
+ * reaped a killed child would see the child's attachments, which the
+ * kernel drops before the parent can look.
+ */
+static bool
+row_dead(const struct attach_row *r)
+{
+	return (r->flags & ATTACH_PID_KERNEL) && r->pid > 0 && kill(r->pid, 0) < 0 &&
+	       errno == ESRCH;
 }
 
 static uint64_t
@@ -77,7 +106,7 @@ count_rows(const struct table *t, int32_t shmid)
 	uint64_t n = 0;
 
 	for (uint32_t i = 0; i < t->hdr->max_attach; i++)
-		if (atomic_load(&t->attach[i].shmid) == shmid)
+		if (atomic_load(&t->attach[i].shmid) == shmid && !row_dead(&t->attach[i]))
 			n++;
 	return n;
 }
@@ -403,7 +432,8 @@ segs_attach(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
 			continue;
 		r->conn = k->serial;
 		r->pid = c->pid;
-		r->flags = (flags & SHM_RDONLY) ? ATTACH_RDONLY : 0;
+		r->flags = ((flags & SHM_RDONLY) ? ATTACH_RDONLY : 0) |
+			   (c->pid_kernel ? ATTACH_PID_KERNEL : 0);
 		atomic_store(&r->shmid, shmid);
 		g->atime = time(NULL);
 		g->lpid = lpid;

@@ -25,6 +25,7 @@ struct seg_cred {
 	int32_t pid;
 	uint32_t uid, gid;
 	bool privileged; /* uid 0: the kernel's CAP_IPC_OWNER */
+	bool pid_kernel; /* pid is the kernel's word for the caller (Unix socket), not the caller's */
 };
 
 /* Where an attachment lives: the serving worker and its connection. */

@@ -276,14 +276,25 @@ shm_sync_one(struct attachment *a, bool push_only)
 	return rc;
 }
 
-/* At exit, what was not yet published is, as the kernel's segments hold every write. */
+/*
+ * At exit, what was not yet published is (the kernel's segments hold
+ * every write), and everything is detached, as the kernel detaches at
+ * exit: a parent that waited for us sees shm_nattch without us.  The
+ * mappings stay, for atexit handlers that run after this one.  Only the
+ * process that made the attachments does it, not a vfork child that
+ * calls exit.
+ */
 static void
 sync_at_exit(void)
 {
 	shm_lock();
-	for (struct attachment *a = shm_attachments; a != NULL; a = a->next)
+	for (struct attachment *a = shm_attachments; a != NULL; a = a->next) {
+		if (!shm_link_ours(a->link))
+			continue;
 		if (!a->rdonly)
 			shm_sync_one(a, true);
+		detach_request(a->link, a->shmid, a->rdonly);
+	}
 	shm_unlock();
 }
 
@@ -457,6 +468,8 @@ dshm_shmat(int shmid, const void *shmaddr, int shmflg)
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return fail_ptr(ENOMEM);
 	shm_lock();
+	if (!exit_hook)
+		exit_hook = atexit(sync_at_exit) == 0;
 	if (shmflg & DSHM_SHM_COHERENT) {
 		user = shmat_coherent(a, shmid, addr, shmflg);
 		shm_unlock();
@@ -504,8 +517,6 @@ dshm_shmat(int shmid, const void *shmaddr, int shmflg)
 		free(a);
 		return fail_ptr(shm_errno(rc));
 	}
-	if (!exit_hook)
-		exit_hook = atexit(sync_at_exit) == 0;
 	shm_unlock();
 	return user;
 }

@@ -37,6 +37,7 @@ struct shm_link {
 	int fd;
 	uid_t uid;
 	gid_t gid;
+	pid_t pid; /* the process that opened it (a vfork child is not that process) */
 	unsigned refs;
 	struct shm_link *next;
 };
@@ -100,6 +101,12 @@ shm_link_current(void)
 	*l = (struct shm_link){.fd = -1, .uid = uid, .gid = gid, .next = links};
 	links = l;
 	return l;
+}
+
+bool
+shm_link_ours(const struct shm_link *l)
+{
+	return l != NULL && l->fd >= 0 && l->pid == getpid();
 }
 
 void
@@ -242,6 +249,7 @@ open_conn(struct shm_link *l, int32_t lpid)
 		return -1;
 	}
 	l->fd = fd;
+	l->pid = getpid();
 	/*
 	 * A connection that failed took its attachments with it (the server
 	 * detached them): they are attached again on this one, once.  A

@@ -58,6 +58,9 @@ void shm_unlock(void);
  */
 struct shm_link *shm_link_current(void);
 
+/* Whether l is open and was opened by this process (not by the parent of a vfork child). */
+bool shm_link_ours(const struct shm_link *l);
+
 /* Counts an attachment made on l; its release lets l go once nothing needs it. */
 void shm_link_hold(struct shm_link *l);
 void shm_link_release(struct shm_link *l);

@@ -24,6 +24,7 @@ struct peer {
 	uint32_t gid;
 	int32_t pid;
 	bool cred;    /* uid and gid from the kernel */
+	bool pid_kernel; /* pid from the kernel too (SO_PEERCRED), so it names a live process */
 	int worker;   /* the serving worker's index (t->self) */
 	uint64_t serial; /* the connection's number within its worker */
 	/*

@@ -30,6 +30,7 @@ cred_of(const struct peer *p)
 	};
 
 	c.privileged = c.uid == 0;
+	c.pid_kernel = p->pid_kernel;
 	return c;
 }
 

@@ -218,6 +218,7 @@ set_identity(struct conn *c, bool unix_socket)
 		c->peer.uid = cred.uid;
 		c->peer.gid = cred.gid;
 		c->peer.pid = cred.pid;
+		c->peer.pid_kernel = cred.pid > 0; /* 0: a peer in a pid namespace we cannot see */
 	} else {
 		c->peer.uid = c->peer.gid = 65534;
 	}

@@ -6,9 +6,10 @@
 # $TEST_WRAPPER, when set, runs each binary under it (valgrind, say).
 # A binary that dies (a sanitizer report, a signal, a valgrind error)
 # counts as one failed test on top of what it reported.  Integration
-# tests find dshmd through $DSHMD, dshm-ipcs through $DSHM_IPCS and
-# dshm-ipcrm through $DSHM_IPCRM, and
-# keep scratch files in $DSHM_TEST_DIR.
+# tests find dshmd through $DSHMD, dshm-ipcs through $DSHM_IPCS,
+# dshm-ipcrm through $DSHM_IPCRM, dshm-run through $DSHM_RUN and the
+# unmodified programs in $DSHM_PROGRAMS, and keep scratch files in
+# $DSHM_TEST_DIR.
 set -u
 
 build=${1:-build/asan}
@@ -16,7 +17,12 @@ kinds=${2:-unit integration scripts}
 DSHMD=${DSHMD:-$(pwd)/$build/dshmd}
 DSHM_IPCS=${DSHM_IPCS:-$(pwd)/$build/dshm-ipcs}
 DSHM_IPCRM=${DSHM_IPCRM:-$(pwd)/$build/dshm-ipcrm}
-export DSHMD DSHM_IPCS DSHM_IPCRM
+# dshm-run, its preload and the unmodified programs come from the release
+# build whatever the variant under test: a preload cannot bring a sanitizer
+# runtime into a program built without one.
+DSHM_RUN=${DSHM_RUN:-$(pwd)/build/release/dshm-run}
+DSHM_PROGRAMS=${DSHM_PROGRAMS:-$(pwd)/build/release/tests/programs}
+export DSHMD DSHM_IPCS DSHM_IPCRM DSHM_RUN DSHM_PROGRAMS
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 DSHM_TEST_DIR=$(mktemp -d /tmp/dshm-tests.XXXXXX)

@@ -233,6 +233,56 @@ test_a_removed_segment_keeps_its_memory_until_the_last_detach(void **state)
 	assert_int_equal(errno, EINVAL);
 }
 
+struct doomed {
+	int id;
+	int go[2]; /* the child dies when a byte arrives */
+};
+
+static int
+attach_and_die_main(void *arg)
+{
+	struct doomed *d = arg;
+	char c;
+
+	close(d->go[1]);
+	if (dshm_shmat(d->id, NULL, DSHM_SHM_COHERENT) == (void *)-1)
+		return 10;
+	if (read(d->go[0], &c, 1) < 0)
+		return 11;
+	raise(SIGKILL); /* no handler runs: the server learns only from the closed socket */
+	return 12;
+}
+
+static void
+test_a_killed_attachers_attachments_are_gone_once_it_is_reaped(void **state)
+{
+	struct fixture *f = *state;
+	struct doomed d;
+	struct shmid_ds ds;
+	pid_t pid;
+	char *p;
+
+	use_server(f);
+	assert_true((d.id = dshm_shmget(IPC_PRIVATE, PAGE, 0600)) >= 0);
+	p = dshm_shmat(d.id, NULL, DSHM_SHM_COHERENT);
+	assert_true(p != (void *)-1);
+	assert_int_equal(pipe(d.go), 0);
+	/* The child inherits our attachment and makes one of its own. */
+	assert_true((pid = fork_child(attach_and_die_main, &d)) > 0);
+	close(d.go[0]);
+	assert_true(WAIT_UNTIL(nattch(d.id) == 3, WAIT_MS));
+	/* Its last attacher will be the child: removed, the segment lives on for it. */
+	assert_int_equal(dshm_shmdt(p), 0);
+	assert_int_equal(dshm_shmctl(d.id, IPC_RMID, NULL), 0);
+	assert_int_equal(nattch(d.id), 2);
+	assert_int_equal(write(d.go[1], "", 1), 1);
+	assert_int_equal(wait_child(pid, WAIT_MS), 128 + SIGKILL);
+	close(d.go[1]);
+	/* Reaped: as with the kernel, the segment is gone already, not in a moment. */
+	assert_int_equal(dshm_shmctl(d.id, IPC_STAT, &ds), -1);
+	assert_int_equal(errno, EINVAL);
+}
+
 static void
 test_through_tcp_a_coherent_attach_is_eio_and_attaches_nothing(void **state)
 {
@@ -260,6 +310,7 @@ main(void)
 		TEST_ONE(test_a_write_to_a_read_only_coherent_attachment_is_sigsegv),
 		TEST_ONE(test_a_forked_child_shares_the_pages_and_counts_in_nattch),
 		TEST_ONE(test_a_removed_segment_keeps_its_memory_until_the_last_detach),
+		TEST_ONE(test_a_killed_attachers_attachments_are_gone_once_it_is_reaped),
 		TEST_ONE(test_through_tcp_a_coherent_attach_is_eio_and_attaches_nothing),
 	};
 

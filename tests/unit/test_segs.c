@@ -1,0 +1,202 @@
+/*
+ * test_segs.c — ipc/segs.c and ipc/segfile.c: a segment's bytes live in
+ * a /dev/shm file of its own, made zero-filled by shmget and removed when
+ * the segment is freed; reads and writes go to it, through the undo area
+ * when the caller is a worker; and an attachment whose process the
+ * kernel named and that is gone does not count, so a removed segment
+ * whose last attacher died is gone as soon as that process is.
+ */
+#include "helpers.h"
+#include "segs.h"
+
+#include <fcntl.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define FS 4096u
+#define NFRAMES 64u
+#define MAXOWNERS 8u
+
+static const struct seg_cred ROOT = {.pid = 4242, .uid = 0, .gid = 0, .privileged = true};
+
+static int
+setup(void **state)
+{
+	*state = fixture_make(NFRAMES, FS, MAXOWNERS);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	fixture_free(*state);
+	return 0;
+}
+
+/* The size of segment shmid's file, or -1 when there is none. */
+static off_t
+file_size(const struct table *t, int32_t shmid)
+{
+	char name[96], path[128];
+	struct stat st;
+
+	segfile_name(t, shmid, name, sizeof(name));
+	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* A pid that was a process of ours and is no more. */
+static pid_t
+dead_pid(void)
+{
+	pid_t pid = fork_child();
+
+	if (pid == 0)
+		_exit(0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	return pid;
+}
+
+static void
+test_a_segment_has_a_zeroed_file_from_shmget_until_it_is_freed(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char got[100], zero[100] = {0};
+	int32_t id;
+	uint64_t gen;
+	bool changed;
+
+	assert_int_equal(segs_get(&f->t, &ROOT, IPC_PRIVATE, 5000, 0600, &id), DSHM_SUCCESS);
+	assert_int_equal(file_size(&f->t, id), 8192); /* whole pages */
+	assert_int_equal(segs_read(&f->t, &ROOT, &(struct seg_conn){0, 1}, id, 4000, sizeof(got),
+				   got, 0, false, &gen, &changed),
+			 DSHM_SUCCESS);
+	assert_memory_equal(got, zero, sizeof(got));
+	assert_int_equal(segs_rmid(&f->t, &ROOT, id), DSHM_SUCCESS);
+	assert_int_equal(file_size(&f->t, id), -1);
+	assert_table_consistent(&f->t);
+}
+
+static void
+test_a_write_lands_in_the_file_and_reads_back(void **state)
+{
+	struct fixture *f = *state;
+	const struct seg_conn k = {0, 1};
+	const struct seg_run runs[2] = {{10, 3}, {FS - 2, 5}}; /* the second crosses a page */
+	unsigned char got[FS + 8];
+	uint64_t gen, after;
+	bool others, changed;
+	int32_t id;
+	char name[96];
+	int fd;
+
+	assert_int_equal(segs_get(&f->t, &ROOT, 0x5e6e0001, 2 * FS, IPC_CREAT | 0600, &id),
+			 DSHM_SUCCESS);
+	assert_int_equal(segs_write(&f->t, &ROOT, &k, id, runs, 2,
+				    (const unsigned char *)"abcHELLO", 0, &after, &others),
+			 DSHM_SUCCESS);
+	assert_int_equal(segs_read(&f->t, &ROOT, &k, id, 0, sizeof(got), got, 0, false, &gen,
+				   &changed),
+			 DSHM_SUCCESS);
+	assert_int_equal(gen, after);
+	assert_memory_equal(got + 10, "abc", 3);
+	assert_memory_equal(got + FS - 2, "HELLO", 5);
+	/* The very bytes are in the file, for anyone who maps it. */
+	segfile_name(&f->t, id, name, sizeof(name));
+	assert_true((fd = shm_open(name, O_RDONLY, 0)) >= 0);
+	assert_int_equal(pread(fd, got, 5, FS - 2), 5);
+	close(fd);
+	assert_memory_equal(got, "HELLO", 5);
+}
+
+static void
+test_attachments_of_a_dead_process_the_kernel_named_do_not_count(void **state)
+{
+	struct fixture *f = *state;
+	struct seg_cred gone = ROOT, stated = ROOT;
+	struct seg_stat st;
+	uint64_t segsz, gen;
+	int32_t id;
+
+	gone.pid = stated.pid = dead_pid();
+	gone.pid_kernel = true;
+	assert_int_equal(segs_get(&f->t, &ROOT, IPC_PRIVATE, FS, 0600, &id), DSHM_SUCCESS);
+	assert_int_equal(segs_attach(&f->t, &gone, &(struct seg_conn){0, 1}, id, 0, gone.pid,
+				     &segsz, &gen),
+			 DSHM_SUCCESS);
+	/* A pid the client stated proves nothing: its attachment counts until its connection goes. */
+	assert_int_equal(segs_attach(&f->t, &stated, &(struct seg_conn){0, 2}, id, 0, stated.pid,
+				     &segsz, &gen),
+			 DSHM_SUCCESS);
+	assert_int_equal(segs_stat(&f->t, &ROOT, id, false, false, &st), DSHM_SUCCESS);
+	assert_int_equal(st.nattch, 1);
+	segs_detach_conn(&f->t, &(struct seg_conn){0, 2});
+	assert_int_equal(segs_stat(&f->t, &ROOT, id, false, false, &st), DSHM_SUCCESS);
+	assert_int_equal(st.nattch, 0);
+	segs_detach_conn(&f->t, &(struct seg_conn){0, 1});
+	assert_int_equal(segs_rmid(&f->t, &ROOT, id), DSHM_SUCCESS);
+	assert_table_consistent(&f->t);
+}
+
+static void
+test_a_removed_segment_whose_last_attacher_died_is_gone(void **state)
+{
+	struct fixture *f = *state;
+	struct seg_cred gone = ROOT;
+	struct seg_stat st;
+	uint64_t segsz, gen, used;
+	int32_t id;
+
+	gone.pid = dead_pid();
+	gone.pid_kernel = true;
+	used = f->t.hdr->nframes - f->t.hdr->frames_free;
+	assert_int_equal(segs_get(&f->t, &ROOT, IPC_PRIVATE, 3 * FS, 0600, &id), DSHM_SUCCESS);
+	assert_int_equal(segs_attach(&f->t, &ROOT, &(struct seg_conn){0, 1}, id, 0, ROOT.pid,
+				     &segsz, &gen),
+			 DSHM_SUCCESS);
+	assert_int_equal(segs_attach(&f->t, &gone, &(struct seg_conn){0, 2}, id, 0, gone.pid,
+				     &segsz, &gen),
+			 DSHM_SUCCESS);
+	assert_int_equal(segs_rmid(&f->t, &ROOT, id), DSHM_SUCCESS);
+	/* Our detach leaves only the dead process's row: the segment goes with ours. */
+	assert_int_equal(segs_detach(&f->t, &ROOT, &(struct seg_conn){0, 1}, id, false),
+			 DSHM_SUCCESS);
+	assert_int_equal(segs_stat(&f->t, &ROOT, id, false, false, &st), DSHM_INVALID);
+	assert_int_equal(file_size(&f->t, id), -1);
+	assert_int_equal(f->t.hdr->nframes - f->t.hdr->frames_free, used);
+	/* Its worker, seeing the connection close at last, finds nothing to do. */
+	segs_detach_conn(&f->t, &(struct seg_conn){0, 2});
+	assert_table_consistent(&f->t);
+}
+
+static void
+test_the_files_of_a_table_go_with_segfile_remove(void **state)
+{
+	struct fixture *f = *state;
+	int32_t a, b;
+
+	assert_int_equal(segs_get(&f->t, &ROOT, IPC_PRIVATE, FS, 0600, &a), DSHM_SUCCESS);
+	assert_int_equal(segs_get(&f->t, &ROOT, IPC_PRIVATE, FS, 0600, &b), DSHM_SUCCESS);
+	assert_int_equal(segfile_remove(f->p.key, f->t.hdr->instance, false, true), 2);
+	assert_int_equal(file_size(&f->t, a), FS); /* a dry run removes nothing */
+	segfile_forget(&f->t);
+	assert_int_equal(segfile_remove(f->p.key, 0, true, false), 2);
+	assert_int_equal(file_size(&f->t, a), -1);
+	assert_int_equal(file_size(&f->t, b), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_a_segment_has_a_zeroed_file_from_shmget_until_it_is_freed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_write_lands_in_the_file_and_reads_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attachments_of_a_dead_process_the_kernel_named_do_not_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_removed_segment_whose_last_attacher_died_is_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_the_files_of_a_table_go_with_segfile_remove, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("segs", tests, NULL, NULL);
+}
