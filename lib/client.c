@@ -186,30 +186,6 @@ client_send(int fd, struct iovec *iov, int iovcnt, int64_t deadline)
 	return true;
 }
 
-bool
-client_recv(int fd, void *buf, size_t len, int64_t deadline)
-{
-	unsigned char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = recv(fd, p, len, MSG_DONTWAIT);
-
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n == 0)
-			return false;
-		if (errno == EINTR)
-			continue;
-		if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_ready(fd, POLLIN, deadline))
-			continue;
-		return false;
-	}
-	return true;
-}
-
 /* Keeps the descriptor a control message carries (the last one, should there be several). */
 static void
 take_fds(struct msghdr *msg, int *passed)
@@ -231,7 +207,10 @@ take_fds(struct msghdr *msg, int *passed)
 	}
 }
 
-/* client_recv, keeping a descriptor that comes with the bytes in *passed (-1: none). */
+/*
+ * Receives exactly len bytes; a descriptor that comes with them goes to
+ * *passed (-1: none) when passed is not NULL.
+ */
 static bool
 recv_with_fd(int fd, void *buf, size_t len, int64_t deadline, int *passed)
 {
@@ -243,12 +222,17 @@ recv_with_fd(int fd, void *buf, size_t len, int64_t deadline, int *passed)
 			char space[CMSG_SPACE(4 * sizeof(int))];
 		} u;
 		struct iovec iov = {p, len};
-		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.space,
-				     .msg_controllen = sizeof(u.space)};
-		ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+		ssize_t n;
 
+		if (passed != NULL) {
+			msg.msg_control = u.space;
+			msg.msg_controllen = sizeof(u.space);
+		}
+		n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n > 0) {
-			take_fds(&msg, passed);
+			if (passed != NULL)
+				take_fds(&msg, passed);
 			p += n;
 			len -= (size_t)n;
 			continue;
@@ -262,6 +246,12 @@ recv_with_fd(int fd, void *buf, size_t len, int64_t deadline, int *passed)
 		return false;
 	}
 	return true;
+}
+
+bool
+client_recv(int fd, void *buf, size_t len, int64_t deadline)
+{
+	return recv_with_fd(fd, buf, len, deadline, NULL);
 }
 
 int64_t
@@ -303,8 +293,7 @@ recv_reply(int fd, const struct proto_request *r, void *body, size_t body_cap, s
 	unsigned char rhead[PROTO_HEADER_LEN];
 	struct proto_header h;
 
-	if (passed != NULL ? !recv_with_fd(fd, rhead, sizeof(rhead), deadline, passed)
-			   : !client_recv(fd, rhead, sizeof(rhead), deadline))
+	if (!recv_with_fd(fd, rhead, sizeof(rhead), deadline, passed))
 		return DSHM_DISCONNECTED_SERVER;
 	proto_get_header(rhead, &h);
 	if (h.magic != PROTO_MAGIC)

@@ -809,6 +809,22 @@ server_requests(const struct server *s)
 	return sum;
 }
 
+/* ---- segments ------------------------------------------------------------ */
+
+long
+segment_nattch(int id)
+{
+	struct shmid_ds ds;
+
+	return dshm_shmctl(id, IPC_STAT, &ds) == 0 ? (long)ds.shm_nattch : -1;
+}
+
+bool
+fixture_use_for_segments(const struct fixture *f)
+{
+	return dshm_set_server(f->addr) == 0;
+}
+
 /* ---- raw sockets -------------------------------------------------------- */
 
 int

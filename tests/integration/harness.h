@@ -163,6 +163,11 @@ pid_t fork_child(int (*fn)(void *), void *arg);
 /* Waits (bounded) for a child: its exit status, 128 + signal, or -1 (then it is killed). */
 int wait_child(pid_t pid, int timeout_ms);
 
+/* ---- segments ------------------------------------------------------------ */
+
+/* shm_nattch of segment id as dshm_shmctl(IPC_STAT) gives it, or -1. */
+long segment_nattch(int id);
+
 /* ---- raw sockets ------------------------------------------------------- */
 
 /* Connects to addr (as dshm_connect does) with 10 s send/receive timeouts; -1 on failure. */
@@ -201,6 +206,9 @@ struct fixture {
 	struct server srv;
 	const char *addr; /* srv's address on the transport, once started */
 };
+
+/* Points this process's segment calls (dshm_set_server) at f's server; false if it cannot. */
+bool fixture_use_for_segments(const struct fixture *f);
 
 /* Allocates a fixture and starts a default server (--workers 2). */
 int fixture_setup_unix(void **state);

@@ -30,19 +30,6 @@
 #define PAGE 4096
 #define WAIT_MS 10000
 
-static void
-use_server(const struct fixture *f)
-{
-	assert_int_equal(dshm_set_server(f->addr), 0);
-}
-
-static long
-nattch(int id)
-{
-	struct shmid_ds ds;
-
-	return dshm_shmctl(id, IPC_STAT, &ds) == 0 ? (long)ds.shm_nattch : -1;
-}
 
 /* Files in /dev/shm whose names start with prefix. */
 static int
@@ -67,11 +54,11 @@ test_a_store_is_seen_by_the_server_at_once_and_the_servers_writes_by_the_mapping
 	char *p;
 	int id;
 
-	use_server(f);
+	assert_true(fixture_use_for_segments(f));
 	assert_true((id = dshm_shmget(IPC_PRIVATE, 3 * PAGE, 0600)) >= 0);
 	p = dshm_shmat(id, NULL, DSHM_SHM_COHERENT);
 	assert_true(p != (void *)-1);
-	assert_int_equal(nattch(id), 1);
+	assert_int_equal(segment_nattch(id), 1);
 	strcpy(p + PAGE + 10, "stored");
 	/* No sync: the server reads the very page we wrote. */
 	assert_int_equal(dshm_read(id, PAGE + 10, got, 7), 7);
@@ -81,7 +68,7 @@ test_a_store_is_seen_by_the_server_at_once_and_the_servers_writes_by_the_mapping
 	/* Nothing to do for a sync; it succeeds. */
 	assert_int_equal(dshm_sync(p), 0);
 	assert_int_equal(dshm_shmdt(p), 0);
-	assert_int_equal(nattch(id), 0);
+	assert_int_equal(segment_nattch(id), 0);
 	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
 }
 
@@ -126,14 +113,14 @@ test_two_processes_see_each_others_stores_without_a_sync(void **state)
 	char *p;
 	int id;
 
-	use_server(f);
+	assert_true(fixture_use_for_segments(f));
 	assert_true((id = dshm_shmget(a.key, PAGE, IPC_CREAT | IPC_EXCL | 0600)) >= 0);
 	p = dshm_shmat(id, NULL, DSHM_SHM_COHERENT);
 	assert_true(p != (void *)-1);
 	flag = (_Atomic int *)(void *)p;
 	assert_true((pid = fork_child(spin_peer_main, &a)) > 0);
 	/* The peer attaches on its own (not inherited): wait until it has. */
-	assert_true(WAIT_UNTIL(nattch(id) == 2, WAIT_MS));
+	assert_true(WAIT_UNTIL(segment_nattch(id) == 2, WAIT_MS));
 	strcpy(p + 64, "ping");
 	atomic_store(flag, 1);
 	deadline = harness_now_ms() + WAIT_MS;
@@ -163,7 +150,7 @@ test_a_write_to_a_read_only_coherent_attachment_is_sigsegv(void **state)
 	char *p;
 	int id;
 
-	use_server(f);
+	assert_true(fixture_use_for_segments(f));
 	assert_true((id = dshm_shmget(IPC_PRIVATE, PAGE, 0600)) >= 0);
 	p = dshm_shmat(id, NULL, SHM_RDONLY | DSHM_SHM_COHERENT);
 	assert_true(p != (void *)-1);
@@ -192,7 +179,7 @@ test_a_forked_child_shares_the_pages_and_counts_in_nattch(void **state)
 	char *p;
 	int id;
 
-	use_server(f);
+	assert_true(fixture_use_for_segments(f));
 	assert_true((id = dshm_shmget(IPC_PRIVATE, PAGE, 0600)) >= 0);
 	p = dshm_shmat(id, NULL, DSHM_SHM_COHERENT);
 	assert_true(p != (void *)-1);
@@ -200,7 +187,7 @@ test_a_forked_child_shares_the_pages_and_counts_in_nattch(void **state)
 	assert_int_equal(wait_child(pid, WAIT_MS), 0);
 	assert_string_equal(p, "from the child");
 	/* The child's exit detaches it (asynchronously, when its connection closes). */
-	assert_true(WAIT_UNTIL(nattch(id) == 1, WAIT_MS));
+	assert_true(WAIT_UNTIL(segment_nattch(id) == 1, WAIT_MS));
 	assert_int_equal(dshm_shmdt(p), 0);
 	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
 }
@@ -213,7 +200,7 @@ test_a_removed_segment_keeps_its_memory_until_the_last_detach(void **state)
 	char *p;
 	int id, before;
 
-	use_server(f);
+	assert_true(fixture_use_for_segments(f));
 	assert_true(server_attach(&f->srv));
 	snprintf(prefix, sizeof(prefix), "dshm.seg.%08x.%016llx.", (unsigned)f->srv.table.hdr->key,
 		 (unsigned long long)f->srv.table.hdr->instance);
@@ -262,7 +249,7 @@ test_a_killed_attachers_attachments_are_gone_once_it_is_reaped(void **state)
 	pid_t pid;
 	char *p;
 
-	use_server(f);
+	assert_true(fixture_use_for_segments(f));
 	assert_true((d.id = dshm_shmget(IPC_PRIVATE, PAGE, 0600)) >= 0);
 	p = dshm_shmat(d.id, NULL, DSHM_SHM_COHERENT);
 	assert_true(p != (void *)-1);
@@ -270,11 +257,11 @@ test_a_killed_attachers_attachments_are_gone_once_it_is_reaped(void **state)
 	/* The child inherits our attachment and makes one of its own. */
 	assert_true((pid = fork_child(attach_and_die_main, &d)) > 0);
 	close(d.go[0]);
-	assert_true(WAIT_UNTIL(nattch(d.id) == 3, WAIT_MS));
+	assert_true(WAIT_UNTIL(segment_nattch(d.id) == 3, WAIT_MS));
 	/* Its last attacher will be the child: removed, the segment lives on for it. */
 	assert_int_equal(dshm_shmdt(p), 0);
 	assert_int_equal(dshm_shmctl(d.id, IPC_RMID, NULL), 0);
-	assert_int_equal(nattch(d.id), 2);
+	assert_int_equal(segment_nattch(d.id), 2);
 	assert_int_equal(write(d.go[1], "", 1), 1);
 	assert_int_equal(wait_child(pid, WAIT_MS), 128 + SIGKILL);
 	close(d.go[1]);
@@ -293,7 +280,7 @@ test_through_tcp_a_coherent_attach_is_eio_and_attaches_nothing(void **state)
 	assert_true((id = dshm_shmget(IPC_PRIVATE, PAGE, 0600)) >= 0);
 	assert_true(dshm_shmat(id, NULL, DSHM_SHM_COHERENT) == (void *)-1);
 	assert_int_equal(errno, EIO);
-	assert_int_equal(nattch(id), 0);
+	assert_int_equal(segment_nattch(id), 0);
 	/* A plain attachment still works there. */
 	char *p = dshm_shmat(id, NULL, 0);
 	assert_true(p != (void *)-1);

@@ -30,19 +30,6 @@
 
 #define PAGE 4096
 
-static void
-use_server(const struct fixture *f)
-{
-	assert_int_equal(dshm_set_server(f->addr), 0);
-}
-
-static long
-nattch(int id)
-{
-	struct shmid_ds ds;
-
-	return dshm_shmctl(id, IPC_STAT, &ds) == 0 ? (long)ds.shm_nattch : -1;
-}
 
 /* A stats counter of the server, or -1. */
 static long long
@@ -113,12 +100,12 @@ test_a_killed_client_is_detached_and_a_removed_segment_then_goes_with_its_frames
 	pid_t pid;
 	int id;
 
-	use_server(f);
+	assert_true(fixture_use_for_segments(f));
 	id = dshm_shmget(0x5e5e0001, 3 * PAGE, IPC_CREAT | 0600);
 	assert_true(id >= 0);
 	assert_int_equal(server_counter(f, "frames_used"), 3);
 	pid = start_sleeper(&s, f->addr, id);
-	assert_int_equal(nattch(id), 1);
+	assert_int_equal(segment_nattch(id), 1);
 	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
 	assert_int_equal(dshm_shmctl(id, IPC_STAT, &ds), 0);
 	assert_true(ds.shm_perm.mode & SHM_DEST);
@@ -141,14 +128,14 @@ test_a_client_that_exits_without_detaching_publishes_its_changes_first(void **st
 	pid_t pid;
 	int id;
 
-	use_server(f);
+	assert_true(fixture_use_for_segments(f));
 	id = dshm_shmget(IPC_PRIVATE, PAGE, 0600);
 	assert_true(id >= 0);
 	pid = start_sleeper(&s, f->addr, id);
 	/* SIGTERM's default action skips atexit: what was not synced is lost... */
 	kill(pid, SIGTERM);
 	assert_int_equal(wait_child(pid, HARNESS_STOP_MS), 128 + SIGTERM);
-	assert_true(WAIT_UNTIL(nattch(id) == 0, 2000));
+	assert_true(WAIT_UNTIL(segment_nattch(id) == 0, 2000));
 	assert_int_equal(dshm_read(id, 0, got, sizeof(got)), sizeof(got));
 	assert_string_equal(got, "");
 
@@ -166,7 +153,7 @@ test_a_client_that_exits_without_detaching_publishes_its_changes_first(void **st
 	assert_int_equal(wait_child(pid, HARNESS_STOP_MS), 0);
 	assert_int_equal(dshm_read(id, 0, got, sizeof(got)), sizeof(got));
 	assert_string_equal(got, "at exit");
-	assert_true(WAIT_UNTIL(nattch(id) == 0, 2000));
+	assert_true(WAIT_UNTIL(segment_nattch(id) == 0, 2000));
 	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
 }
 
@@ -182,12 +169,12 @@ test_a_dead_workers_attachments_are_dropped_and_its_clients_reattach(void **stat
 	int n, id;
 
 	assert_int_equal(fixture_start(f, "--workers", "1", NULL), 0);
-	use_server(f);
+	assert_true(fixture_use_for_segments(f));
 	id = dshm_shmget(IPC_PRIVATE, PAGE, 0600);
 	assert_true(id >= 0);
 	p = dshm_shmat(id, NULL, 0);
 	assert_true(p != (void *)-1);
-	assert_int_equal(nattch(id), 1);
+	assert_int_equal(segment_nattch(id), 1);
 	strcpy(p, "kept");
 
 	n = server_workers(&f->srv, workers, 8);
@@ -202,7 +189,7 @@ test_a_dead_workers_attachments_are_dropped_and_its_clients_reattach(void **stat
 	 * bytes written before the crash are published by the sync.
 	 */
 	assert_int_equal(dshm_sync(p), 0);
-	assert_int_equal(nattch(id), 1);
+	assert_int_equal(segment_nattch(id), 1);
 	assert_int_equal(dshm_read(id, 0, got, 5), 5);
 	assert_string_equal(got, "kept");
 	/* A call that is never repeated does not fail either: the dead connection is seen first. */
@@ -213,9 +200,9 @@ test_a_dead_workers_attachments_are_dropped_and_its_clients_reattach(void **stat
 	n = dshm_shmget(IPC_PRIVATE, PAGE, IPC_CREAT | 0600);
 	assert_true(n >= 0);
 	assert_int_equal(dshm_shmctl(n, IPC_RMID, NULL), 0);
-	assert_int_equal(nattch(id), 1);
+	assert_int_equal(segment_nattch(id), 1);
 	assert_int_equal(dshm_shmdt(p), 0);
-	assert_int_equal(nattch(id), 0);
+	assert_int_equal(segment_nattch(id), 0);
 	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
 }
 
@@ -336,7 +323,7 @@ test_runs_before_a_crash_in_a_write_reach_every_attachment(void **state)
 	unsetenv("DSHM_FAULT");
 	assert_int_equal(rc, 0);
 	assert_int_equal(server_workers(&f->srv, &worker, 1), 1);
-	use_server(f);
+	assert_true(fixture_use_for_segments(f));
 	id = dshm_shmget(IPC_PRIVATE, 2 * PAGE, 0600);
 	assert_true(id >= 0);
 	p = dshm_shmat(id, NULL, 0);
@@ -382,7 +369,7 @@ test_a_segment_larger_than_one_request_syncs_whole(void **state)
 	pid_t pid;
 	int id;
 
-	use_server(f);
+	assert_true(fixture_use_for_segments(f));
 	id = dshm_shmget(IPC_PRIVATE, size, 0600);
 	assert_true(id >= 0);
 	p = dshm_shmat(id, NULL, 0);
@@ -424,7 +411,7 @@ test_byte_ranges_outside_the_segment_are_einval(void **state)
 	char b[8] = "1234567";
 	int id;
 
-	use_server(f);
+	assert_true(fixture_use_for_segments(f));
 	id = dshm_shmget(IPC_PRIVATE, 100, 0600);
 	assert_true(id >= 0);
 	assert_int_equal(dshm_write(id, 92, b, 8), 8);
@@ -543,7 +530,7 @@ test_calls_after_seteuid_act_with_the_new_ids_and_old_attachments_stay(void **st
 	if (geteuid() != 0)
 		skip();
 	server_open_to_all(&f->srv); /* nobody must reach the Unix socket to be refused there */
-	use_server(f);
+	assert_true(fixture_use_for_segments(f));
 	assert_true((id = dshm_shmget(a.key, PAGE, IPC_CREAT | IPC_EXCL | 0600)) >= 0);
 	assert_int_equal(wait_child(fork_child(seteuid_main, &a), 10000), 0);
 	assert_int_equal(dshm_read(id, 0, got, sizeof(got)), (ssize_t)sizeof(got));
