@@ -161,6 +161,35 @@ conn_read(struct conn *c, struct conn_stats *st)
 }
 
 bool
+conn_take(struct conn *c, const void *data, size_t n, struct conn_stats *st)
+{
+	const unsigned char *p = data;
+	unsigned char *at;
+
+	st->bytes_in += n;
+	if (c->swallow > 0) {
+		size_t drop = n < c->swallow ? n : (size_t)c->swallow;
+
+		p += drop;
+		n -= drop;
+		c->swallow -= drop;
+	}
+	if (n == 0)
+		return true;
+	if ((at = buf_reserve(&c->in, n)) == NULL)
+		return false;
+	memcpy(at, p, n);
+	c->in.end += n;
+	return true;
+}
+
+bool
+conn_wants_input(const struct conn *c)
+{
+	return !c->closing && !c->eof && conn_can_serve(c) && !conn_has_request(c);
+}
+
+bool
 conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 {
 	/* Every conn_serve is followed by a flush that settles: nobody else's pieces wait. */

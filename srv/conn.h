@@ -52,6 +52,12 @@ struct conn {
 		int fd;
 	} fds[CONN_MAX_FDS];
 	unsigned nfds;
+	/* The io_uring loop's: operations in flight, and what they are. */
+	unsigned inflight;
+	bool recv_armed, send_armed, poll_armed;
+	bool zombie;   /* closed: freed once its last operation completes */
+	bool touched;  /* on the loop's list of connections to look at after this batch */
+	struct conn *next_touched;
 };
 
 struct conn_stats {
@@ -85,6 +91,16 @@ bool conn_flush(struct conn *c, struct conn_stats *st);
  * first of them on are dropped, and c must be closed (see gather.h).
  */
 bool conn_settle(struct conn *c);
+
+/*
+ * Takes n bytes that arrived for c (a loop that receives into buffers of
+ * its own): discards what a rejected body still owes, appends the rest.
+ * Returns false when the buffer cannot grow (c must be closed).
+ */
+bool conn_take(struct conn *c, const void *data, size_t n, struct conn_stats *st);
+
+/* Whether c wants more bytes now (not closing, replies below the high mark, no request waiting). */
+bool conn_wants_input(const struct conn *c);
 
 /* Whether a whole request waits in the input buffer. */
 bool conn_has_request(const struct conn *c);

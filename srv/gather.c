@@ -63,6 +63,7 @@ gather_settle(struct gather *g, struct buf *out)
 		release(g);
 		return true;
 	}
+	FAULT_POINT("read_pinned"); /* as in gather_send: a worker dying here holds the lock */
 	/*
 	 * gather_read kept this room, so this normally finds it at once; it
 	 * is here so that a reply appended behind the pieces' back can never

@@ -37,6 +37,7 @@
 #include "proto.h"
 #include "table.h"
 #include "worker.h"
+#include "worker_loop.h"
 
 #define STOP_KILL_MS 4500    /* workers still alive then are killed: the stop stays under 5 s */
 #define READY_WAIT_MS 5000   /* how long start-up waits for the first workers */
@@ -63,7 +64,39 @@ struct master {
 	bool keep_table;       /* --persist: the table outlives this process */
 	struct worker_life *lives;
 	sigset_t sigs;
+	enum worker_io io; /* --io as resolved at start */
 };
+
+/*
+ * The workers' event loop: io_uring where the kernel lets this process
+ * make a ring with provided buffers (not disabled by
+ * kernel.io_uring_disabled, a seccomp filter or an old kernel), else
+ * epoll; --io uring where that fails is a start-up error.
+ */
+static bool
+choose_io(struct master *m)
+{
+	char why[128] = "";
+
+	if (m->o->io == WORKER_IO_EPOLL) {
+		m->io = WORKER_IO_EPOLL;
+		log_info("io: epoll (--io epoll)");
+		return true;
+	}
+	if (loop_uring_available(why, sizeof(why))) {
+		m->io = WORKER_IO_URING;
+		log_info("io: io_uring");
+		return true;
+	}
+	if (m->o->io == WORKER_IO_URING) {
+		log_error("--io uring: io_uring is not available here: %s (kernel.io_uring_disabled, "
+			  "a seccomp filter or the kernel's version); use --io epoll or auto", why);
+		return false;
+	}
+	m->io = WORKER_IO_EPOLL;
+	log_info("io: epoll (io_uring is not available: %s)", why);
+	return true;
+}
 
 /* Removes what this master created, and only that. */
 static void
@@ -410,6 +443,8 @@ spawn(struct master *m, int index)
 			.max_conns_per_worker = m->o->max_conns_per_worker,
 			.idle_timeout = m->o->idle_timeout,
 			.max_data = m->o->max_data,
+			.io = m->io,
+			.busy_poll_us = m->o->busy_poll_us,
 		};
 		sigset_t keep;
 
@@ -567,6 +602,8 @@ master_run(const struct options *o)
 		 DSHM_VERSION, (unsigned)o->key, o->unix_path, o->tcp[0] ? o->tcp : "none",
 		 (unsigned long long)(o->memory / o->frame_size * o->frame_size), o->frame_size);
 
+	if (!choose_io(&m))
+		return EXIT_FAILED;
 	if ((rc = start(&m)) != EXIT_CLEAN) {
 		teardown(&m);
 		return rc;

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "naming.h"
 #include "proto.h"
+#include "worker.h"
 
 #define DEFAULT_MEMORY (64u << 20)
 #define DEFAULT_FRAME 4096u
@@ -68,6 +69,11 @@ usage(FILE *f)
 		"  --auth-file FILE    credentials (NAME UID GID HEXKEY lines) that clients on\n"
 		"                      other hosts must prove before anything else; without\n"
 		"                      it, --listen must be a loopback address\n"
+		"  --io LOOP           the workers' event loop: uring (io_uring), epoll, or auto\n"
+		"                      (default: io_uring where the kernel allows it, else epoll)\n"
+		"  --busy-poll USEC    spin up to USEC microseconds for work before sleeping\n"
+		"                      (default 0: never); lowers a lone client's latency at the\n"
+		"                      cost of CPU\n"
 		"  --persist NAME      keep the arena (/dev/shm/dshm-NAME) and the control table\n"
 		"                      when dshmd stops or crashes; the next start with the same\n"
 		"                      NAME and sizes takes them over and serves the same data\n"
@@ -122,7 +128,7 @@ options_parse(struct options *o, int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_UNIX, O_MEMORY, O_FRAME, O_WORKERS, O_KEY, O_PIDFILE,
 	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_MAXCONN, O_MAXCONNW, O_IDLE, O_AUTH, O_MAXDATA, O_UNIXGROUP,
-	       O_HELP, O_VERSION };
+	       O_IO, O_BUSYPOLL, O_HELP, O_VERSION };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, O_LISTEN},
 		{"unix", required_argument, NULL, O_UNIX},
@@ -140,6 +146,8 @@ options_parse(struct options *o, int argc, char **argv)
 		{"auth-file", required_argument, NULL, O_AUTH},
 		{"max-data", required_argument, NULL, O_MAXDATA},
 		{"unix-group", required_argument, NULL, O_UNIXGROUP},
+		{"io", required_argument, NULL, O_IO},
+		{"busy-poll", required_argument, NULL, O_BUSYPOLL},
 		{"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
@@ -256,6 +264,19 @@ options_parse(struct options *o, int argc, char **argv)
 			o->max_data = (uint32_t)v;
 			break;
 		}
+		case O_IO:
+			if (strcmp(optarg, "uring") == 0 || strcmp(optarg, "io_uring") == 0)
+				o->io = WORKER_IO_URING;
+			else if (strcmp(optarg, "epoll") == 0)
+				o->io = WORKER_IO_EPOLL;
+			else if (strcmp(optarg, "auto") == 0)
+				o->io = IO_AUTO;
+			else
+				bad("--io: '%s' is not uring, epoll or auto", optarg);
+			break;
+		case O_BUSYPOLL:
+			o->busy_poll_us = count_arg("--busy-poll", optarg, 0, 100000);
+			break;
 		case O_AUTH:
 			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->auth_file))
 				bad("--auth-file: the path must be 1 to %zu bytes long",

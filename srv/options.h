@@ -39,7 +39,11 @@ struct options {
 	char auth_file[4096];          /* --auth-file, "" when none */
 	uint32_t max_data;             /* --max-data: the largest read or write */
 	gid_t unix_gid;                /* --unix-group, (gid_t)-1: the user's */
+	int io;                        /* --io: IO_AUTO, or a WORKER_IO_* of worker.h */
+	uint32_t busy_poll_us;         /* --busy-poll: microseconds to spin before sleeping */
 };
+
+#define IO_AUTO 0 /* io_uring where it works, else epoll */
 
 /* Parses argv; exits (0 after --help/--version, 2 on a bad value). */
 void options_parse(struct options *o, int argc, char **argv);

@@ -1,11 +1,17 @@
 /*
- * worker.h — a worker process: an epoll loop serving many connections
- * against the shared arena and table it inherited from the master.
+ * worker.h — a worker process: an event loop (epoll or io_uring) serving
+ * many connections against the shared arena and table it inherited from
+ * the master.
  */
 #ifndef DSHM_SRV_WORKER_H
 #define DSHM_SRV_WORKER_H
 
 #include "table.h"
+
+enum worker_io {
+	WORKER_IO_EPOLL = 1, /* readiness: epoll_wait, then recv and send per connection */
+	WORKER_IO_URING = 2, /* completions: receives and sends batched in one io_uring */
+};
 
 struct worker_args {
 	struct table *table;
@@ -16,6 +22,8 @@ struct worker_args {
 	uint32_t max_conns_per_worker;
 	uint32_t idle_timeout;         /* seconds; 0: never */
 	uint32_t max_data;             /* --max-data */
+	enum worker_io io;             /* --io, as the master resolved it */
+	uint32_t busy_poll_us;         /* --busy-poll: spin this long before sleeping; 0: never */
 };
 
 /* Runs the worker until it is told to stop or its master dies; never returns. */

@@ -5,7 +5,8 @@ set -eu
 
 # iproute2: the two-host test links network namespaces with ip(8).
 # libsodium-dev: the challenge-response of --auth-file.
-PACKAGES="gcc make pkg-config libbsd-dev libcmocka-dev libsystemd-dev libsodium-dev valgrind iproute2"
+# liburing-dev: the workers' io_uring loop (--io uring).
+PACKAGES="gcc make pkg-config libbsd-dev libcmocka-dev libsystemd-dev libsodium-dev liburing-dev valgrind iproute2"
 
 missing=""
 for p in $PACKAGES; do

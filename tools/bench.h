@@ -80,6 +80,7 @@ struct bench_config {
 	int server_cpu; /* baseline: pin its server threads to this CPU (-1: no pinning) */
 	bool keep;  /* no teardown: the data stay on the server */
 	bool reuse; /* no setup or prefill: every key is taken to hold version 1 */
+	long cpu_pid; /* the server whose CPU time (with its children's) is measured; 0: none */
 };
 
 struct bench_hist;
@@ -112,6 +113,7 @@ struct bench_result {
 	uint64_t bytes; /* value bytes moved */
 	double seconds;
 	double p50_us, p99_us, p999_us, mean_us;
+	uint64_t server_cpu_ns; /* cfg->cpu_pid's CPU time over the measured interval */
 };
 
 /* Writes v in decimal to out; returns the digits written. */
@@ -144,6 +146,9 @@ uint64_t bench_hist_count(const struct bench_hist *h);
 double bench_hist_quantile_us(const struct bench_hist *h, double q);
 double bench_hist_mean_us(const struct bench_hist *h);
 
+/* bench_cpu.c: the CPU time of process pid and its children, in ns (0 when unknown). */
+uint64_t bench_cpu_ns(long pid);
+
 /* bench_net.c */
 int bench_connect(const char *addr, bool nonblock);
 int bench_listen(const char *addr, char *bound, size_t boundlen);
@@ -154,6 +159,7 @@ void bench_pin(int cpu);
 /* bench_baseline.c: the in-process echo/sink server. */
 int bench_baseline_start(const char *addr, unsigned threads, int cpu, char *bound, size_t boundlen);
 void bench_baseline_stop(void);
+long bench_baseline_pid(void);
 
 extern const struct bench_backend bench_dshm;
 extern const struct bench_backend bench_memcached;

@@ -265,3 +265,9 @@ const struct bench_backend bench_baseline = {
 	.encode = encode,
 	.parse = parse,
 };
+
+long
+bench_baseline_pid(void)
+{
+	return server_pid;
+}

@@ -39,6 +39,7 @@ struct thread {
 };
 
 static pthread_barrier_t barrier;
+static uint64_t cpu_start, cpu_end; /* the server's CPU time at the start and end of the run */
 static atomic_int aborted;
 static atomic_int reported;
 static unsigned char *template_value; /* the bytes between a value's two stamps */
@@ -439,6 +440,9 @@ thread_main(void *arg)
 	pthread_barrier_wait(&barrier);
 	if (!atomic_load(&aborted) && run_phase(t, PH_PREPARE, 0, 0) < 0)
 		fail();
+	/* The server's CPU is read between two barriers, when no thread sends. */
+	if (pthread_barrier_wait(&barrier) == PTHREAD_BARRIER_SERIAL_THREAD)
+		cpu_start = bench_cpu_ns(cfg->cpu_pid);
 	pthread_barrier_wait(&barrier);
 	t->t_start = bench_now_ns();
 	if (!atomic_load(&aborted)) {
@@ -448,6 +452,8 @@ thread_main(void *arg)
 			fail();
 	}
 	t->t_end = bench_now_ns();
+	if (pthread_barrier_wait(&barrier) == PTHREAD_BARRIER_SERIAL_THREAD)
+		cpu_end = bench_cpu_ns(cfg->cpu_pid);
 	pthread_barrier_wait(&barrier);
 	if (!atomic_load(&aborted) && run_phase(t, PH_TEARDOWN, 0, 0) < 0)
 		fail();
@@ -530,6 +536,7 @@ bench_run(const struct bench_config *cfg, struct bench_result *res)
 	res->p99_us = bench_hist_quantile_us(all, 0.99);
 	res->p999_us = bench_hist_quantile_us(all, 0.999);
 	res->mean_us = bench_hist_mean_us(all);
+	res->server_cpu_ns = cpu_end > cpu_start ? cpu_end - cpu_start : 0;
 	if (atomic_load(&aborted))
 		rc = -1;
 	pthread_barrier_destroy(&barrier);

@@ -54,9 +54,12 @@ usage(FILE *f)
 		"  --reuse             no setup or prefill: read what a --keep run of the same\n"
 		"                      shape left, taking every key to hold version 1\n"
 		"\n"
+		"  --server-pid PID    the server's process: the CPU time it and its children\n"
+		"                      spend in the measured run is reported per request\n"
+		"                      (server_cpu_us_per_op; the baseline's is its own)\n"
 		"  --idle N            open N idle connections to a dshm server (one HELLO each),\n"
-		"  --server-pid PID    and report the RSS of PID's children (the workers) before\n"
-		"  --hold S            and after; hold them S seconds (default 0)\n"
+		"                      and report the RSS of --server-pid's children (the\n"
+		"  --hold S            workers) before and after; hold them S seconds (default 0)\n"
 		"  --free-port         print a TCP port of 127.0.0.1 free just now, and exit\n",
 		BENCH_MIN_SIZE);
 }
@@ -385,6 +388,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	bench_raise_nofile(cfg.conns + 64);
+	cfg.cpu_pid = (long)server_pid;
 
 	bool baseline = cfg.be == &bench_baseline;
 
@@ -393,6 +397,7 @@ main(int argc, char **argv)
 					 sizeof(cfg.addr)) < 0)
 			return 1;
 		cfg.verify = false; /* its replies are zeros */
+		cfg.cpu_pid = bench_baseline_pid();
 	} else {
 		if (!addr) {
 			fprintf(stderr, "dshm-bench: no server: give --addr or set $DSHM_SERVER\n");
@@ -410,11 +415,14 @@ main(int argc, char **argv)
 
 	printf("backend=%s transport=%s workload=%s conns=%u depth=%u threads=%u size=%zu ops=%llu "
 	       "seconds=%.3f ops_s=%.0f mb_s=%.1f p50_us=%.1f p99_us=%.1f p999_us=%.1f mean_us=%.1f "
+	       "server_cpu_us_per_op=%.2f server_cpu_pct=%.0f "
 	       "verified=%llu errors=%llu mismatches=%llu%s%s status=%s\n",
 	       cfg.be->name, strncmp(cfg.addr, "unix:", 5) == 0 ? "unix" : "tcp", cfg.workload,
 	       cfg.conns, cfg.depth, cfg.threads, cfg.size, (unsigned long long)r.ops, r.seconds,
 	       (double)r.ops / secs, (double)r.bytes / secs / 1e6, r.p50_us, r.p99_us, r.p999_us,
-	       r.mean_us, (unsigned long long)r.verified, (unsigned long long)r.errors,
+	       r.mean_us, r.ops && r.server_cpu_ns ? (double)r.server_cpu_ns / 1e3 / (double)r.ops : -1.0,
+	       r.server_cpu_ns ? (double)r.server_cpu_ns / 1e7 / secs : -1.0,
+	       (unsigned long long)r.verified, (unsigned long long)r.errors,
 	       (unsigned long long)r.mismatches, label ? " label=" : "", label ? label : "",
 	       rc < 0 ? "failed" : r.errors || r.mismatches ? "wrong" : "ok");
 	return rc < 0 || r.errors || r.mismatches ? 1 : 0;

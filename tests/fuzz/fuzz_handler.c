@@ -1,7 +1,8 @@
 /*
  * fuzz_handler.c — libFuzzer target for the whole request handler: the
  * input is what up to FUZZ_MAX_CONNS clients send, and it goes through
- * srv/conn.c's conn_read, conn_serve and conn_flush (framing, length caps, swallowing
+ * srv/conn.c's conn_read (or, every other connection, conn_take, as the
+ * io_uring loop receives), conn_serve and conn_flush (framing, length caps, swallowing
  * oversized bodies, pipelining, the per-wakeup budget) into dispatch and
  * dispatch_shm, against an in-process table and arena that start empty
  * for every input.
@@ -86,6 +87,7 @@ struct fconn {
 	int client; /* our end of the socketpair */
 	bool open;
 	bool lazy; /* reads its replies only once CONN_OUT_HIGH of them wait */
+	bool taking; /* receives as the io_uring loop does: its own recv, then conn_take */
 	struct peer peer0; /* the peer as accepted */
 	struct expect ex;
 	struct buf rx; /* replies read from the socket, the last perhaps partial */
@@ -407,6 +409,33 @@ take_replies(struct fconn *f, bool all)
 }
 
 /* One connection's turns, as srv/worker.c's service(): read, serve, serve again while more wait. */
+/*
+ * What arrived: through conn_read (the epoll loop's), or, for a
+ * connection that is taking, as srv/loop_uring.c receives, into a buffer
+ * of its own of 16 KiB, only while the connection wants input, and
+ * handed over with conn_take.
+ */
+static bool
+receive(struct fconn *f, struct conn_stats *st)
+{
+	if (!f->taking)
+		return conn_read(&f->c, st);
+	while (conn_wants_input(&f->c)) {
+		unsigned char b[16 << 10];
+		ssize_t n = recv(f->c.fd, b, sizeof(b), 0);
+
+		if (n > 0) {
+			if (!conn_take(&f->c, b, (size_t)n, st))
+				return false;
+		} else if (n == 0) {
+			f->c.eof = true;
+			return true;
+		} else
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+	}
+	return true;
+}
+
 static void
 service(struct fconn *f, struct conn_stats *st)
 {
@@ -415,7 +444,7 @@ service(struct fconn *f, struct conn_stats *st)
 
 		if (round == FUZZ_MAX_ROUNDS)
 			fuzz_fail("service", "the connection never settles");
-		if (!conn_read(&f->c, st)) {
+		if (!receive(f, st)) {
 			f->c.closing = true;
 			return;
 		}
@@ -473,6 +502,7 @@ open_conn(struct fconn *f, unsigned selector, uint64_t serial)
 	fuzz_peer(&f->c.peer, selector & 3, selector & 0x40, serial);
 	f->peer0 = f->c.peer;
 	f->lazy = selector & 0x80;
+	f->taking = serial % 2 == 0; /* every other connection receives as io_uring's loop does */
 	f->open = true;
 }
 

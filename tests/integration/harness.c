@@ -433,7 +433,7 @@ int
 server_spawnv(struct server *s, const char *const *args)
 {
 	const char *dshmd = getenv("DSHMD");
-	const char *argv[MAX_ARGS + 8], *unix_arg = NULL;
+	const char *argv[MAX_ARGS + 10], *unix_arg = NULL;
 	const char *base = scratch_base();
 	struct spawned *rec;
 	int n = 0, len;
@@ -478,7 +478,13 @@ server_spawnv(struct server *s, const char *const *args)
 		argv[n++] = "--workers";
 		argv[n++] = "2";
 	}
-	for (int i = 0; args[i] != NULL && n < MAX_ARGS + 7; i++)
+	/* $DSHM_TEST_IO runs the whole suite on one event loop (make check runs each). */
+	if (!has_arg(args, "--io", NULL) && getenv("DSHM_TEST_IO") != NULL &&
+	    getenv("DSHM_TEST_IO")[0] != '\0') {
+		argv[n++] = "--io";
+		argv[n++] = getenv("DSHM_TEST_IO");
+	}
+	for (int i = 0; args[i] != NULL && n < MAX_ARGS + 9; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 
@@ -807,6 +813,15 @@ server_requests(const struct server *s)
 		for (uint32_t i = 0; i < s->table.hdr->nworkers; i++)
 			sum += atomic_load(&s->table.workers[i].requests);
 	return sum;
+}
+
+bool
+uring_loop(void)
+{
+	const char *io = getenv("DSHM_TEST_IO");
+
+	/* Unset or auto: dshmd takes io_uring where it can. */
+	return io == NULL || strcmp(io, "epoll") != 0;
 }
 
 /* ---- segments ------------------------------------------------------------ */

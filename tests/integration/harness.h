@@ -163,6 +163,9 @@ pid_t fork_child(int (*fn)(void *), void *arg);
 /* Waits (bounded) for a child: its exit status, 128 + signal, or -1 (then it is killed). */
 int wait_child(pid_t pid, int timeout_ms);
 
+/* Whether the servers may run the io_uring loop ($DSHM_TEST_IO is not epoll). */
+bool uring_loop(void);
+
 /* ---- segments ------------------------------------------------------------ */
 
 /* shm_nattch of segment id as dshm_shmctl(IPC_STAT) gives it, or -1. */

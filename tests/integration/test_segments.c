@@ -186,8 +186,14 @@ test_a_dead_workers_attachments_are_dropped_and_its_clients_reattach(void **stat
 	/*
 	 * The new worker dropped the dead one's rows; our next call finds
 	 * the connection gone, opens another and attaches again, and the
-	 * bytes written before the crash are published by the sync.
+	 * bytes written before the crash are published by the sync.  (An
+	 * io_uring worker's sockets close only when the kernel has torn its
+	 * ring down, a few milliseconds after its death: a repeatable call
+	 * goes first there, so the sync, which is never repeated, is not
+	 * sent into a connection nobody serves any more.)
 	 */
+	if (uring_loop())
+		assert_int_equal(segment_nattch(id), 1);
 	assert_int_equal(dshm_sync(p), 0);
 	assert_int_equal(segment_nattch(id), 1);
 	assert_int_equal(dshm_read(id, 0, got, 5), 5);
@@ -197,6 +203,8 @@ test_a_dead_workers_attachments_are_dropped_and_its_clients_reattach(void **stat
 	assert_true(WAIT_UNTIL(server_workers(&f->srv, workers + 2, 1) == 1 &&
 				       workers[2] != workers[1],
 			       HARNESS_STOP_MS));
+	if (uring_loop())
+		assert_int_equal(segment_nattch(id), 1);
 	n = dshm_shmget(IPC_PRIVATE, PAGE, IPC_CREAT | 0600);
 	assert_true(n >= 0);
 	assert_int_equal(dshm_shmctl(n, IPC_RMID, NULL), 0);
