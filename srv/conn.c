@@ -184,9 +184,21 @@ conn_take(struct conn *c, const void *data, size_t n, struct conn_stats *st)
 }
 
 bool
-conn_wants_input(const struct conn *c)
+conn_wants_input(const struct conn *c, size_t ahead)
 {
-	return !c->closing && !c->eof && conn_can_serve(c) && !conn_has_request(c);
+	size_t first = 0;
+
+	if (c->closing || c->eof || !conn_can_serve(c))
+		return false;
+	/* The first request's whole length when its header is in (one being swallowed: none). */
+	if (c->swallow == 0 && buf_len(&c->in) >= PROTO_HEADER_LEN) {
+		struct proto_header h;
+
+		proto_get_header(c->in.data + c->in.start, &h);
+		if (check_header(&h) == DSHM_SUCCESS && !refused_before_auth(c, &h))
+			first = PROTO_HEADER_LEN + (size_t)h.len;
+	}
+	return buf_len(&c->in) < first + ahead;
 }
 
 bool

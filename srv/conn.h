@@ -55,6 +55,7 @@ struct conn {
 	/* The io_uring loop's: operations in flight, and what they are. */
 	unsigned inflight;
 	bool recv_armed, send_armed, poll_armed;
+	bool recv_stopping; /* its multishot receive is being cancelled */
 	bool zombie;   /* closed: freed once its last operation completes */
 	bool touched;  /* on the loop's list of connections to look at after this batch */
 	struct conn *next_touched;
@@ -99,8 +100,13 @@ bool conn_settle(struct conn *c);
  */
 bool conn_take(struct conn *c, const void *data, size_t n, struct conn_stats *st);
 
-/* Whether c wants more bytes now (not closing, replies below the high mark, no request waiting). */
-bool conn_wants_input(const struct conn *c);
+/*
+ * Whether c takes more bytes now: it is not closing, its replies are
+ * below the high mark, and it holds less than its first request and
+ * ahead bytes more (a loop that receives ahead of serving asks this, so
+ * a client cannot make it buffer more than that).
+ */
+bool conn_wants_input(const struct conn *c, size_t ahead);
 
 /* Whether a whole request waits in the input buffer. */
 bool conn_has_request(const struct conn *c);

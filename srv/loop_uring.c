@@ -7,10 +7,10 @@
  * - Receives take buffers from a ring the worker provides (one group of
  *   RECV_BUFS buffers of RECV_BUF bytes), so an idle connection holds no
  *   receive buffer; the bytes are appended to the connection's input
- *   (conn_take) and the buffer goes straight back.  A receive is armed
- *   only while the connection wants input (conn_wants_input), so a
- *   client cannot make the server buffer more than one receive ahead of
- *   the request it serves.
+ *   (conn_take) and the buffer goes straight back.  A connection has one
+ *   multishot receive, armed while it wants input and cancelled once it
+ *   holds its first request and a receive more (conn_wants_input), so a
+ *   client cannot make the server buffer more than that.
  * - Replies are sent by one IORING_OP_SEND of the connection's output;
  *   while it is in flight the connection serves nothing, so the buffer
  *   under the send never moves.  Reads served in place are settled into
@@ -120,6 +120,11 @@ watch_listeners(struct worker *w, bool on)
 		io_uring_submit(&l->ring);
 }
 
+/*
+ * One multishot receive per connection, armed while it wants input: it
+ * stays armed across requests (no poll to set up again for each), and
+ * is cancelled when the connection has buffered enough (conn_wants_input).
+ */
 static void
 arm_recv(struct uring_loop *l, struct conn *c)
 {
@@ -127,12 +132,25 @@ arm_recv(struct uring_loop *l, struct conn *c)
 
 	if (c->recv_armed || (sqe = sqe_get(l)) == NULL)
 		return;
-	io_uring_prep_recv(sqe, c->fd, NULL, RECV_BUF, 0);
+	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
 	io_uring_sqe_set_flags(sqe, IOSQE_BUFFER_SELECT);
 	sqe->buf_group = RECV_GROUP;
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | TAG_RECV);
 	c->recv_armed = true;
+	c->recv_stopping = false;
 	c->inflight++;
+}
+
+static void
+stop_recv(struct uring_loop *l, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!c->recv_armed || c->recv_stopping || (sqe = sqe_get(l)) == NULL)
+		return;
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)c | TAG_RECV, 0);
+	io_uring_sqe_set_data64(sqe, TAG_IGNORE);
+	c->recv_stopping = true;
 }
 
 static void
@@ -213,10 +231,13 @@ on_recv(struct worker *w, struct conn *c, const struct io_uring_cqe *cqe, struct
 	struct uring_loop *l = loop_of(w);
 	bool has_buf = (cqe->flags & IORING_CQE_F_BUFFER) != 0;
 	unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-	bool alive;
+	bool alive = !c->zombie;
 
-	c->recv_armed = false;
-	alive = op_done(c);
+	/* Without F_MORE the multishot receive is over (cancelled, out of buffers, or done). */
+	if (!(cqe->flags & IORING_CQE_F_MORE)) {
+		c->recv_armed = false;
+		alive = op_done(c);
+	}
 	if (alive && cqe->res > 0 && has_buf) {
 		c->progress_ms = clock_now_ms(); /* bytes moving: not stalled, even mid-request */
 		if (!conn_take(c, l->bufs + (size_t)bid * RECV_BUF, (size_t)cqe->res, st))
@@ -224,7 +245,7 @@ on_recv(struct worker *w, struct conn *c, const struct io_uring_cqe *cqe, struct
 	} else if (alive && cqe->res == 0) {
 		c->eof = true;
 	} else if (alive && cqe->res < 0 && cqe->res != -ENOBUFS && cqe->res != -EINTR &&
-		   cqe->res != -EAGAIN) {
+		   cqe->res != -EAGAIN && cqe->res != -ECANCELED) {
 		c->eof = c->closing = true; /* reset or failed: nothing more comes */
 		buf_consume(&c->out, buf_len(&c->out));
 	}
@@ -288,8 +309,10 @@ turn(struct worker *w, struct conn *c)
 		return;
 	}
 	worker_after_turn(w, c, &st, more && idle_out);
-	if (conn_wants_input(c))
+	if (conn_wants_input(c, RECV_BUF))
 		arm_recv(l, c);
+	else
+		stop_recv(l, c);
 }
 
 /* Listener k is readable: one connection is taken (the others wake the other workers too). */
@@ -450,6 +473,8 @@ ring_setup(struct uring_loop *l)
 		io_uring_buf_ring_add(l->br, l->bufs + (size_t)i * RECV_BUF, RECV_BUF,
 				      (unsigned short)i, io_uring_buf_ring_mask(RECV_BUFS), (int)i);
 	io_uring_buf_ring_advance(l->br, RECV_BUFS);
+	/* Each io_uring_enter then finds the ring without looking its descriptor up. */
+	io_uring_register_ring_fd(&l->ring);
 	return 0;
 }
 

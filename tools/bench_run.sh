@@ -6,11 +6,13 @@
 # memcached (-t 2, one instance on 127.0.0.1:PORT, one on a Unix socket:
 # memcached serves one or the other), redis-server (no persistence, default
 # io-threads, 127.0.0.1:PORT and a Unix socket) and build/release/dshmd
-# (--workers 2, 127.0.0.1:PORT and a Unix socket), all on loopback; runs
-# dshm-bench over the matrix transport x workload x connections x depth for
-# each backend in turn; writes build/bench/results.md (the table, the
-# targets, the scale measurements) and build/bench/raw.txt (one line per
-# run); stops only the processes it started, by PID.
+# (--workers 2, 127.0.0.1:PORT and a Unix socket, twice: on its default
+# loop and with --io epoll), all on loopback; runs dshm-bench over the
+# matrix transport x workload x connections x depth for each backend in
+# turn, measuring each server's CPU time per request too; writes
+# build/bench/results.md (the tables, the targets, --busy-poll, the scale
+# measurements) and build/bench/raw.txt (one line per run); stops only
+# the processes it started, by PID.
 #
 # Environment: BENCH_SECONDS (per run, default 1); BENCH_REPEAT (runs of
 # each point, the backends interleaved, the median standing; default 3);
@@ -31,7 +33,7 @@ workloads=${BENCH_WORKLOADS:-read write mix}
 transports=${BENCH_TRANSPORTS:-tcp unix}
 scale=${BENCH_SCALE:-1}
 out=${BENCH_OUT:-$top/build/bench}
-backends="dshm memcached redis-range redis-kv baseline"
+backends="dshm dshm-epoll memcached redis-range redis-kv baseline"
 
 # --- packages --------------------------------------------------------------
 missing=""
@@ -123,16 +125,24 @@ stop_pid() {
 mc_port=$("$bench" --free-port)
 memcached -t 2 -m 1024 -c 4096 -U 0 -l 127.0.0.1 -p "$mc_port" -u "$(id -un)" \
 	>"$work/memcached-tcp.log" 2>&1 &
+mc_tcp_pid=$!
 started="$started $!"
 memcached -t 2 -m 1024 -c 4096 -s "$work/memcached.sock" -u "$(id -un)" \
 	>"$work/memcached-unix.log" 2>&1 &
+mc_unix_pid=$!
 started="$started $!"
 redis_port=$("$bench" --free-port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --unixsocket "$work/redis.sock" \
 	--save '' --appendonly no --daemonize no --logfile "$work/redis.log" \
 	--maxclients 4096 --dir "$work" >/dev/null 2>&1 &
+redis_pid=$!
 started="$started $!"
+# The same dshmd twice: its default loop (io_uring where the kernel has it)
+# and the epoll loop, so each run says what the loop changes.
+start_dshmd dshmd-epoll 64M --io epoll
+epoll_pid=$dshmd_pid epoll_tcp=$dshm_tcp epoll_unix=$dshm_unix
 start_dshmd dshmd 64M
+io=$(sed -n 's/.* info: io: //p' "$work/dshmd.log")
 wait_socket "$work/memcached.sock"
 wait_socket "$work/redis.sock"
 wait_port "127.0.0.1:$mc_port"
@@ -141,6 +151,8 @@ addr_of() { # BACKEND TRANSPORT
 	case $1:$2 in
 	dshm:tcp) echo "$dshm_tcp" ;;
 	dshm:unix) echo "unix:$dshm_unix" ;;
+	dshm-epoll:tcp) echo "$epoll_tcp" ;;
+	dshm-epoll:unix) echo "unix:$epoll_unix" ;;
 	memcached:tcp) echo "127.0.0.1:$mc_port" ;;
 	memcached:unix) echo "unix:$work/memcached.sock" ;;
 	redis-*:tcp) echo "127.0.0.1:$redis_port" ;;
@@ -150,11 +162,24 @@ addr_of() { # BACKEND TRANSPORT
 	esac
 }
 
+# pid_of BACKEND TRANSPORT: the server whose CPU time is measured (none for the
+# baseline: dshm-bench measures the process it starts itself).
+pid_of() {
+	case $1:$2 in
+	dshm:*) echo "$dshmd_pid" ;;
+	dshm-epoll:*) echo "$epoll_pid" ;;
+	memcached:tcp) echo "$mc_tcp_pid" ;;
+	memcached:unix) echo "$mc_unix_pid" ;;
+	redis-*) echo "$redis_pid" ;;
+	*) echo 0 ;;
+	esac
+}
+
 # --- the matrix --------------------------------------------------------------
 raw=$out/raw.txt
 : >"$raw"
 machine="$(nproc) vCPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(uname -sr), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
-versions="dshm $(git -C "$top" describe --always --dirty 2>/dev/null || echo '?'), $(memcached -V), $(redis-server --version | cut -d' ' -f1-3)"
+versions="dshm $(git -C "$top" describe --always --dirty 2>/dev/null || echo '?') (io: $io), $(memcached -V), $(redis-server --version | cut -d' ' -f1-3)"
 echo "bench: $machine"
 echo "bench: $versions"
 echo "bench: $secs s per run; raw lines in $raw"
@@ -168,11 +193,11 @@ for tr in ${transports_matrix-$transports}; do
 				while [ $rep -lt "$repeat" ]; do
 					rep=$((rep + 1))
 					for be in $backends; do
-						line=$("$bench" --backend "$be" --addr "$(addr_of "$be" "$tr")" \
+						line=$("$bench" --backend "${be%-epoll}" --addr "$(addr_of "$be" "$tr")" \
 							--workload "$wl" --conns "$c" --depth "$d" --seconds "$secs" \
-							2>>"$work/bench.err") || true
+							--server-pid "$(pid_of "$be" "$tr")" 2>>"$work/bench.err") || true
 						[ -n "$line" ] || line="backend=$be transport=$tr workload=$wl conns=$c depth=$d ops_s=0 status=failed"
-						echo "$line" >>"$raw"
+						echo "$line" | sed "s/^backend=dshm /backend=$be /" >>"$raw"
 					done
 				done
 				echo "bench: $tr $wl conns $c depth $d done"
@@ -206,6 +231,29 @@ if [ "$scale" = 1 ] && [ "$(nproc)" -ge 2 ]; then
 						--label "pinned-$place" 2>>"$work/bench.err") || true
 					echo "pinned $line" >>"$raw"
 				done
+			done
+		done
+		stop_pid "$dshmd_pid"
+	done
+	# --busy-poll: what a lone client's p50 gains, and what the spin costs in
+	# server CPU, pinned the same way (client on CPU 0, server on CPU 1).
+	for bp in 0 50; do
+		log=$work/busy$bp.log
+		dshm_unix=$work/busy$bp.sock
+		taskset -c 1 "$dshmd" --workers 2 --memory 64M --unix "$dshm_unix" \
+			--listen 127.0.0.1:0 --busy-poll $bp 2>"$log" &
+		dshmd_pid=$!
+		started="$started $dshmd_pid"
+		wait_for "$log" ' ready: ' "$dshmd_pid"
+		dshm_tcp=$(sed -n 's/.* tcp \([^ ]*\) workers.*/\1/p' "$log")
+		for tr in $transports; do
+			rep=0
+			while [ $rep -lt "$repeat" ]; do
+				rep=$((rep + 1))
+				line=$("$bench" --addr "$(addr_of dshm "$tr")" --workload read --seconds "$secs" \
+					--client-cpu 0 --server-pid "$dshmd_pid" --label "busy-poll-$bp" \
+					2>>"$work/bench.err") || true
+				echo "busy $line" >>"$raw"
 			done
 		done
 		stop_pid "$dshmd_pid"
@@ -280,6 +328,13 @@ $1 == "scalerun" {
 	sv[sk, ++sc[sk]] = field("ops_s") + 0
 	next
 }
+$1 == "busy" {
+	bk = field("label") " " field("transport")
+	if (!(bk in bseen)) { bseen[bk] = 1; border[++nb] = bk }
+	bp50[bk, ++bc[bk]] = field("p50_us") + 0
+	bcpu[bk, bc[bk]] = field("server_cpu_pct") + 0
+	next
+}
 $1 == "pinned" {
 	pk = field("label") " " field("transport") " " field("workload")
 	if (!(pk in pseen)) { pseen[pk] = 1; porder[++np] = pk }
@@ -310,10 +365,20 @@ function pick(key, be,    c, i, j, t, idx) {
 	mbs[key, be] = field("mb_s") + 0
 	lat[key, be] = field("p50_us") "/" field("p99_us") "/" field("p999_us")
 	p50[key, be] = field("p50_us") + 0
+	cpu[key, be] = field("server_cpu_us_per_op") + 0
+}
+function c2(v) { return v > 0 ? sprintf("%.2f", v) : "-" }
+# The lower CPU per request of memcached and Redis (either way of using it).
+function peer_cpu(key,    m) {
+	m = 0
+	if (cpu[key, "memcached"] > 0) m = cpu[key, "memcached"]
+	if (cpu[key, "redis-range"] > 0 && (m == 0 || cpu[key, "redis-range"] < m)) m = cpu[key, "redis-range"]
+	if (cpu[key, "redis-kv"] > 0 && (m == 0 || cpu[key, "redis-kv"] < m)) m = cpu[key, "redis-kv"]
+	return m
 }
 END {
-	split("dshm memcached redis-range redis-kv baseline", bes, " ")
-	for (i = 1; i <= n; i++) for (b = 1; b <= 5; b++) pick(order[i], bes[b])
+	split("dshm memcached redis-range redis-kv baseline dshm-epoll", bes, " ")
+	for (i = 1; i <= n; i++) for (b = 1; b <= 6; b++) pick(order[i], bes[b])
 	printf "# dshm-bench results\n\n%s; %s; %s s per run, median of %s; 4096-byte values, 64 keys per connection; client threads min(conns, 2); nothing pinned to a CPU.\n\n", machine, versions, secs, repeat
 	if (n) {
 		print "ops/s per backend; ratios are dshm's ops/s over the other's (best = the faster of memcached, Redis range and Redis kv; base = the loopback baseline moving dshm's bytes); latency is dshm's p50/p99/p99.9 in µs, then the baseline's p50.\n"
@@ -326,6 +391,31 @@ END {
 				k(d), k(mc), k(rr), k(rk), k(b), r(d, mc), r(d, max(rr, rk)), r(d, max(mc, max(rr, rk))), r(d, b),
 				mbs[key, "dshm"], lat[key, "dshm"], p50[key, "baseline"]
 		}
+		print "\n## Server CPU per request\n"
+		print "CPU time (user + system, every thread, children included) the server spent over each run's measured interval, divided by its requests, in µs; the same median runs as above. dshm runs its default loop (" io "); dshm epoll is the same dshmd with --io epoll. peers = the lower of memcached's and Redis's.\n"
+		print "| transport | workload | conns | depth | dshm | dshm epoll | memcached | redis range | redis kv | baseline | dshm/peers | dshm/epoll CPU | dshm/epoll ops/s |"
+		print "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		for (i = 1; i <= n; i++) {
+			key = order[i]; split(key, f, " ")
+			pc = peer_cpu(key)
+			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f[1], f[2], f[3], f[4],
+				c2(cpu[key, "dshm"]), c2(cpu[key, "dshm-epoll"]), c2(cpu[key, "memcached"]), c2(cpu[key, "redis-range"]),
+				c2(cpu[key, "redis-kv"]), c2(cpu[key, "baseline"]), r(cpu[key, "dshm"], pc),
+				r(cpu[key, "dshm"], cpu[key, "dshm-epoll"]), r(ops[key, "dshm"], ops[key, "dshm-epoll"])
+		}
+		print "\n## Targets (issue 13: server CPU per request)\n"
+		print "| target | transport | measured | met |"
+		print "|---|---|---|---|"
+		split("tcp unix", trs, " ")
+		for (t = 1; t <= 2; t++)
+			for (cc = 1; cc <= 2; cc++)
+				for (w = 1; w <= 2; w++) {
+					tr = trs[t]; nc = cc == 1 ? 50 : 8; wl = w == 1 ? "read" : "write"; key = tr " " wl " " nc " 1"
+					if (!(key in seen)) continue
+					pc = peer_cpu(key)
+					x = pc > 0 ? cpu[key, "dshm"] / pc : 0
+					printf "| %d conns, depth 1, %s: dshm's CPU per request ≤ 0.6 × peers' | %s | %s µs vs %s µs = %.2f× | %s |\n", nc, wl, tr, c2(cpu[key, "dshm"]), c2(pc), x, ((x > 0 && x <= 0.6) ? "met" : "not met")
+				}
 		print "\n## Targets (issue 5)\n"
 		print "| target | transport | measured | met |"
 		print "|---|---|---|---|"
@@ -377,6 +467,21 @@ END {
 				pp50[pk, "dshm"], pp50[pk, "baseline"], x, pp99[pk, "dshm"], pp99[pk, "baseline"], ((x > 0 && x <= 1.2) ? "met" : "not met")
 		}
 	}
+	if (nb) {
+		print "\n## --busy-poll: one connection, depth 1, reads (client on CPU 0, dshmd on CPU 1)\n"
+		print "| busy-poll | transport | p50 µs | server CPU % |"
+		print "|---|---|---:|---:|"
+		for (i = 1; i <= nb; i++) {
+			bk = border[i]; split(bk, f, " "); c = bc[bk]
+			for (a = 2; a <= c; a++)
+				for (b = a; b > 1 && bp50[bk, b - 1] > bp50[bk, b]; b--) {
+					t = bp50[bk, b]; bp50[bk, b] = bp50[bk, b - 1]; bp50[bk, b - 1] = t
+					t = bcpu[bk, b]; bcpu[bk, b] = bcpu[bk, b - 1]; bcpu[bk, b - 1] = t
+				}
+			m = int((c + 1) / 2)
+			printf "| %s µs | %s | %.1f | %.0f |\n", substr(f[1], 11), f[2], bp50[bk, m], bcpu[bk, m]
+		}
+	}
 	if (nscale) {
 		print "\n## Scale\n"
 		for (i = 1; i <= nscale; i++) print "- " substr(scale[i], 7)
@@ -396,7 +501,8 @@ END {
 	if (bad != "") print "\n## Runs that failed or read wrong data\n" bad
 }
 EOF
-awk -v machine="$machine" -v versions="$versions" -v secs="$secs" -v repeat="$repeat" -f "$work/table.awk" "$raw" >"$res"
+awk -v machine="$machine" -v versions="$versions" -v secs="$secs" -v repeat="$repeat" -v io="$io" \
+	-f "$work/table.awk" "$raw" >"$res"
 cat "$res"
 echo "bench: table in $res"
 if [ -s "$work/bench.err" ]; then

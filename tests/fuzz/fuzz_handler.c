@@ -420,7 +420,7 @@ receive(struct fconn *f, struct conn_stats *st)
 {
 	if (!f->taking)
 		return conn_read(&f->c, st);
-	while (conn_wants_input(&f->c)) {
+	while (conn_wants_input(&f->c, 16 << 10)) {
 		unsigned char b[16 << 10];
 		ssize_t n = recv(f->c.fd, b, sizeof(b), 0);
 
