@@ -58,6 +58,14 @@ proto_opcode_name(uint8_t opcode)
 		[OP_SHM_WRITE] = "shm_write",
 		[OP_AUTH] = "auth",
 		[OP_SHM_MAP] = "shm_map",
+		[OP_PAGER_REGISTER] = "pager_register",
+		[OP_PAGER_UNREGISTER] = "pager_unregister",
+		[OP_HOST_MAP] = "host_map",
+		[OP_COH_JOIN] = "coh_join",
+		[OP_COH_FETCH] = "coh_fetch",
+		[OP_COH_RELEASE] = "coh_release",
+		[OP_COH_RECALL] = "coh_recall",
+		[OP_PEER_PORT] = "peer_port",
 	};
 
 	return opcode < OP_MAX_ ? names[opcode] : NULL;

@@ -48,6 +48,16 @@ enum proto_opcode {
 	OP_SHM_WRITE = 14, /* i32 shmid, u32 nruns, u64 base_gen, nruns x (u64 off, u64 len), data -> u64 gen, u32 others, u32 0 */
 	OP_AUTH = 15,      /* u32 1, name -> 32-byte nonce; then u32 2, 32-byte mac -> u32 uid, u32 gid */
 	OP_SHM_MAP = 16,   /* as SHM_ATTACH; the reply carries the segment's file (SCM_RIGHTS) */
+	/* To the pager's own socket (a process of this host): */
+	OP_PAGER_REGISTER = 17,   /* u32 kind, i32 id, u64 addr, u64 len, u32 rdonly, u32 0, + a userfaultfd (or none) */
+	OP_PAGER_UNREGISTER = 18, /* u32 kind, i32 id, u64 addr */
+	OP_HOST_MAP = 19,         /* i32 home shmid, u32 rdonly, u64 segsz, u32 n, n bytes of the home's address -> i32 copy id, + a memfd */
+	/* Between pagers (coherence): host to home, then home to host: */
+	OP_COH_JOIN = 20,    /* i32 shmid, u32 uid, u32 gid, u32 want (1 read, 2 write) -> u64 segsz */
+	OP_COH_FETCH = 21,   /* i32 shmid, u32 page, u32 write -> u32 granted (1 R, 2 W), PAGE bytes */
+	OP_COH_RELEASE = 22, /* i32 shmid, u32 page, u32 had_write, [PAGE bytes] (a host drops a page) */
+	OP_COH_RECALL = 23,  /* home to host: i32 shmid, u32 page, u32 invalidate -> u32 had_write, [PAGE bytes] */
+	OP_PEER_PORT = 24,   /* to a server: -> u32 the TCP port of its pager (--peer-listen), 0: none */
 	OP_MAX_
 };
 
@@ -87,6 +97,16 @@ struct proto_hello {
 #define PROTO_SHM_MAP_LEN PROTO_SHM_ATTACH_LEN
 #define PROTO_SHM_MAP_REPLY_LEN PROTO_SHM_ATTACH_REPLY_LEN
 #define PROTO_SHM_DETACH_LEN 8
+#define PROTO_PAGER_REGISTER_LEN 32
+#define PROTO_PAGER_UNREGISTER_LEN 16
+#define PROTO_HOST_MAP_LEN 20 /* before the address */
+#define PROTO_COH_JOIN_LEN 16
+#define PROTO_COH_FETCH_LEN 12
+#define PROTO_COH_RELEASE_LEN 12 /* before the page's bytes */
+#define PROTO_COH_RECALL_LEN 12
+#define PROTO_COH_PAGE 4096u /* coherence moves pages of this size, whatever the frame size */
+#define PAGER_KIND_HOME 0u  /* a segment of this dshmd, mapped from its file */
+#define PAGER_KIND_COPY 1u  /* this host's copy of another dshmd's segment */
 #define PROTO_SHM_READ_LEN 32
 #define PROTO_SHM_READ_REPLY_LEN 16 /* before the data */
 #define PROTO_SHM_WRITE_LEN 16      /* before the runs */

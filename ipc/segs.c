@@ -446,6 +446,22 @@ segs_attach(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
 	return DSHM_ATTACH_FULL;
 }
 
+int
+segs_access(struct table *t, const struct seg_cred *c, int32_t shmid, bool write, uint64_t *segsz)
+{
+	uint32_t slot;
+	int rc = DSHM_SUCCESS;
+
+	if (!find_locked(t, shmid, &slot))
+		return DSHM_INVALID;
+	if (!perm_ok(&t->segments[slot], c, write ? S_IRUGO | S_IWUGO : S_IRUGO))
+		rc = DSHM_ACCESS;
+	else
+		*segsz = t->segments[slot].segsz;
+	owners_unlock(t, slot);
+	return rc;
+}
+
 /* A row of connection k attaching shmid (preferring one with rdonly's flags), or -1. */
 static int64_t
 find_row(const struct table *t, const struct seg_conn *k, int32_t shmid, int rdonly)

@@ -76,6 +76,14 @@ int segs_attach(struct table *t, const struct seg_cred *c, const struct seg_conn
 int segs_detach(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
 		int32_t shmid, bool rdonly);
 
+/*
+ * Whether c may map segment shmid, read-only or read-write (shmat's
+ * check), and its size: for another host's pager, which asks on behalf
+ * of a process there.
+ */
+int segs_access(struct table *t, const struct seg_cred *c, int32_t shmid, bool write,
+		uint64_t *segsz);
+
 /* How many attachments connection k holds. */
 uint32_t segs_conn_attachments(const struct table *t, const struct seg_conn *k);
 

@@ -348,6 +348,24 @@ client_call_fd(int fd, struct proto_request *r, const void *data, void *body, si
 }
 
 int
+client_recv_reply(int fd, const struct proto_request *r, void *body, size_t body_cap,
+		  size_t *body_len, int *passed)
+{
+	int rc;
+
+	if (passed != NULL)
+		*passed = -1;
+	rc = recv_reply(fd, r, body, body_cap, body_len, client_deadline(), passed);
+	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_VERSION_MISMATCH)
+		shutdown(fd, SHUT_RDWR);
+	if (passed != NULL && rc != DSHM_SUCCESS && *passed >= 0) {
+		close(*passed);
+		*passed = -1;
+	}
+	return rc;
+}
+
+int
 client_call_unlocked(int fd, struct proto_request *r, const void *data, void *body,
 		     size_t body_cap, size_t *body_len)
 {

@@ -49,6 +49,13 @@ int client_authenticate(int fd);
 int client_call_fd(int fd, struct proto_request *r, const void *data, void *body,
 		   size_t body_cap, size_t *body_len, int *passed);
 
+/*
+ * Only the reply to r (already sent by the caller), with client_call's
+ * rules, a descriptor that comes with it going to *passed.
+ */
+int client_recv_reply(int fd, const struct proto_request *r, void *body, size_t body_cap,
+		      size_t *body_len, int *passed);
+
 /* Serialises a caller's exchanges on fd with client_call's (fd >= 0). */
 void client_lock_socket(int fd);
 void client_unlock_socket(int fd);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "dshm.h"
+#include "naming.h"
 #include "shm_internal.h"
 
 /* Bytes closer than this between two changes go in one run: a run costs 16 bytes of header. */
@@ -355,6 +356,19 @@ map_views(struct attachment *a, uintptr_t addr, int shmflg)
 	return user;
 }
 
+/* The pager's part of a coherent shmdt: the registration goes, and the descriptor. */
+static void
+pager_drop(struct attachment *a)
+{
+	if (!a->coherent)
+		return;
+	if (a->uffd >= 0 || a->pager_kind == PAGER_KIND_COPY)
+		shm_pager_unregister(a->pager_kind, a->pager_id, a->addr);
+	if (a->uffd >= 0)
+		close(a->uffd);
+	a->uffd = -1;
+}
+
 /* Takes a off the list of attachments. */
 static void
 unlink_attachment(struct attachment *a)
@@ -382,6 +396,7 @@ detach_replaced(uintptr_t addr, size_t len)
 		if (start >= addr + len || start + a->maplen <= addr)
 			continue;
 		shm_sync_one(a, true);
+		pager_drop(a);
 		detach_request(a->link, a->shmid, a->rdonly);
 		unlink_attachment(a);
 		shm_link_release(a->link);
@@ -391,9 +406,98 @@ detach_replaced(uintptr_t addr, size_t len)
 	}
 }
 
+int
+shm_pager_take(struct attachment *a)
+{
+	const char *server = a->pager_kind == PAGER_KIND_HOME ? shm_server_addr() : shm_local_addr();
+	bool kernel_faults;
+	int rc;
+
+	a->uffd = -1;
+	if (shm_pager_link(server) < 0)
+		return a->pager_kind == PAGER_KIND_HOME ? DSHM_SUCCESS : DSHM_DISCONNECTED_SERVER;
+	a->uffd = shm_uffd_register(a->addr, a->maplen, &kernel_faults);
+	if (a->uffd < 0 && a->pager_kind == PAGER_KIND_COPY)
+		return DSHM_DISCONNECTED_SERVER;
+	rc = shm_pager_register(a->pager_kind, a->pager_id, a->addr, a->maplen, a->rdonly, a->uffd);
+	if (rc != DSHM_SUCCESS && a->uffd >= 0) {
+		close(a->uffd);
+		a->uffd = -1;
+	}
+	return a->pager_kind == PAGER_KIND_HOME ? DSHM_SUCCESS : rc;
+}
+
+/*
+ * Another dshmd's segment (the server is reached over TCP): attached
+ * there as a copied attachment would be, so shm_nattch counts it, and
+ * mapped from this host's copy, which the pager of the dshmd on this
+ * host keeps coherent with the segment's home.  With the lock held.
+ */
+/*
+ * Where the home's pager takes hosts' pagers: the host we reach the home
+ * at, and the port it names (OP_PEER_PORT).  False when it shares its
+ * segments with no other host.
+ */
+static bool
+peer_addr(struct shm_link *l, char *out, size_t len)
+{
+	struct proto_request r = {.opcode = OP_PEER_PORT};
+	char host[256], port[16];
+	unsigned char reply[4];
+	const char *server = shm_server_addr();
+
+	if (server == NULL || !naming_split_hostport(server, host, sizeof(host), port, sizeof(port)) ||
+	    shm_call(l, &r, NULL, reply, sizeof(reply), NULL) != DSHM_SUCCESS ||
+	    proto_get_u32(reply) == 0)
+		return false;
+	return snprintf(out, len, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+			proto_get_u32(reply)) < (int)len;
+}
+
+static void *
+map_remote(struct attachment *a, struct shm_link *l, uintptr_t addr, int shmflg)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char home[300];
+	uint64_t gen;
+	void *user;
+	int rc, fd;
+
+	if ((rc = attach_request(l, a->shmid, shmflg, 0, &a->segsz, &gen, true)) != DSHM_SUCCESS)
+		return fail_ptr(shm_errno(rc));
+	a->maplen = (a->segsz + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
+	a->pager_kind = PAGER_KIND_COPY;
+	if (!peer_addr(l, home, sizeof(home)) || shm_pager_link(shm_local_addr()) < 0 ||
+	    shm_pager_host_map(home, a->shmid, a->segsz, a->rdonly, &a->pager_id, &fd) !=
+		    DSHM_SUCCESS || fd < 0) {
+		detach_request(l, a->shmid, a->rdonly);
+		return fail_ptr(EIO);
+	}
+	if (addr && (shmflg & SHM_REMAP))
+		detach_replaced(addr, a->maplen);
+	user = map_user(fd, addr, a->maplen, shmflg);
+	close(fd);
+	if (user == (void *)-1) {
+		int err = errno;
+
+		shm_pager_unregister(a->pager_kind, a->pager_id, NULL);
+		detach_request(l, a->shmid, a->rdonly);
+		return fail_ptr(err);
+	}
+	a->addr = user;
+	if (shm_pager_take(a) != DSHM_SUCCESS) {
+		munmap(user, a->maplen);
+		shm_pager_unregister(a->pager_kind, a->pager_id, NULL);
+		detach_request(l, a->shmid, a->rdonly);
+		return fail_ptr(EIO);
+	}
+	return user;
+}
+
 /*
  * A coherent attachment (DSHM_SHM_COHERENT): attached by SHM_MAP, whose
- * reply brings the segment's file, mapped here whole.  With the lock held.
+ * reply brings the segment's file, mapped here whole; through TCP, from
+ * this host's copy (map_remote).  With the lock held.
  */
 static void *
 shmat_coherent(struct attachment *a, int shmid, uintptr_t addr, int shmflg)
@@ -410,29 +514,39 @@ shmat_coherent(struct attachment *a, int shmid, uintptr_t addr, int shmflg)
 	proto_put_u32(body, (uint32_t)shmid);
 	proto_put_u32(body + 4, (uint32_t)(shmflg & (SHM_RDONLY | SHM_EXEC)));
 	proto_put_u32(body + 8, 0);
-	if ((rc = shm_call_fd(l, &r, body, reply, sizeof(reply), &fd)) != DSHM_SUCCESS)
-		return fail_ptr(shm_errno(rc));
 	a->shmid = shmid;
-	a->segsz = proto_get_u64(reply);
 	a->rdonly = shmflg & SHM_RDONLY;
 	a->coherent = true;
-	a->maplen = (a->segsz + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
-	if (fd < 0) {
-		/* A server that attached without sending the memory: not one that speaks SHM_MAP. */
-		detach_request(l, shmid, a->rdonly);
-		return fail_ptr(EIO);
-	}
-	if (addr && (shmflg & SHM_REMAP))
-		detach_replaced(addr, a->maplen);
-	user = map_user(fd, addr, a->maplen, shmflg);
-	close(fd);
-	if (user == (void *)-1) {
-		int err = errno;
+	a->uffd = -1;
+	rc = shm_call_fd(l, &r, body, reply, sizeof(reply), &fd);
+	if (rc == DSHM_NOT_LOCAL) {
+		if ((user = map_remote(a, l, addr, shmflg)) == (void *)-1)
+			return user;
+	} else {
+		if (rc != DSHM_SUCCESS)
+			return fail_ptr(shm_errno(rc));
+		a->segsz = proto_get_u64(reply);
+		a->maplen = (a->segsz + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
+		a->pager_kind = PAGER_KIND_HOME;
+		a->pager_id = shmid;
+		if (fd < 0) {
+			/* A server that attached without sending the memory: not one that speaks SHM_MAP. */
+			detach_request(l, shmid, a->rdonly);
+			return fail_ptr(EIO);
+		}
+		if (addr && (shmflg & SHM_REMAP))
+			detach_replaced(addr, a->maplen);
+		user = map_user(fd, addr, a->maplen, shmflg);
+		close(fd);
+		if (user == (void *)-1) {
+			int err = errno;
 
-		detach_request(l, shmid, a->rdonly);
-		return fail_ptr(err);
+			detach_request(l, shmid, a->rdonly);
+			return fail_ptr(err);
+		}
+		a->addr = user;
+		shm_pager_take(a);
 	}
-	a->addr = user;
 	a->link = l;
 	shm_link_hold(l);
 	a->next = shm_attachments;
@@ -556,6 +670,7 @@ dshm_shmdt(const void *shmaddr)
 		shm_unlock();
 		return shm_fail(rc);
 	}
+	pager_drop(a);
 	detach_request(a->link, a->shmid, a->rdonly);
 	unlink_attachment(a);
 	shm_link_release(a->link);

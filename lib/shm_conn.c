@@ -167,6 +167,18 @@ child_after_fork(void)
 	drop_unused(geteuid(), getegid());
 	if (shm_attachments != NULL && mine != NULL)
 		open_conn(mine, (int32_t)getppid());
+	/*
+	 * The mappings are ours now, but not the parent's userfaultfds (fork
+	 * clears their registration in the child): each coherent one is
+	 * handed to the pager anew, from a link of our own.
+	 */
+	shm_pager_forget();
+	for (struct attachment *a = shm_attachments; a != NULL; a = a->next)
+		if (a->coherent) {
+			if (a->uffd >= 0)
+				close(a->uffd);
+			shm_pager_take(a);
+		}
 	if (fork_pipe[1] >= 0) {
 		close(fork_pipe[0]);
 		while (write(fork_pipe[1], "", 1) < 0 && errno == EINTR)
@@ -266,6 +278,20 @@ open_conn(struct shm_link *l, int32_t lpid)
 		return -1;
 	}
 	return l->fd;
+}
+
+const char *
+shm_server_addr(void)
+{
+	return server_addr != NULL ? server_addr : getenv("DSHM_SERVER");
+}
+
+const char *
+shm_local_addr(void)
+{
+	const char *v = getenv("DSHM_LOCAL");
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
 int

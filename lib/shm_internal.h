@@ -31,8 +31,18 @@ struct shm_link;
 struct attachment {
 	unsigned char *addr;
 	size_t maplen;
-	/* Coherent (DSHM_SHM_COHERENT): addr maps the segment's own file; lib and gen are unused. */
+	/*
+	 * Coherent (DSHM_SHM_COHERENT): addr maps the segment's own file
+	 * (pager_kind PAGER_KIND_HOME) or this host's copy of another
+	 * dshmd's segment (PAGER_KIND_COPY, number pager_id); lib and gen
+	 * are unused.  uffd is the userfaultfd the pager was given (-1:
+	 * none), kept open so that pages never fill with zeros behind the
+	 * pager's back.
+	 */
 	bool coherent;
+	uint32_t pager_kind;
+	int32_t pager_id;
+	int uffd;
 	unsigned char *lib;
 	int32_t shmid;
 	uint64_t segsz;
@@ -92,6 +102,30 @@ int shm_call_fd(struct shm_link *l, struct proto_request *r, const void *data, v
 int shm_call(struct shm_link *l, struct proto_request *r, const void *data, void *body,
 	     size_t body_cap, size_t *body_len);
 
+/*
+ * The pager of this host's dshmd (shm_pager.c), with the lock held: the
+ * link to the pager beside the Unix server addr (NULL: the default
+ * socket), opened if need be (-1 with errno when there is none); a
+ * userfaultfd registered (missing and write-protect faults) on
+ * [addr, addr + len), *kernel_faults telling whether faults taken by
+ * the kernel reach it too; the registration of such a descriptor (-1:
+ * a mapping the pager cannot control) or its end; and this host's copy
+ * of another dshmd's segment.
+ */
+int shm_pager_link(const char *addr);
+void shm_pager_forget(void);
+int shm_uffd_register(void *addr, size_t len, bool *kernel_faults);
+int shm_pager_register(uint32_t kind, int32_t id, void *addr, size_t len, bool rdonly, int uffd);
+void shm_pager_unregister(uint32_t kind, int32_t id, void *addr);
+int shm_pager_host_map(const char *home, int32_t shmid, uint64_t segsz, bool rdonly,
+		       int32_t *copy, int *memfd);
+
+/* The server the calls use (dshm_set_server's, $DSHM_SERVER, or NULL for the default). */
+const char *shm_server_addr(void);
+
+/* The dshmd of this host, whose pager keeps copies of other dshmds' segments: $DSHM_LOCAL, else NULL (the default socket). */
+const char *shm_local_addr(void);
+
 /* errno for a DSHM_* status. */
 int shm_errno(int status);
 
@@ -105,6 +139,15 @@ int shm_fail(int status);
  * EINVAL).
  */
 bool shm_reattach_all(struct shm_link *l, int32_t lpid);
+
+/*
+ * Hands a coherent attachment's mapping to the pager (a new userfaultfd
+ * registered on it).  Returns a DSHM_* status: a mapping of this host's
+ * copy cannot do without (its pages come only through the pager); the
+ * segment's own file can, and is then registered as one the pager does
+ * not control (no other host may share the segment while it is mapped).
+ */
+int shm_pager_take(struct attachment *a);
 
 /* Publishes a's local changes; pulls others' unless push_only.  Returns a DSHM_* status. */
 int shm_sync_one(struct attachment *a, bool push_only);

@@ -14,6 +14,7 @@
 #include "stats.h"
 
 uint32_t dispatch_max_data = PROTO_MAX_DATA;
+uint32_t dispatch_peer_port;
 
 /* This worker's scoreboard row, where every reply is counted (NULL: not counted). */
 static struct worker_slot *counters;

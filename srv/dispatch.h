@@ -87,6 +87,9 @@ unsigned char *dispatch_reply_begin(struct buf *out, uint8_t opcode, uint32_t id
  */
 extern uint32_t dispatch_max_data;
 
+/* The TCP port where this server's pager takes other hosts' pagers (--peer-listen); 0: none. */
+extern uint32_t dispatch_peer_port;
+
 /* Counts every reply from now on in slot (this worker's scoreboard row). */
 void dispatch_count_into(struct worker_slot *slot);
 

@@ -354,6 +354,16 @@ dispatch_shm(struct table *t, const struct proto_request *r, struct peer *p, str
 		return reply_detach(t, r, p, out);
 	case OP_SHM_MAP:
 		return reply_map(t, r, p, out);
+	case OP_PEER_PORT: {
+		unsigned char *at;
+
+		if (r->data_len != 0)
+			return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+		if ((at = dispatch_reply_begin(out, r->opcode, r->id, DSHM_SUCCESS, 4)) == NULL)
+			return false;
+		proto_put_u32(at, dispatch_peer_port);
+		return true;
+	}
 	case OP_SHM_READ:
 		return reply_read(t, r, p, out);
 	case OP_SHM_WRITE:

@@ -31,6 +31,7 @@
 #include "listen.h"
 #include "log.h"
 #include "naming.h"
+#include "pager.h"
 #include "peercred.h"
 #include "persist.h"
 #include "segfile.h"
@@ -65,6 +66,14 @@ struct master {
 	struct worker_life *lives;
 	sigset_t sigs;
 	enum worker_io io; /* --io as resolved at start */
+	int pager_fds[2];  /* the pager's Unix socket (PATH.pager) and --peer-listen's */
+	char pager_path[120];
+	bool pager_made;   /* pager_path is ours to remove */
+	char peer_bound[300];
+	uint32_t peer_port;
+	pid_t pager_pid;
+	int64_t pager_respawn_ms;
+	unsigned pager_deaths;
 };
 
 /*
@@ -110,6 +119,15 @@ teardown(struct master *m)
 	if (m->unix_made) {
 		unlink(m->o->unix_path);
 		m->unix_made = false;
+	}
+	for (int k = 0; k < 2; k++)
+		if (m->pager_fds[k] >= 0) {
+			close(m->pager_fds[k]);
+			m->pager_fds[k] = -1;
+		}
+	if (m->pager_made) {
+		unlink(m->pager_path);
+		m->pager_made = false;
 	}
 	if (m->table_made) {
 		int shmid = m->table.shmid;
@@ -414,6 +432,40 @@ start(struct master *m)
 		return EXIT_IN_USE;
 	}
 	m->unix_made = true;
+	/*
+	 * The pager runs when segments are shared across hosts (--peer-listen:
+	 * as their home; --peer-auth: as a host of others'); its socket is
+	 * beside the server's: this host's processes hand it their mappings.
+	 */
+	snprintf(m->pager_path, sizeof(m->pager_path), "%s.pager", o->unix_path);
+	if (o->peer_listen[0] == '\0' && o->peer_auth[0] == '\0')
+		; /* no other host: no pager */
+	else if (strlen(o->unix_path) + 6 >= 108 ||
+	    (m->pager_fds[0] = listen_unix(m->pager_path, o->unix_gid, err, sizeof(err))) < 0) {
+		log_warn("the pager's socket %s: %s; segments will not be shared with other hosts",
+			 m->pager_path, strlen(o->unix_path) + 6 >= 108 ? "path too long" : err);
+		m->pager_fds[0] = -1;
+	} else
+		m->pager_made = true;
+	if (o->peer_listen[0] != '\0') {
+		m->pager_fds[1] = listen_tcp(o->peer_listen, m->peer_bound, sizeof(m->peer_bound), err,
+					     sizeof(err));
+		if (m->pager_fds[1] < 0) {
+			log_error("--peer-listen: %s", err);
+			return errno == EADDRINUSE ? EXIT_IN_USE : EXIT_FAILED;
+		}
+		{
+			char host[256], port[16];
+
+			if (naming_split_hostport(m->peer_bound, host, sizeof(host), port, sizeof(port)))
+				m->peer_port = (uint32_t)strtoul(port, NULL, 10);
+		}
+		if (!auth_enabled() && !peercred_bound_to_loopback(m->pager_fds[1])) {
+			log_error("--peer-listen %s is not a loopback address: give --auth-file so that "
+				  "other hosts must authenticate", o->peer_listen);
+			return EXIT_USAGE;
+		}
+	}
 	if (m->pfh != NULL && pidfile_write(m->pfh) < 0)
 		log_warn("pidfile_write(%s): %s", o->pidfile, strerror(errno));
 	return EXIT_CLEAN;
@@ -445,9 +497,13 @@ spawn(struct master *m, int index)
 			.max_data = m->o->max_data,
 			.io = m->io,
 			.busy_poll_us = m->o->busy_poll_us,
+			.peer_port = m->peer_port,
 		};
 		sigset_t keep;
 
+		for (int k = 0; k < 2; k++)
+			if (m->pager_fds[k] >= 0)
+				close(m->pager_fds[k]); /* the pager's, not a worker's */
 		/* SIGTERM and SIGINT stay blocked: the worker reads them from a signalfd. */
 		sigemptyset(&keep);
 		sigaddset(&keep, SIGCHLD);
@@ -460,6 +516,37 @@ spawn(struct master *m, int index)
 	l->respawn_at_ms = 0;
 	atomic_store(&m->table.workers[index - 1].pid, (int32_t)pid);
 	log_debug("worker %d started (pid %d)", index, (int)pid);
+}
+
+/* The pager: forked like a worker, with the table, its sockets, and nothing of the workers'. */
+static void
+spawn_pager(struct master *m)
+{
+	pid_t master = getpid();
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_error("fork (pager): %s; trying again in %d ms", strerror(errno), RESPAWN_MAX_DELAY_MS);
+		m->pager_respawn_ms = clock_now_ms() + RESPAWN_MAX_DELAY_MS;
+		return;
+	}
+	if (pid == 0) {
+		struct pager_args a = {
+			.table = &m->table,
+			.unix_fd = m->pager_fds[0],
+			.peer_fd = m->pager_fds[1],
+			.master = master,
+			.peer_auth = m->o->peer_auth,
+		};
+
+		for (int k = 0; k < 2; k++)
+			if (m->listen_fds[k] >= 0)
+				close(m->listen_fds[k]);
+		pager_run(&a);
+	}
+	m->pager_pid = pid;
+	m->pager_respawn_ms = 0;
+	log_debug("pager started (pid %d)", (int)pid);
 }
 
 static void
@@ -480,6 +567,19 @@ reap(struct master *m, bool stopping)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == m->pager_pid) {
+			char how[128];
+
+			m->pager_pid = 0;
+			describe_status(status, how, sizeof(how));
+			if (!stopping) {
+				/* Its processes' faults wait for it: back at once, then within a second. */
+				m->pager_deaths++;
+				m->pager_respawn_ms = clock_now_ms() + (m->pager_deaths > 1 ? 1000 : 0);
+				log_error("the pager (pid %d) %s; respawning it", (int)pid, how);
+			}
+			continue;
+		}
 		for (uint32_t i = 0; i < m->o->workers; i++) {
 			struct worker_life *l = &m->lives[i];
 			struct worker_slot *ws = &m->table.workers[i];
@@ -546,7 +646,9 @@ stop_workers(struct master *m)
 	for (uint32_t i = 0; i < m->o->workers; i++)
 		if (m->lives[i].pid > 0)
 			kill(m->lives[i].pid, SIGTERM);
-	while (reap(m, true) > 0) {
+	if (m->pager_pid > 0)
+		kill(m->pager_pid, SIGTERM);
+	while (reap(m, true) > 0 || m->pager_pid > 0) {
 		int64_t left = deadline - clock_now_ms();
 
 		if (left <= 0) {
@@ -558,6 +660,11 @@ stop_workers(struct master *m)
 					waitpid(m->lives[i].pid, NULL, 0);
 					m->lives[i].pid = 0;
 				}
+			if (m->pager_pid > 0) {
+				kill(m->pager_pid, SIGKILL);
+				waitpid(m->pager_pid, NULL, 0);
+				m->pager_pid = 0;
+			}
 			break;
 		}
 		sigset_t chld;
@@ -580,13 +687,16 @@ log_ready(struct master *m)
 		 o->tcp[0] ? m->tcp_bound : "none", o->workers,
 		 (unsigned long long)m->table.hdr->nframes, o->frame_size, m->arena_size,
 		 (unsigned long long)m->table.hdr->table_size);
+	if (m->pager_fds[0] >= 0)
+		log_info("pager: %s%s%s", m->pager_path, m->pager_fds[1] >= 0 ? ", peers at " : "",
+			 m->pager_fds[1] >= 0 ? m->peer_bound : "");
 	sd_notify(0, "READY=1");
 }
 
 int
 master_run(const struct options *o)
 {
-	struct master m = {.o = o, .listen_fds = {-1, -1}};
+	struct master m = {.o = o, .listen_fds = {-1, -1}, .pager_fds = {-1, -1}};
 	siginfo_t si;
 	int rc;
 
@@ -615,6 +725,8 @@ master_run(const struct options *o)
 	}
 	for (uint32_t i = 0; i < o->workers; i++)
 		spawn(&m, (int)i + 1);
+	if (m.pager_fds[0] >= 0)
+		spawn_pager(&m);
 	wait_until_serving(&m);
 	log_ready(&m);
 
@@ -641,6 +753,8 @@ master_run(const struct options *o)
 			if (m.lives[i].pid == 0 && m.lives[i].respawn_at_ms > 0 &&
 			    m.lives[i].respawn_at_ms <= now)
 				spawn(&m, (int)i + 1);
+		if (m.pager_pid == 0 && m.pager_respawn_ms > 0 && m.pager_respawn_ms <= now)
+			spawn_pager(&m);
 	}
 
 	sd_notify(0, "STOPPING=1");

@@ -74,6 +74,11 @@ usage(FILE *f)
 		"  --busy-poll USEC    spin up to USEC microseconds for work before sleeping\n"
 		"                      (default 0: never); lowers a lone client's latency at the\n"
 		"                      cost of CPU\n"
+		"  --peer-listen HOST:PORT  where the pagers of other hosts' dshmds connect, to\n"
+		"                      share this server's segments coherently (default: none;\n"
+		"                      needs --auth-file beyond loopback)\n"
+		"  --peer-auth FILE    this server's credential (NAME HEXKEY) at other hosts'\n"
+		"                      dshmds whose segments its host's processes map\n"
 		"  --persist NAME      keep the arena (/dev/shm/dshm-NAME) and the control table\n"
 		"                      when dshmd stops or crashes; the next start with the same\n"
 		"                      NAME and sizes takes them over and serves the same data\n"
@@ -128,7 +133,7 @@ options_parse(struct options *o, int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_UNIX, O_MEMORY, O_FRAME, O_WORKERS, O_KEY, O_PIDFILE,
 	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_MAXCONN, O_MAXCONNW, O_IDLE, O_AUTH, O_MAXDATA, O_UNIXGROUP,
-	       O_IO, O_BUSYPOLL, O_HELP, O_VERSION };
+	       O_IO, O_BUSYPOLL, O_PEERLISTEN, O_PEERAUTH, O_HELP, O_VERSION };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, O_LISTEN},
 		{"unix", required_argument, NULL, O_UNIX},
@@ -148,6 +153,8 @@ options_parse(struct options *o, int argc, char **argv)
 		{"unix-group", required_argument, NULL, O_UNIXGROUP},
 		{"io", required_argument, NULL, O_IO},
 		{"busy-poll", required_argument, NULL, O_BUSYPOLL},
+		{"peer-listen", required_argument, NULL, O_PEERLISTEN},
+		{"peer-auth", required_argument, NULL, O_PEERAUTH},
 		{"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
@@ -276,6 +283,18 @@ options_parse(struct options *o, int argc, char **argv)
 			break;
 		case O_BUSYPOLL:
 			o->busy_poll_us = count_arg("--busy-poll", optarg, 0, 100000);
+			break;
+		case O_PEERLISTEN:
+			if (!naming_split_hostport(optarg, host, sizeof(host), port, sizeof(port)) ||
+			    strtoul(port, NULL, 10) > 65535)
+				bad("--peer-listen: '%s' is not HOST:PORT or [V6ADDR]:PORT", optarg);
+			snprintf(o->peer_listen, sizeof(o->peer_listen), "%s", optarg);
+			break;
+		case O_PEERAUTH:
+			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->peer_auth) ||
+			    access(optarg, R_OK) != 0)
+				bad("--peer-auth: '%s' is not a readable file", optarg);
+			snprintf(o->peer_auth, sizeof(o->peer_auth), "%s", optarg);
 			break;
 		case O_AUTH:
 			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->auth_file))

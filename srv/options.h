@@ -39,6 +39,8 @@ struct options {
 	char auth_file[4096];          /* --auth-file, "" when none */
 	uint32_t max_data;             /* --max-data: the largest read or write */
 	gid_t unix_gid;                /* --unix-group, (gid_t)-1: the user's */
+	char peer_listen[300];         /* --peer-listen HOST:PORT: other hosts' pagers connect here ("" none) */
+	char peer_auth[4096];          /* --peer-auth FILE: our credential at other homes ("" none) */
 	int io;                        /* --io: IO_AUTO, or a WORKER_IO_* of worker.h */
 	uint32_t busy_poll_us;         /* --busy-poll: microseconds to spin before sleeping */
 };

@@ -338,6 +338,7 @@ worker_setup(struct worker *w, const struct worker_args *a, const struct loop_op
 	w->limits = a;
 	w->ops = ops;
 	dispatch_max_data = a->max_data;
+	dispatch_peer_port = a->peer_port;
 	w->t->self = a->index - 1;
 	w->slot = &a->table->workers[a->index - 1];
 	dispatch_count_into(w->slot);

@@ -24,6 +24,7 @@ struct worker_args {
 	uint32_t max_data;             /* --max-data */
 	enum worker_io io;             /* --io, as the master resolved it */
 	uint32_t busy_poll_us;         /* --busy-poll: spin this long before sleeping; 0: never */
+	uint32_t peer_port;            /* the pager's --peer-listen port, 0: none (OP_PEER_PORT) */
 };
 
 /* Runs the worker until it is told to stop or its master dies; never returns. */
