@@ -315,7 +315,16 @@ static void *
 map_user(int fd, uintptr_t addr, size_t len, int shmflg)
 {
 	int prot = PROT_READ | (shmflg & SHM_RDONLY ? 0 : PROT_WRITE) | (shmflg & SHM_EXEC ? PROT_EXEC : 0);
-	int flags = MAP_SHARED | (addr ? (shmflg & SHM_REMAP ? MAP_FIXED : MAP_FIXED_NOREPLACE) : 0);
+	/*
+	 * A coherent read-only attachment is a private mapping of the
+	 * read-only descriptor: it shows the shared pages all the same (it
+	 * never writes, so never copies one), and, unlike a shared mapping
+	 * of a read-only descriptor, the kernel lets a userfaultfd watch it.
+	 */
+	int share = (shmflg & (SHM_RDONLY | DSHM_SHM_COHERENT)) == (SHM_RDONLY | DSHM_SHM_COHERENT)
+			    ? MAP_PRIVATE
+			    : MAP_SHARED;
+	int flags = share | (addr ? (shmflg & SHM_REMAP ? MAP_FIXED : MAP_FIXED_NOREPLACE) : 0);
 	void *user = mmap((void *)addr, len, prot, flags, fd, 0);
 
 	if (user == MAP_FAILED)
@@ -362,6 +371,7 @@ pager_drop(struct attachment *a)
 {
 	if (!a->coherent)
 		return;
+	shm_range_del(a->addr);
 	if (a->uffd >= 0 || a->pager_kind == PAGER_KIND_COPY)
 		shm_pager_unregister(a->pager_kind, a->pager_id, a->addr);
 	if (a->uffd >= 0)
@@ -416,7 +426,7 @@ shm_pager_take(struct attachment *a)
 	a->uffd = -1;
 	if (shm_pager_link(server) < 0)
 		return a->pager_kind == PAGER_KIND_HOME ? DSHM_SUCCESS : DSHM_DISCONNECTED_SERVER;
-	a->uffd = shm_uffd_register(a->addr, a->maplen, &kernel_faults);
+	a->uffd = shm_uffd_register(a->addr, a->maplen, a->rdonly, &kernel_faults);
 	if (a->uffd < 0 && a->pager_kind == PAGER_KIND_COPY)
 		return DSHM_DISCONNECTED_SERVER;
 	rc = shm_pager_register(a->pager_kind, a->pager_id, a->addr, a->maplen, a->rdonly, a->uffd);
@@ -536,6 +546,9 @@ shmat_coherent(struct attachment *a, int shmid, uintptr_t addr, int shmflg)
 		}
 		if (addr && (shmflg & SHM_REMAP))
 			detach_replaced(addr, a->maplen);
+		/* Shared, unless a pager will watch a read-only mapping (see map_user). */
+		if (shm_pager_link(shm_server_addr()) < 0)
+			shmflg &= ~DSHM_SHM_COHERENT;
 		user = map_user(fd, addr, a->maplen, shmflg);
 		close(fd);
 		if (user == (void *)-1) {
@@ -551,6 +564,7 @@ shmat_coherent(struct attachment *a, int shmid, uintptr_t addr, int shmflg)
 	shm_link_hold(l);
 	a->next = shm_attachments;
 	shm_attachments = a;
+	shm_range_add(user, a->maplen, a->rdonly);
 	return user;
 }
 

@@ -114,7 +114,7 @@ int shm_call(struct shm_link *l, struct proto_request *r, const void *data, void
  */
 int shm_pager_link(const char *addr);
 void shm_pager_forget(void);
-int shm_uffd_register(void *addr, size_t len, bool *kernel_faults);
+int shm_uffd_register(void *addr, size_t len, bool rdonly, bool *kernel_faults);
 int shm_pager_register(uint32_t kind, int32_t id, void *addr, size_t len, bool rdonly, int uffd);
 void shm_pager_unregister(uint32_t kind, int32_t id, void *addr);
 int shm_pager_host_map(const char *home, int32_t shmid, uint64_t segsz, bool rdonly,
@@ -125,6 +125,18 @@ const char *shm_server_addr(void);
 
 /* The dshmd of this host, whose pager keeps copies of other dshmds' segments: $DSHM_LOCAL, else NULL (the default socket). */
 const char *shm_local_addr(void);
+
+/*
+ * Whether p lies in a coherent attachment of this process: a lock-free
+ * look at a table of ranges (for the preload's mutex calls, which must
+ * not take the lock of these calls).  shm_range_add and shm_range_del
+ * keep the table, with the lock held.
+ */
+bool shm_in_coherent(const void *p);
+void shm_range_add(const void *addr, size_t len, bool rdonly);
+void shm_range_del(const void *addr);
+/* Whether [p, p + len) overlaps a read-only coherent attachment. */
+bool shm_in_rdonly(const void *p, size_t len);
 
 /* errno for a DSHM_* status. */
 int shm_errno(int status);

@@ -89,12 +89,14 @@ shm_pager_forget(void)
 }
 
 int
-shm_uffd_register(void *addr, size_t len, bool *kernel_faults)
+shm_uffd_register(void *addr, size_t len, bool rdonly, bool *kernel_faults)
 {
 	struct uffdio_api api = {.api = UFFD_API,
 				 .features = UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM};
+	/* A read-only mapping cannot be write-protected (it cannot write): missing pages only. */
 	struct uffdio_register reg = {.range = {(unsigned long)addr, len},
-				      .mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP};
+				      .mode = UFFDIO_REGISTER_MODE_MISSING |
+					      (rdonly ? 0 : UFFDIO_REGISTER_MODE_WP)};
 	int fd;
 
 	/*

@@ -234,8 +234,11 @@ finish(struct hseg *g, struct op *o)
 	case OK_FETCH:
 		if (o->from == NULL || o->from->dead)
 			break;
-		if (!o->have_data)
-			home_bytes(g, o->page, o->data);
+		/*
+		 * This host's mappings are protected before the page is read:
+		 * a store of theirs in between would be missing from the bytes
+		 * sent, and seen here only.
+		 */
 		if (!o->write) {
 			/* Readable everywhere it is read, writable nowhere. */
 			if (o->have_data && p->home == PS_I)
@@ -244,12 +247,17 @@ finish(struct hseg *g, struct op *o)
 				protect_all(g, o->page, true);
 				p->home = PS_R;
 			}
+			if (!o->have_data)
+				home_bytes(g, o->page, o->data);
 			p->readers |= UINT64_C(1) << o->from->host;
 			proto_put_u32(granted, PS_R);
 		} else {
-			/* This host gives it up: protected, then punched; the shadow stays. */
-			if (p->home != PS_I) {
+			/* This host gives it up: protected, read, then punched; the shadow stays. */
+			if (p->home != PS_I)
 				protect_all(g, o->page, true);
+			if (!o->have_data)
+				home_bytes(g, o->page, o->data);
+			if (p->home != PS_I) {
 				file_punch(g, o->page);
 				p->home = PS_I;
 			}
@@ -349,6 +357,8 @@ recalled(struct recall_wait *w, bool had_write, const unsigned char *data)
 			p->readers |= bit; /* downgraded: it reads on */
 	} else
 		p->readers &= ~bit;
+	log_debug("home: seg %d page %u: recalled from host %d%s", w->g->shmid, w->page, w->c->host,
+		  had_write ? " with its bytes" : "");
 	if (--o->pending == 0)
 		finish(w->g, o);
 	free(w);
@@ -371,6 +381,10 @@ start(struct hseg *g, struct op *o)
 	}
 	p->busy = o;
 	o->pending = 0;
+	log_debug("home: seg %d page %u: %s%s from %s (home %d owner %d readers %llx)", g->shmid,
+		  o->page, o->kind == OK_FETCH ? "fetch" : o->kind == OK_FAULT ? "fault" : "release",
+		  o->write ? " for writing" : "", o->from ? "a host" : "here", p->home, p->owner,
+		  (unsigned long long)p->readers);
 	if (o->kind == OK_FETCH || o->kind == OK_FAULT) {
 		int owner = (int)p->owner - 1;
 
@@ -496,6 +510,15 @@ home_request(struct pconn *c, const struct proto_header *h, const unsigned char 
 				memcpy(o->data, b + PROTO_COH_RELEASE_LEN, PG);
 				o->have_data = true;
 				p->owner = 0;
+				/*
+				 * A transition waits for this very host to give the page
+				 * back: these are the bytes it will not have any more when
+				 * the recall reaches it.
+				 */
+				if (p->busy != NULL && p->busy->pending > 0) {
+					memcpy(p->busy->data, o->data, PG);
+					p->busy->have_data = true;
+				}
 			}
 			p->readers &= ~(UINT64_C(1) << c->host);
 		}

@@ -302,18 +302,16 @@ void
 host_link_gone(struct pconn *link)
 {
 	for (struct hcopy *k = copies, *next; k != NULL; k = next) {
+		int32_t id = k->id;
+
 		next = k->next;
 		for (struct reg *r = k->regs, *rn; r != NULL; r = rn) {
 			rn = r->next;
-			if (r->link == link) {
-				struct hcopy *still = find_copy(k->id);
-
-				if (still == NULL)
-					break;
-				drop_reg(k, r);
-				if (find_copy(k->id) == NULL)
-					break; /* released with its last mapping */
-			}
+			if (r->link != link)
+				continue;
+			drop_reg(k, r);
+			if (find_copy(id) == NULL)
+				break; /* released with its last mapping: k is gone */
 		}
 	}
 	for (struct hwait *w = waits; w != NULL; w = w->next)
@@ -329,6 +327,7 @@ fetch(struct hcopy *k, struct op *o)
 	unsigned char body[PROTO_COH_FETCH_LEN];
 
 	k->fetch[o->page] = o;
+	log_debug("host: copy %d page %u: fetch%s", k->id, o->page, o->write ? " for writing" : "");
 	if (k->home == NULL)
 		return; /* the home is gone: the fault waits (docs/SEGMENTS.md) */
 	proto_put_u32(body, (uint32_t)k->shmid);
@@ -387,6 +386,8 @@ fetched(struct hwait *w, const struct proto_header *h, const unsigned char *b)
 	}
 	k->fetch[page] = NULL;
 	queued = o->next;
+	log_debug("host: copy %d page %u: fetched (status %d, %s)", k->id, page, h->status,
+		  h->len == 4 + PG && proto_get_u32(b) == PS_W ? "writable" : "readable");
 	if (h->status != DSHM_SUCCESS || h->len != 4 + PG) {
 		/* The home refuses (the segment is gone there): the page reads as zeros here. */
 		static const unsigned char zero[PG];
@@ -402,10 +403,16 @@ fetched(struct hwait *w, const struct proto_header *h, const unsigned char *b)
 			/* Readable: every mapping protected before the page exists here. */
 			if (granted == PS_R)
 				protect_all(k, page, true);
-			if (o->reg != NULL)
+			/*
+			 * Into the copy itself, then the faulting thread woken, for a
+			 * read-only (private) mapping: a fill there would be its own.
+			 */
+			if (o->reg != NULL && !o->reg->rdonly)
 				uffd_copy(o->reg, page, b + 4, granted == PS_R);
 			else if (pwrite(k->memfd, b + 4, PG, (off_t)page * PG) != (ssize_t)PG)
 				log_error("pager: pwrite(copy): %s", strerror(errno));
+			else if (o->reg != NULL)
+				uffd_wake(o->reg, page);
 		} else if (granted == PS_W && o->reg != NULL)
 			uffd_wp(o->reg, page, false); /* upgraded: the page here is current */
 		k->state[page] = granted == PS_W ? PS_W : PS_R;
@@ -452,6 +459,7 @@ host_recall(struct pconn *c, const struct proto_header *h, const unsigned char *
 	}
 	page = proto_get_u32(b + 4);
 	invalidate = proto_get_u32(b + 8) != 0;
+	log_debug("host: recall of page %u (%s)", page, invalidate ? "invalidate" : "downgrade");
 	for (k = copies; k != NULL; k = k->next)
 		if (k->home == c && k->shmid == (int32_t)proto_get_u32(b))
 			break;

@@ -251,6 +251,8 @@ fuzz_success_len(uint8_t opcode)
 		return PROTO_SHM_ATTACH_REPLY_LEN;
 	case OP_SHM_MAP:
 		return PROTO_SHM_MAP_REPLY_LEN;
+	case OP_PEER_PORT:
+		return 4;
 	case OP_SHM_READ:
 		return -(PROTO_SHM_READ_REPLY_LEN + 1);
 	case OP_SHM_WRITE:

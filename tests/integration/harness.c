@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -822,6 +823,28 @@ uring_loop(void)
 
 	/* Unset or auto: dshmd takes io_uring where it can. */
 	return io == NULL || strcmp(io, "epoll") != 0;
+}
+
+pid_t
+spawn_program(const char *const *argv, const char *const *env, int netns, const char *out_path)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+		_exit(120);
+	if (netns >= 0 && setns(netns, CLONE_NEWNET) != 0) {
+		dprintf(2, "setns: %s\n", strerror(errno));
+		_exit(121);
+	}
+	for (int i = 0; env != NULL && env[i] != NULL; i++)
+		putenv((char *)env[i]);
+	execv(argv[0], (char *const *)argv);
+	dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
+	_exit(122);
 }
 
 /* ---- segments ------------------------------------------------------------ */

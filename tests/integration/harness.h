@@ -158,6 +158,15 @@ char *read_whole_file(const char *path);
 /* How many times needle occurs in text. */
 int count_occurrences(const char *text, const char *needle);
 
+/*
+ * Starts the program argv (argv[0] its path) with stdout and stderr in
+ * out_path, the NAME=VALUE strings of env added to the environment
+ * (NULL-terminated; NULL: none), in the network namespace netns (a
+ * descriptor of /proc/PID/ns/net; -1: ours).  Returns its pid.
+ */
+pid_t spawn_program(const char *const *argv, const char *const *env, int netns,
+		    const char *out_path);
+
 /* Forks a child that runs fn(arg) and _exits with its result. */
 pid_t fork_child(int (*fn)(void *), void *arg);
 /* Waits (bounded) for a child: its exit status, 128 + signal, or -1 (then it is killed). */

@@ -62,20 +62,13 @@ run(const char *name, key_t key, const char *addr)
 	snprintf(keyarg, sizeof(keyarg), "%#x", (unsigned)key);
 	assert_true(scratch_dir(dir, sizeof(dir)));
 	snprintf(outpath, sizeof(outpath), "%s/%s.%d.out", dir, name, serial++);
-	assert_true((pid = fork()) >= 0);
-	if (pid == 0) {
-		int fd = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-			_exit(120);
-		if (addr == NULL)
-			execl(prog, prog, keyarg, (char *)NULL);
-		else
-			execl(env_path("DSHM_RUN"), "dshm-run", "--server", addr, prog, keyarg,
-			      (char *)NULL);
-		dprintf(2, "exec: %s\n", strerror(errno));
-		_exit(121);
-	}
+	if (addr == NULL)
+		pid = spawn_program((const char *const[]){prog, keyarg, NULL}, NULL, -1, outpath);
+	else
+		pid = spawn_program((const char *const[]){env_path("DSHM_RUN"), "--server", addr, prog,
+							   keyarg, NULL},
+				    NULL, -1, outpath);
+	assert_true(pid > 0);
 	o.status = wait_child(pid, PROGRAM_MS);
 	o.out = read_whole_file(outpath);
 	assert_non_null(o.out);

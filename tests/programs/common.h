@@ -96,4 +96,50 @@ ended(int status, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * For the programs of two roles (x*.c), one on each host: role 0 makes
+ * the segment, role 1 waits (bounded) until it exists and attaches it.
+ */
+static inline int
+role_arg(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s KEY ROLE\n", argv[0]);
+		exit(2);
+	}
+	return atoi(argv[2]);
+}
+
+static inline void *
+role_attach(key_t key, size_t size, int role, int *idp)
+{
+	long long deadline = now_ms() + WAIT_MS;
+	void *p;
+	int id;
+
+	if (role == 0)
+		id = shmget(key, size, IPC_CREAT | IPC_EXCL | 0666);
+	else
+		while ((id = shmget(key, 0, 0)) < 0 && errno == ENOENT && now_ms() < deadline)
+			usleep(1000);
+	if (id < 0)
+		die("shmget");
+	if ((p = shmat(id, NULL, 0)) == (void *)-1)
+		die("shmat");
+	*idp = id;
+	return p;
+}
+
+/* Waits (bounded) until the word at w holds at least v; returns what it last saw. */
+static inline long
+await_at_least(volatile long *w, long v)
+{
+	long long deadline = now_ms() + WAIT_MS;
+	long seen;
+
+	while ((seen = __atomic_load_n(w, __ATOMIC_ACQUIRE)) < v && now_ms() < deadline)
+		;
+	return seen;
+}
+
 #endif
