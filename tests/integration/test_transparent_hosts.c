@@ -9,7 +9,8 @@
  * the second, over TCP to the home; the one-host programs on the second
  * host only, over TCP, where all their processes share that host's
  * copy.  What they print must be what they print on the kernel's
- * segments (both roles on one host there).
+ * segments (both roles on one host there).  Last, the second host is
+ * lost while it holds a page writable.
  *
  * The test process moves itself into a namespace of its own first, so
  * nothing it does touches the machine's network.  It needs root (network
@@ -32,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dshm.h"
 #include "harness.h"
 
 #define PROGRAM_MS 120000
@@ -343,6 +345,50 @@ test_system_calls_on_the_remote_host_over_tcp(void **state)
 	remote_host("files", 8);
 }
 
+/*
+ * Host B dies holding a page writable: what it wrote is lost, the home's
+ * last copy stands, and the home's host goes on with the segment.
+ */
+static void
+test_a_lost_host_loses_only_its_own_stores(void **state)
+{
+	key_t key = (key_t)(0x7e400000u | ((uint32_t)getpid() & 0xffffu) << 8);
+	char out[160], *p, *text = NULL;
+	pid_t holder;
+	int id;
+
+	(void)state;
+	if (!H.ready)
+		skip();
+	assert_int_equal(dshm_set_server(H.a.unix_addr), 0);
+	assert_true((id = dshm_shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0666)) >= 0);
+	p = dshm_shmat(id, NULL, DSHM_SHM_COHERENT);
+	assert_true(p != (void *)-1);
+	strcpy(p, "the home's copy");
+	assert_true((holder = start("xhold", key, 1, 1, out, sizeof(out))) > 0);
+	assert_true(WAIT_UNTIL((free(text), text = read_whole_file(out)) != NULL &&
+				       strstr(text, "written") != NULL,
+			       PROGRAM_MS));
+	free(text);
+	/* Host B is lost: its dshmd and its process, all at once. */
+	server_kill_group(&H.b, SIGKILL);
+	kill(holder, SIGKILL);
+	assert_int_equal(wait_child(holder, HARNESS_STOP_MS), 128 + SIGKILL);
+	/* The home's host reads its own last copy, and writes on. */
+	assert_true(WAIT_UNTIL(strcmp(p, "the home's copy") == 0, HARNESS_STOP_MS));
+	strcpy(p, "and goes on");
+	assert_string_equal(p, "and goes on");
+	assert_int_equal(dshm_shmdt(p), 0);
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+	/* Host B comes back, for whatever runs after. */
+	server_destroy(&H.b);
+	assert_int_equal(setns(H.ns_b, CLONE_NEWNET), 0);
+	int rc = server_start(&H.b, "--listen", "none", "--peer-auth", H.client_auth, NULL);
+
+	assert_int_equal(setns(H.ns_a, CLONE_NEWNET), 0);
+	assert_int_equal(rc, 0);
+}
+
 int
 main(void)
 {
@@ -355,6 +401,7 @@ main(void)
 		cmocka_unit_test(test_fork_exec_and_exit_on_the_remote_host_over_tcp),
 		cmocka_unit_test(test_read_only_attachments_on_the_remote_host_over_tcp),
 		cmocka_unit_test(test_system_calls_on_the_remote_host_over_tcp),
+		cmocka_unit_test(test_a_lost_host_loses_only_its_own_stores),
 	};
 
 	return cmocka_run_group_tests_name("transparent across hosts", tests, setup_hosts,
