@@ -149,6 +149,18 @@ double bench_hist_mean_us(const struct bench_hist *h);
 /* bench_cpu.c: the CPU time of process pid and its children, in ns (0 when unknown). */
 uint64_t bench_cpu_ns(long pid);
 
+/* bench_faults.c: --faults, the fault path of coherent pages across hosts. */
+struct bench_faults_config {
+	const char *addr;  /* the home dshmd over TCP: the host role's server */
+	const char *home;  /* the home dshmd's Unix socket: the home role's */
+	const char *local; /* the dshmd of the host role's host ($DSHM_LOCAL) */
+	const char *other; /* a third host's dshmd, or NULL */
+	uint32_t pages;    /* pages of the segment */
+	unsigned rounds;
+	double seconds;    /* of the ping-pong */
+};
+int bench_faults(const struct bench_faults_config *fc);
+
 /* bench_net.c */
 int bench_connect(const char *addr, bool nonblock);
 int bench_listen(const char *addr, char *bound, size_t boundlen);

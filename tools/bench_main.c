@@ -60,7 +60,17 @@ usage(FILE *f)
 		"  --idle N            open N idle connections to a dshm server (one HELLO each),\n"
 		"                      and report the RSS of --server-pid's children (the\n"
 		"  --hold S            workers) before and after; hold them S seconds (default 0)\n"
-		"  --free-port         print a TCP port of 127.0.0.1 free just now, and exit\n",
+		"  --free-port         print a TCP port of 127.0.0.1 free just now, and exit\n"
+		"\n"
+		"  --faults            the fault path of coherent pages across hosts instead\n"
+		"                      (run as root; $DSHM_AUTH_FILE for the TCP connection):\n"
+		"                      --addr is the home dshmd over TCP (--peer-listen),\n"
+		"  --home ADDR         the home dshmd's Unix socket,\n"
+		"  --local ADDR        another dshmd (--peer-auth), the measured host's,\n"
+		"  --other ADDR        optional third dshmd, whose reads the host's writes\n"
+		"                      must invalidate; --keys is the pages (default 256),\n"
+		"  --rounds N          rounds of misses (default 20), --seconds the\n"
+		"                      ping-pong of one page (default 2)\n",
 		BENCH_MIN_SIZE);
 }
 
@@ -222,6 +232,9 @@ main(int argc, char **argv)
 		{"free-port", no_argument, NULL, 'F'},      {"keep", no_argument, NULL, 'K'},
 		{"reuse", no_argument, NULL, 'R'},          {"client-cpu", required_argument, NULL, 'C'},
 		{"server-cpu", required_argument, NULL, 'D'},
+		{"faults", no_argument, NULL, 'U'},         {"home", required_argument, NULL, 'O'},
+		{"local", required_argument, NULL, 'L'},    {"other", required_argument, NULL, 'Y'},
+		{"rounds", required_argument, NULL, 'r'},
 		{NULL, 0, NULL, 0},
 	};
 	struct bench_config cfg = {
@@ -239,10 +252,11 @@ main(int argc, char **argv)
 		.client_cpu = -1,
 		.server_cpu = -1,
 	};
+	struct bench_faults_config fc = {.rounds = 20};
 	const char *addr = NULL, *label = NULL;
 	unsigned long long v, idle = 0, server_pid = 0, hold = 0;
 	int write_pct = -1, opt;
-	bool have_requests = false;
+	bool have_requests = false, have_keys = false, faults = false;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		bool ok = true;
@@ -283,6 +297,7 @@ main(int argc, char **argv)
 		case 'k':
 			ok = parse_uint(optarg, 1u << 24, &v) && v > 0;
 			cfg.keys = (unsigned)v;
+			have_keys = true;
 			break;
 		case 'n':
 			ok = parse_uint(optarg, ~0ull >> 1, &v);
@@ -335,6 +350,22 @@ main(int argc, char **argv)
 		case 'H':
 			ok = parse_uint(optarg, 86400, &hold);
 			break;
+		case 'U':
+			faults = true;
+			break;
+		case 'O':
+			fc.home = optarg;
+			break;
+		case 'L':
+			fc.local = optarg;
+			break;
+		case 'Y':
+			fc.other = optarg;
+			break;
+		case 'r':
+			ok = parse_uint(optarg, 100000, &v) && v > 0;
+			fc.rounds = (unsigned)v;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -363,6 +394,17 @@ main(int argc, char **argv)
 			return 2;
 		}
 		return run_idle(addr, (unsigned)idle, (pid_t)server_pid, (unsigned)hold);
+	}
+	if (faults) {
+		if (!addr || !fc.home || !fc.local) {
+			fprintf(stderr, "dshm-bench: --faults needs --addr (the home over TCP), --home and "
+					"--local\n");
+			return 2;
+		}
+		fc.addr = addr;
+		fc.pages = have_keys ? cfg.keys : 256;
+		fc.seconds = cfg.seconds < 0 ? 2 : cfg.seconds;
+		return bench_faults(&fc);
 	}
 	if (write_pct < 0)
 		write_pct = strcmp(cfg.workload, "write") == 0 ? 100 : strcmp(cfg.workload, "mix") == 0 ? 10 : 0;

@@ -19,7 +19,8 @@
 # BENCH_CONNS ("1 8 50"), BENCH_DEPTHS ("1 16"), BENCH_WORKLOADS ("read
 # write mix"), BENCH_TRANSPORTS ("tcp unix"); BENCH_SCALE (1: also the
 # pinned latency runs, the 16 GiB arena and 10,000 idle connections; 0
-# skips them); BENCH_MATRIX (0 skips the matrix); BENCH_OUT (build/bench).
+# skips them); BENCH_MATRIX (0 skips the matrix); BENCH_FAULTS (0 skips the
+# fault path of coherent pages, which needs root); BENCH_OUT (build/bench).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -311,6 +312,38 @@ if [ "$scale" = 1 ]; then
 	stop_pid "$pid_16G"
 fi
 
+# --- the fault path: coherent pages across hosts -----------------------------------
+# Three dshmds on loopback stand for three hosts: the home of the segment
+# (--peer-listen), the measured host and a third, whose copies the host's
+# writes invalidate (--peer-auth both).  Root only: the pagers take the
+# kernel's faults through userfaultfd.  The run with the median read miss stands.
+if [ "$(id -u)" = 0 ] && [ "${BENCH_FAULTS:-1}" = 1 ]; then
+	echo "bench: the fault path"
+	key=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+	echo "hosts 0 0 $key" >"$work/peer-server.auth"
+	echo "hosts $key" >"$work/peer-client.auth"
+	chmod 600 "$work/peer-server.auth" "$work/peer-client.auth"
+	start_dshmd fhome 64M --peer-listen 127.0.0.1:0 --auth-file "$work/peer-server.auth"
+	fhome_pid=$dshmd_pid fhome_unix=$dshm_unix fhome_tcp=$dshm_tcp
+	start_dshmd fhost 64M --peer-auth "$work/peer-client.auth"
+	fhost_pid=$dshmd_pid fhost_unix=$dshm_unix
+	start_dshmd fother 64M --peer-auth "$work/peer-client.auth"
+	fother_pid=$dshmd_pid fother_unix=$dshm_unix
+	rep=0
+	while [ $rep -lt "$repeat" ]; do
+		rep=$((rep + 1))
+		for other in none "unix:$fother_unix"; do
+			set -- --faults --addr "$fhome_tcp" --home "unix:$fhome_unix" --local "unix:$fhost_unix"
+			[ "$other" = none ] || set -- "$@" --other "$other"
+			DSHM_AUTH_FILE=$work/peer-client.auth "$bench" "$@" --seconds 2 \
+				2>>"$work/bench.err" >>"$raw" || echo "faults status=failed" >>"$raw"
+		done
+	done
+	stop_pid "$fhome_pid"
+	stop_pid "$fhost_pid"
+	stop_pid "$fother_pid"
+fi
+
 # --- the table -----------------------------------------------------------------
 res=$out/results.md
 cat >"$work/table.awk" <<'EOF'
@@ -326,6 +359,14 @@ $1 == "scalerun" {
 	sk = field("label")
 	if (!(sk in sseen)) { sseen[sk] = 1; sorder[++ns] = sk }
 	sv[sk, ++sc[sk]] = field("ops_s") + 0
+	next
+}
+$1 == "faults" {
+	fk = field("other_host")
+	if (!(fk in fseen)) { fseen[fk] = 1; forder[++nf] = fk }
+	fline[fk, ++fc[fk]] = $0
+	fmiss[fk, fc[fk]] = field("read_miss_over_rtt") + 0
+	if (field("status") != "ok") bad = bad "- " $0 "\n"
 	next
 }
 $1 == "busy" {
@@ -480,6 +521,29 @@ END {
 				}
 			m = int((c + 1) / 2)
 			printf "| %s µs | %s | %.1f | %.0f |\n", substr(f[1], 11), f[2], bp50[bk, m], bcpu[bk, m]
+		}
+	}
+	if (nf) {
+		print "\n## The fault path: coherent pages across hosts (three dshmds on loopback)\n"
+		print "4 KiB pages; per-fault p50 in µs, and over the 4 KiB dshm_read round trip of the same run."
+		print "Targets: read miss ≤ 1.5× the round trip; a held page at local speed (≤ 1.1×); ≥ 3,000 handoffs/s.\n"
+		print "| third host | 4 KiB RTT µs | read miss | upgrade | write miss | held / local | handoffs/s | miss ≤ 1.5× | held local | ≥ 3,000/s |"
+		print "|---|---:|---:|---:|---:|---:|---:|---|---|---|"
+		for (i = 1; i <= nf; i++) {
+			fk = forder[i]; c = fc[fk]
+			for (a = 2; a <= c; a++)
+				for (b = a; b > 1 && fmiss[fk, b - 1] > fmiss[fk, b]; b--) {
+					t = fmiss[fk, b]; fmiss[fk, b] = fmiss[fk, b - 1]; fmiss[fk, b - 1] = t
+					t = fline[fk, b]; fline[fk, b] = fline[fk, b - 1]; fline[fk, b - 1] = t
+				}
+			$0 = fline[fk, int((c + 1) / 2)]
+			printf "| %s | %.1f | %.1f (%.2f×) | %.1f (%.2f×) | %.1f (%.2f×) | %.2f | %.0f | %s | %s | %s |\n", fk,
+				field("rtt_4k_p50_us"), field("read_miss_p50_us"), field("read_miss_over_rtt"),
+				field("upgrade_p50_us"), field("upgrade_over_rtt"), field("write_miss_p50_us"),
+				field("write_miss_over_rtt"), field("held_over_local"), field("handoffs_s"),
+				(field("read_miss_over_rtt") + 0 <= 1.5 ? "met" : "not met"),
+				(field("held_over_local") + 0 <= 1.1 ? "met" : "not met"),
+				(field("handoffs_s") + 0 >= 3000 ? "met" : "not met")
 		}
 	}
 	if (nscale) {
