@@ -20,16 +20,24 @@
  * pass over pages the host holds writable, against the same pass over
  * private memory.  Last, the home and the host hand one page back and
  * forth (a counter each increments when it is its turn) for --seconds.
- * Every load is checked against the value its writer stored.
+ * Every load is checked against the value its writer stored.  The
+ * floor under every miss is measured too: the kernel's userfaultfd round
+ * trip alone, within one process.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -212,6 +220,76 @@ rtt_us(int shmid)
 }
 
 /*
+ * The floor under any miss: the kernel's userfaultfd round trip alone,
+ * a fault of this process answered by a thread of its own that copies a
+ * page in (no network, no pager).  Median µs per fault; -1 when the
+ * kernel gives no userfaultfd.
+ */
+#define FLOOR_PAGES 2000u
+
+struct floor {
+	int uffd;
+	unsigned char page[PAGE];
+};
+
+static void *
+floor_handler(void *arg)
+{
+	struct floor *f = arg;
+	struct uffd_msg m;
+
+	for (unsigned done = 0; done < FLOOR_PAGES;) {
+		struct pollfd p = {.fd = f->uffd, .events = POLLIN};
+
+		if (poll(&p, 1, -1) < 0 || read(f->uffd, &m, sizeof(m)) != (ssize_t)sizeof(m))
+			continue;
+		struct uffdio_copy c = {.dst = m.arg.pagefault.address & ~(uint64_t)(PAGE - 1),
+					.src = (uint64_t)(uintptr_t)f->page,
+					.len = PAGE};
+
+		ioctl(f->uffd, UFFDIO_COPY, &c);
+		done++;
+	}
+	return NULL;
+}
+
+static double
+uffd_floor_us(void)
+{
+	struct floor f = {.uffd = -1};
+	struct uffdio_api api = {.api = UFFD_API};
+	struct bench_hist *h = bench_hist_new();
+	size_t len = (size_t)FLOOR_PAGES * PAGE;
+	unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	double us = -1;
+	pthread_t t;
+
+	f.uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	if (h == NULL || p == MAP_FAILED || f.uffd < 0 || ioctl(f.uffd, UFFDIO_API, &api) != 0)
+		goto out;
+	struct uffdio_register r = {.range = {(uint64_t)(uintptr_t)p, len},
+				    .mode = UFFDIO_REGISTER_MODE_MISSING};
+
+	if (ioctl(f.uffd, UFFDIO_REGISTER, &r) != 0 || pthread_create(&t, NULL, floor_handler, &f) != 0)
+		goto out;
+	for (unsigned i = 0; i < FLOOR_PAGES; i++) {
+		uint64_t t0 = bench_now_ns();
+
+		(void)*(volatile unsigned char *)(p + (size_t)i * PAGE);
+		bench_hist_add(h, bench_now_ns() - t0);
+	}
+	pthread_join(t, NULL);
+	us = bench_hist_quantile_us(h, 0.5);
+out:
+	if (f.uffd >= 0)
+		close(f.uffd);
+	if (p != MAP_FAILED)
+		munmap(p, len);
+	bench_hist_free(h);
+	return us;
+}
+
+/*
  * One pass over n bytes at p: a load and a store per 64-bit word, so a
  * page held writable is both read and written; ns per KiB, best of 5.
  */
@@ -316,7 +394,7 @@ bench_faults(const struct bench_faults_config *fc)
 	struct role home = {0}, other = {0};
 	struct fault_hists h = {bench_hist_new(), bench_hist_new(), bench_hist_new()};
 	bool ok = h.miss && h.upgrade && h.wmiss;
-	double rtt = -1, held = -1, local = -1, handoffs = -1;
+	double rtt = -1, held = -1, local = -1, handoffs = -1, floor = uffd_floor_us();
 	unsigned char *priv = NULL;
 
 	/* The segment is the home's: made through its Unix socket, removed at the end. */
@@ -359,8 +437,10 @@ bench_faults(const struct bench_faults_config *fc)
 	role_stop(&other);
 	if (s.shmid > 0 && dshm_set_server(fc->home) == 0)
 		dshm_shmctl(s.shmid, IPC_RMID, NULL);
-	printf("faults pages=%u rounds=%u other_host=%s rtt_4k_p50_us=%.1f", s.pages, fc->rounds,
-	       fc->other ? "yes" : "no", rtt);
+	printf("faults pages=%u rounds=%u other_host=%s rtt_4k_p50_us=%.1f uffd_floor_p50_us=%.1f "
+	       "uffd_floor_over_rtt=%.2f",
+	       s.pages, fc->rounds, fc->other ? "yes" : "no", rtt, floor,
+	       floor > 0 && rtt > 0 ? floor / rtt : -1.0);
 	if (bench_hist_count(h.miss) > 0) {
 		print_hist("read_miss", h.miss, rtt);
 		print_hist("upgrade", h.upgrade, rtt);
