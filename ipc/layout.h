@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define DSHM_TABLE_MAGIC UINT64_C(0x4453484d5441424c) /* "DSHMTABL" */
-#define DSHM_LAYOUT_VERSION 3
+#define DSHM_LAYOUT_VERSION 4
 
 /* Page trees: FANOUT entries a chunk, at most PT_MAX_HEIGHT levels. */
 #define PT_SHIFT 6
@@ -84,7 +84,13 @@ struct segment {
 	uint32_t mode;   /* low 9 bits: permissions; SEG_MODE_* */
 	uint32_t uid, gid, cuid, cgid;
 	int32_t cpid, lpid;
-	uint32_t pad;
+	/*
+	 * Nonzero while other hosts hold copies of some of its pages (the
+	 * home's pager sets it, under the owner's lock, before it hands a
+	 * page out): its bytes are then only right through coherent
+	 * attachments, and segs_read and segs_write refuse.
+	 */
+	_Atomic uint32_t remote;
 	int64_t atime, dtime, ctime;
 	_Atomic uint64_t gen; /* bumped by every write: a reader that saw gen g knows whether it changed */
 };

@@ -462,6 +462,18 @@ segs_access(struct table *t, const struct seg_cred *c, int32_t shmid, bool write
 	return rc;
 }
 
+int
+segs_set_remote(struct table *t, int32_t shmid, bool remote)
+{
+	uint32_t slot;
+
+	if (!find_locked(t, shmid, &slot))
+		return DSHM_INVALID;
+	atomic_store(&t->segments[slot].remote, remote);
+	owners_unlock(t, slot);
+	return DSHM_SUCCESS;
+}
+
 /* A row of connection k attaching shmid (preferring one with rdonly's flags), or -1. */
 static int64_t
 find_row(const struct table *t, const struct seg_conn *k, int32_t shmid, int rdonly)
@@ -588,6 +600,8 @@ segs_read(struct table *t, const struct seg_cred *c, const struct seg_conn *k, i
 		rc = DSHM_ACCESS;
 	else if (!in_range(t, slot, off, len))
 		rc = DSHM_INVALID;
+	else if (atomic_load(&g->remote))
+		rc = DSHM_HELD_REMOTELY;
 	else {
 		*gen = atomic_load(&g->gen);
 		*changed = !only_if_changed || *gen != known_gen;
@@ -631,6 +645,8 @@ segs_write(struct table *t, const struct seg_cred *c, const struct seg_conn *k, 
 	for (uint32_t n = 0; n < nruns; n++)
 		if (!in_range(t, slot, runs[n].off, runs[n].len))
 			rc = DSHM_INVALID;
+	if (rc == DSHM_SUCCESS && atomic_load(&g->remote))
+		rc = DSHM_HELD_REMOTELY;
 	if (rc == DSHM_SUCCESS) {
 		*others = atomic_load(&g->gen) != base_gen;
 		/*

@@ -84,6 +84,14 @@ int segs_detach(struct table *t, const struct seg_cred *c, const struct seg_conn
 int segs_access(struct table *t, const struct seg_cred *c, int32_t shmid, bool write,
 		uint64_t *segsz);
 
+/*
+ * Marks segment shmid as having pages on other hosts (remote), or not:
+ * the home's pager, before it hands a page out and after the last one
+ * came back.  While marked, segs_read and segs_write return
+ * DSHM_HELD_REMOTELY: the home's file lacks what other hosts write.
+ */
+int segs_set_remote(struct table *t, int32_t shmid, bool remote);
+
 /* How many attachments connection k holds. */
 uint32_t segs_conn_attachments(const struct table *t, const struct seg_conn *k);
 

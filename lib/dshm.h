@@ -58,6 +58,7 @@ extern "C" {
 #define DSHM_AUTH_REQUIRED (-221)       /* this server wants remote clients to authenticate first */
 #define DSHM_AUTH_FAILED (-222)         /* unknown name or wrong key (the server then hangs up) */
 #define DSHM_NOT_LOCAL (-223)           /* a mapping of the server's memory needs its Unix socket */
+#define DSHM_HELD_REMOTELY (-224)       /* EBUSY: other hosts hold the segment's pages: map it coherently */
 
 /*
  * The seed library's own names.  They are plain words that other code may

@@ -393,6 +393,7 @@ shm_errno(int status)
 	case DSHM_NO_MEMORY: return ENOMEM;
 	case DSHM_TOO_LARGE: return EINVAL;
 	case DSHM_NOT_LOCAL: return EIO; /* a coherent attachment through TCP */
+	case DSHM_HELD_REMOTELY: return EBUSY;
 	default: return EIO; /* the server is unreachable, or failed */
 	}
 }

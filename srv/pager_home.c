@@ -11,7 +11,9 @@
  * back if that host is lost.
  *
  * Invariants: a page has at most one writer among all hosts, and none
- * while any host reads it; the file holds a page's current bytes unless
+ * while any host reads it; while any page is on another host, the
+ * segment is marked in the table (segs_set_remote), set before the page
+ * leaves, so no worker copies bytes the file does not hold; the file holds a page's current bytes unless
  * another host holds it writable; one transition per page at a time,
  * the others wait in order (struct hpage's busy and waiting).
  */
@@ -118,6 +120,41 @@ file_punch(struct hseg *g, uint32_t page)
 	if (fallocate(g->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)page * PG, PG) < 0)
 		log_error("pager: fallocate(PUNCH_HOLE, segment %d, page %u): %s", g->shmid, page,
 			  strerror(errno));
+}
+
+/* ---- the table's mark: pages on other hosts ----------------------------- */
+
+/*
+ * Marks the segment in the table before its first page goes to another
+ * host: the mark is set under the owner's lock, which a worker holds
+ * while it copies bytes, so no copy reads or writes the file under a
+ * page that has left.  False when the segment is gone.
+ */
+static bool
+mark_remote(struct hseg *g)
+{
+	if (!g->remote && segs_set_remote(pager_table, g->shmid, true) != DSHM_SUCCESS)
+		return false;
+	g->remote = true;
+	return true;
+}
+
+/* Counts page in or out of what other hosts hold; the mark goes with the last. */
+static void
+tally(struct hseg *g, uint32_t page)
+{
+	struct hpage *p = &g->pages[page];
+	bool held = p->owner != 0 || p->readers != 0;
+
+	if (held == p->counted)
+		return;
+	p->counted = held;
+	if (held)
+		g->held++;
+	else if (--g->held == 0 && g->remote) {
+		segs_set_remote(pager_table, g->shmid, false);
+		g->remote = false;
+	}
 }
 
 /* ---- this host's mappings --------------------------------------------- */
@@ -234,6 +271,10 @@ finish(struct hseg *g, struct op *o)
 	case OK_FETCH:
 		if (o->from == NULL || o->from->dead)
 			break;
+		if (!mark_remote(g)) {
+			pc_send(o->from, OP_COH_FETCH, o->id, DSHM_INVALID, NULL, 0);
+			break;
+		}
 		/*
 		 * This host's mappings are protected before the page is read:
 		 * a store of theirs in between would be missing from the bytes
@@ -296,6 +337,7 @@ finish(struct hseg *g, struct op *o)
 	default:
 		break;
 	}
+	tally(g, o->page);
 	p->busy = NULL;
 	free(o);
 	if ((o = p->waiting) != NULL) {
@@ -357,6 +399,7 @@ recalled(struct recall_wait *w, bool had_write, const unsigned char *data)
 			p->readers |= bit; /* downgraded: it reads on */
 	} else
 		p->readers &= ~bit;
+	tally(w->g, w->page);
 	log_debug("home: seg %d page %u: recalled from host %d%s", w->g->shmid, w->page, w->c->host,
 		  had_write ? " with its bytes" : "");
 	if (--o->pending == 0)
@@ -521,6 +564,7 @@ home_request(struct pconn *c, const struct proto_header *h, const unsigned char 
 				}
 			}
 			p->readers &= ~(UINT64_C(1) << c->host);
+			tally(g, o->page);
 		}
 		start(g, o);
 		return;
@@ -568,5 +612,6 @@ home_host_gone(struct pconn *c)
 				p->home = PS_W;
 				protect_all(g, page, false);
 			}
+			tally(g, page);
 		}
 }

@@ -71,6 +71,8 @@ struct hseg {
 	struct reg *regs;
 	unsigned uncontrolled; /* mappings registered without a userfaultfd */
 	struct hpage *pages;   /* NULL until another host joins */
+	uint32_t held;         /* pages other hosts hold (struct hpage's counted) */
+	bool remote;           /* the table's mark (segs_set_remote) is set */
 	struct hseg *next;
 };
 
@@ -79,6 +81,7 @@ struct hpage {
 	uint8_t owner;         /* host index + 1 holding it writable; 0: none */
 	uint64_t readers;      /* hosts holding it readable */
 	unsigned char *shadow; /* the home's last copy while another host holds it writable */
+	bool counted;          /* in struct hseg's held: another host holds it */
 	struct op *busy, *waiting;
 };
 

@@ -346,6 +346,58 @@ test_system_calls_on_the_remote_host_over_tcp(void **state)
 }
 
 /*
+ * While host B holds a page, the home's byte path (dshm_read, dshm_write,
+ * a copied attachment) is refused with EBUSY rather than reading the
+ * hole the page left in the home's file; when B's process is gone, its
+ * bytes are home and the byte path serves them.
+ */
+static void
+test_the_byte_path_waits_while_another_host_holds_pages(void **state)
+{
+	static const char mine[] = "written by the host that is lost";
+	key_t key = (key_t)(0x7e500000u | ((uint32_t)getpid() & 0xffffu) << 8);
+	char out[160], buf[sizeof(mine)], *p, *text = NULL;
+	pid_t holder;
+	int id;
+
+	(void)state;
+	if (!H.ready)
+		skip();
+	assert_int_equal(dshm_set_server(H.a.unix_addr), 0);
+	assert_true((id = dshm_shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0666)) >= 0);
+	p = dshm_shmat(id, NULL, DSHM_SHM_COHERENT);
+	assert_true(p != (void *)-1);
+	strcpy(p, "the home's copy");
+	assert_int_equal(dshm_read(id, 0, buf, 16), 16);
+	assert_string_equal(buf, "the home's copy");
+	assert_true((holder = start("xhold", key, 1, 1, out, sizeof(out))) > 0);
+	assert_true(WAIT_UNTIL((free(text), text = read_whole_file(out)) != NULL &&
+				       strstr(text, "written") != NULL,
+			       PROGRAM_MS));
+	free(text);
+	errno = 0;
+	assert_int_equal(dshm_read(id, 0, buf, sizeof(buf)), -1);
+	assert_int_equal(errno, EBUSY);
+	errno = 0;
+	assert_int_equal(dshm_write(id, 0, "x", 1), -1);
+	assert_int_equal(errno, EBUSY);
+	errno = 0;
+	assert_true(dshm_shmat(id, NULL, 0) == (void *)-1);
+	assert_int_equal(errno, EBUSY);
+	/* The coherent attachment sees the host's bytes all along. */
+	assert_string_equal(p, mine);
+	/* Its process gone, host B gives the pages back, with its bytes. */
+	kill(holder, SIGKILL);
+	assert_int_equal(wait_child(holder, HARNESS_STOP_MS), 128 + SIGKILL);
+	assert_true(WAIT_UNTIL(dshm_read(id, 0, buf, sizeof(buf)) == (ssize_t)sizeof(buf), PROGRAM_MS));
+	assert_string_equal(buf, mine);
+	assert_int_equal(dshm_write(id, 0, "W", 1), 1);
+	assert_int_equal(p[0], 'W');
+	assert_int_equal(dshm_shmdt(p), 0);
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+}
+
+/*
  * Host B dies holding a page writable: what it wrote is lost, the home's
  * last copy stands, and the home's host goes on with the segment.
  */
@@ -401,6 +453,7 @@ main(void)
 		cmocka_unit_test(test_fork_exec_and_exit_on_the_remote_host_over_tcp),
 		cmocka_unit_test(test_read_only_attachments_on_the_remote_host_over_tcp),
 		cmocka_unit_test(test_system_calls_on_the_remote_host_over_tcp),
+		cmocka_unit_test(test_the_byte_path_waits_while_another_host_holds_pages),
 		cmocka_unit_test(test_a_lost_host_loses_only_its_own_stores),
 	};
 

@@ -187,6 +187,35 @@ test_the_files_of_a_table_go_with_segfile_remove(void **state)
 	assert_int_equal(file_size(&f->t, b), -1);
 }
 
+/* A segment whose pages other hosts hold: no byte moves through the file until the mark goes. */
+static void
+test_a_segment_marked_remote_refuses_reads_and_writes(void **state)
+{
+	struct fixture *f = *state;
+	const struct seg_conn k = {0, 1};
+	const struct seg_run run = {0, 3};
+	unsigned char got[3];
+	uint64_t gen, after;
+	bool others, changed;
+	int32_t id;
+
+	assert_int_equal(segs_get(&f->t, &ROOT, IPC_PRIVATE, FS, 0600, &id), DSHM_SUCCESS);
+	assert_int_equal(segs_set_remote(&f->t, id, true), DSHM_SUCCESS);
+	assert_int_equal(segs_read(&f->t, &ROOT, &k, id, 0, 3, got, 0, false, &gen, &changed),
+			 DSHM_HELD_REMOTELY);
+	assert_int_equal(segs_write(&f->t, &ROOT, &k, id, &run, 1, (const unsigned char *)"abc", 0,
+				    &after, &others),
+			 DSHM_HELD_REMOTELY);
+	assert_int_equal(segs_set_remote(&f->t, id, false), DSHM_SUCCESS);
+	assert_int_equal(segs_write(&f->t, &ROOT, &k, id, &run, 1, (const unsigned char *)"abc", 0,
+				    &after, &others),
+			 DSHM_SUCCESS);
+	assert_int_equal(segs_read(&f->t, &ROOT, &k, id, 0, 3, got, 0, false, &gen, &changed),
+			 DSHM_SUCCESS);
+	assert_memory_equal(got, "abc", 3);
+	assert_int_equal(segs_set_remote(&f->t, id + 1, true), DSHM_INVALID);
+}
+
 int
 main(void)
 {
@@ -196,6 +225,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_attachments_of_a_dead_process_the_kernel_named_do_not_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_removed_segment_whose_last_attacher_died_is_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_the_files_of_a_table_go_with_segfile_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_segment_marked_remote_refuses_reads_and_writes, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("segs", tests, NULL, NULL);
