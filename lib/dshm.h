@@ -370,8 +370,11 @@ int dshm_shmget(key_t key, size_t size, int shmflg);
  * segment's own memory, shared with dshmd and every process of its host
  * that attaches coherently, so every store is seen at once by every load,
  * as with the kernel's segments, and dshm_sync has nothing to do.  It
- * needs the server's Unix socket (the memory comes as a descriptor);
- * through TCP dshm_shmat fails with EIO.  dshm-run(1) attaches this way.
+ * needs the server's Unix socket (the memory comes as a descriptor), or
+ * through TCP a dshmd on this host named by $DSHM_LOCAL, which keeps
+ * this host's copy coherent with the segment's home (docs/SEGMENTS.md,
+ * "Across hosts"); else dshm_shmat fails with EIO.  dshm-run(1)
+ * attaches this way.
  */
 #define DSHM_SHM_COHERENT 04000000
 
@@ -387,7 +390,10 @@ int dshm_shmctl(int shmid, int cmd, struct shmid_ds *buf);
  */
 int dshm_sync(const void *shmaddr);
 
-/* Reads or writes a byte range of a segment without attaching it: bytes moved, or -1 with errno. */
+/*
+ * Reads or writes a byte range of a segment without attaching it: bytes
+ * moved, or -1 with errno (EBUSY while other hosts hold pages of it).
+ */
 ssize_t dshm_read(int shmid, size_t offset, void *buf, size_t len);
 ssize_t dshm_write(int shmid, size_t offset, const void *buf, size_t len);
 
