@@ -66,7 +66,8 @@ release(struct table *t, uint32_t slot)
 	segfile_unlink(t, shmid);
 }
 
-static uint64_t count_rows(const struct table *t, int32_t shmid);
+static uint64_t count_rows(struct table *t, uint32_t slot, int32_t shmid);
+static void drop_row(struct table *t, uint32_t slot, uint32_t i);
 
 /*
  * Finds segment shmid and returns with its lock held.  A removed segment
@@ -79,7 +80,7 @@ find_locked(struct table *t, int32_t shmid, uint32_t *slot)
 {
 	if (shmid < 0 || !owners_find_locked(t, OWNER_SEGMENT, shmid, slot))
 		return false;
-	if ((t->segments[*slot].mode & SEG_MODE_DEST) && count_rows(t, shmid) == 0) {
+	if ((t->segments[*slot].mode & SEG_MODE_DEST) && count_rows(t, *slot, shmid) == 0) {
 		release(t, *slot);
 		return false;
 	}
@@ -88,8 +89,8 @@ find_locked(struct table *t, int32_t shmid, uint32_t *slot)
 
 /*
  * Whether row r belongs to a process the kernel named and that is gone.
- * Its connection is closed, and its worker will drop the row as soon as
- * it sees that; until then the row must not count, or a parent that
+ * Its connection is closed, and its worker would drop the row as soon as
+ * it sees that; the row must go before anyone looks, or a parent that
  * reaped a killed child would see the child's attachments, which the
  * kernel drops before the parent can look.
  */
@@ -100,14 +101,24 @@ row_dead(const struct attach_row *r)
 	       errno == ESRCH;
 }
 
+/*
+ * shmid's attachments (its segment is at slot, locked).  A row of a dead
+ * process is dropped on the way, as its exit would have: the segment's
+ * dtime and lpid say so, as the kernel's do once the parent can look.
+ */
 static uint64_t
-count_rows(const struct table *t, int32_t shmid)
+count_rows(struct table *t, uint32_t slot, int32_t shmid)
 {
 	uint64_t n = 0;
 
-	for (uint32_t i = 0; i < t->hdr->max_attach; i++)
-		if (atomic_load(&t->attach[i].shmid) == shmid && !row_dead(&t->attach[i]))
+	for (uint32_t i = 0; i < t->hdr->max_attach; i++) {
+		if (atomic_load(&t->attach[i].shmid) != shmid)
+			continue;
+		if (row_dead(&t->attach[i]))
+			drop_row(t, slot, i);
+		else
 			n++;
+	}
 	return n;
 }
 
@@ -197,10 +208,11 @@ segs_get(struct table *t, const struct seg_cred *c, int32_t key, uint64_t size, 
 }
 
 static void
-fill_stat(const struct table *t, uint32_t slot, struct seg_stat *out)
+fill_stat(struct table *t, uint32_t slot, struct seg_stat *out)
 {
 	const struct segment *g = &t->segments[slot];
 	int32_t shmid = (int32_t)atomic_load(&t->owners[slot].id);
+	uint64_t nattch = count_rows(t, slot, shmid); /* first: it may stamp a dead attacher's detach */
 
 	*out = (struct seg_stat){
 		.shmid = shmid,
@@ -217,7 +229,7 @@ fill_stat(const struct table *t, uint32_t slot, struct seg_stat *out)
 		.ctime = g->ctime,
 		.cpid = g->cpid,
 		.lpid = g->lpid,
-		.nattch = count_rows(t, shmid),
+		.nattch = nattch,
 	};
 }
 
@@ -301,7 +313,7 @@ segs_rmid(struct table *t, const struct seg_cred *c, int32_t shmid)
 	if (rc != DSHM_SUCCESS)
 		return rc;
 	g = &t->segments[slot];
-	if (count_rows(t, shmid) == 0) {
+	if (count_rows(t, slot, shmid) == 0) {
 		release(t, slot); /* unlocks */
 		return DSHM_SUCCESS;
 	}
@@ -383,7 +395,7 @@ drop_row(struct table *t, uint32_t slot, uint32_t i)
 static void
 release_if_done(struct table *t, uint32_t slot, int32_t shmid)
 {
-	if ((t->segments[slot].mode & SEG_MODE_DEST) && count_rows(t, shmid) == 0)
+	if ((t->segments[slot].mode & SEG_MODE_DEST) && count_rows(t, slot, shmid) == 0)
 		release(t, slot);
 	else
 		owners_unlock(t, slot);

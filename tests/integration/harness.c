@@ -430,6 +430,8 @@ collect_args(va_list ap, const char **args)
 	return n;
 }
 
+static void (*exec_hook)(void);
+
 int
 server_spawnv(struct server *s, const char *const *args)
 {
@@ -514,6 +516,8 @@ server_spawnv(struct server *s, const char *const *args)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
+		if (exec_hook != NULL)
+			exec_hook();
 		execv(dshmd, (char *const *)argv);
 		dprintf(2, "harness: execv(%s): %s\n", dshmd, strerror(errno));
 		_exit(127);
@@ -527,6 +531,12 @@ server_spawnv(struct server *s, const char *const *args)
 	rec->key = s->key;
 	rec->shmid = -1;
 	return 0;
+}
+
+void
+server_set_exec_hook(void (*hook)(void))
+{
+	exec_hook = hook;
 }
 
 int

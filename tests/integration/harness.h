@@ -81,6 +81,12 @@ int server_start(struct server *s, ...) __attribute__((sentinel));
 
 /* Like server_start, but does not wait: for a dshmd expected to refuse. */
 int server_spawn(struct server *s, ...) __attribute__((sentinel));
+/*
+ * A function every later spawn runs in dshmd's child right before the
+ * exec (NULL: none), for a test that changes what dshmd may do (a
+ * seccomp filter, say).  It _exits on failure.
+ */
+void server_set_exec_hook(void (*hook)(void));
 int server_spawnv(struct server *s, const char *const *args);
 
 /* Waits for the ready line of a spawned dshmd; false if it exited or timed out. */

@@ -132,6 +132,9 @@ test_attachments_of_a_dead_process_the_kernel_named_do_not_count(void **state)
 			 DSHM_SUCCESS);
 	assert_int_equal(segs_stat(&f->t, &ROOT, id, false, false, &st), DSHM_SUCCESS);
 	assert_int_equal(st.nattch, 1);
+	/* The dead one is detached as its exit would have: the stat shows its detach. */
+	assert_true(st.dtime != 0);
+	assert_int_equal(st.lpid, gone.pid);
 	segs_detach_conn(&f->t, &(struct seg_conn){0, 2});
 	assert_int_equal(segs_stat(&f->t, &ROOT, id, false, false, &st), DSHM_SUCCESS);
 	assert_int_equal(st.nattch, 0);
