@@ -44,7 +44,7 @@ enum proto_opcode {
 	OP_SHM_CTL = 10,   /* i32 shmid, i32 cmd, u32 uid, u32 gid, u32 mode -> i32 ret, 80-byte stat or info */
 	OP_SHM_ATTACH = 11, /* i32 shmid, i32 flags, i32 lpid -> u64 segsz, u64 gen */
 	OP_SHM_DETACH = 12, /* i32 shmid, i32 rdonly */
-	OP_SHM_READ = 13,  /* i32 shmid, u32 flags, u64 off, u64 len, u64 known_gen -> u64 gen, u32 changed, u32 0, data */
+	OP_SHM_READ = 13,  /* i32 shmid, u32 flags, u64 off, u64 len, u64 known_gen -> u64 gen, u32 changed, u32 npages, data */
 	OP_SHM_WRITE = 14, /* i32 shmid, u32 nruns, u64 base_gen, nruns x (u64 off, u64 len), data -> u64 gen, u32 others, u32 0 */
 	OP_AUTH = 15,      /* u32 1, name -> 32-byte nonce; then u32 2, 32-byte mac -> u32 uid, u32 gid */
 	OP_SHM_MAP = 16,   /* as SHM_ATTACH; the reply carries the segment's file (SCM_RIGHTS) */
@@ -113,6 +113,14 @@ struct proto_hello {
 #define PROTO_SHM_RUN_LEN 16
 #define PROTO_SHM_WRITE_REPLY_LEN 16
 #define PROTO_SHM_READ_IF_CHANGED 1u
+/*
+ * SHM_READ's write notices: only the 4 KiB pages of the range changed
+ * after the known generation (offset a multiple of 4096); the reply's
+ * third u32 is their count, then their numbers (u32 each), then their
+ * bytes, 4096 each.
+ */
+#define PROTO_SHM_READ_CHANGED 2u
+#define PROTO_SHM_NOTICE_PAGE 4096u
 #define PROTO_AUTH_CHALLENGE 1u
 #define PROTO_AUTH_PROVE 2u
 #define PROTO_AUTH_NONCE_LEN 32

@@ -43,6 +43,25 @@ page_rounded(uint64_t size)
 	return (size + page - 1) / page * page;
 }
 
+static uint64_t
+notice_pages(uint64_t size)
+{
+	return (size + SEGFILE_NOTICE_PAGE - 1) / SEGFILE_NOTICE_PAGE;
+}
+
+uint64_t
+segfile_notices_at(uint64_t size)
+{
+	return page_rounded(size);
+}
+
+/* The whole file: the bytes, then a u64 per notice page. */
+static uint64_t
+file_size(uint64_t size)
+{
+	return segfile_notices_at(size) + page_rounded(notice_pages(size) * sizeof(uint64_t));
+}
+
 int
 segfile_create(struct table *t, int32_t shmid, uint64_t size)
 {
@@ -55,12 +74,12 @@ segfile_create(struct table *t, int32_t shmid, uint64_t size)
 		return errno == ENOSPC || errno == EMFILE || errno == ENFILE ? DSHM_NO_SPACE
 									     : DSHM_ERROR;
 	/* A file a dead creator left under this name is emptied first: it starts as zeros. */
-	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)page_rounded(size)) < 0) {
+	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)file_size(size)) < 0) {
 		close(fd);
 		shm_unlink(name);
 		return DSHM_ERROR;
 	}
-	e = posix_fallocate(fd, 0, (off_t)page_rounded(size));
+	e = posix_fallocate(fd, 0, (off_t)file_size(size));
 	close(fd);
 	if (e != 0) {
 		shm_unlink(name);
@@ -159,6 +178,65 @@ segfile_copy(struct table *t, uint32_t slot, uint64_t pos, void *buf, uint64_t l
 			FAULT_POINT("write_copying"); /* between two pages of one write */
 	}
 	return true;
+}
+
+/* Notices are moved this many at a time. */
+#define NOTICE_CHUNK 512
+
+bool
+segfile_stamp(struct table *t, uint32_t slot, uint64_t size, uint64_t pos, uint64_t len,
+	      uint64_t gen)
+{
+	uint64_t stamps[NOTICE_CHUNK], first, last;
+	int fd = fd_of(t, slot);
+
+	if (fd < 0)
+		return false;
+	if (len == 0)
+		return true;
+	first = pos / SEGFILE_NOTICE_PAGE;
+	last = (pos + len - 1) / SEGFILE_NOTICE_PAGE;
+	for (size_t i = 0; i < NOTICE_CHUNK; i++)
+		stamps[i] = gen;
+	while (first <= last) {
+		uint64_t n = last - first + 1 < NOTICE_CHUNK ? last - first + 1 : NOTICE_CHUNK;
+		size_t bytes = (size_t)n * sizeof(uint64_t);
+		off_t at = (off_t)(segfile_notices_at(size) + first * sizeof(uint64_t));
+
+		if (pwrite(fd, stamps, bytes, at) != (ssize_t)bytes)
+			return false;
+		first += n;
+	}
+	return true;
+}
+
+int64_t
+segfile_changed(struct table *t, uint32_t slot, uint64_t size, uint64_t pos, uint64_t len,
+		uint64_t since, uint32_t *pages)
+{
+	uint64_t stamps[NOTICE_CHUNK], first, last;
+	int64_t found = 0;
+	int fd = fd_of(t, slot);
+
+	if (fd < 0)
+		return -1;
+	if (len == 0)
+		return 0;
+	first = pos / SEGFILE_NOTICE_PAGE;
+	last = (pos + len - 1) / SEGFILE_NOTICE_PAGE;
+	while (first <= last) {
+		uint64_t n = last - first + 1 < NOTICE_CHUNK ? last - first + 1 : NOTICE_CHUNK;
+		size_t bytes = (size_t)n * sizeof(uint64_t);
+		off_t at = (off_t)(segfile_notices_at(size) + first * sizeof(uint64_t));
+
+		if (pread(fd, stamps, bytes, at) != (ssize_t)bytes)
+			return -1;
+		for (uint64_t i = 0; i < n; i++)
+			if (stamps[i] > since)
+				pages[found++] = (uint32_t)(first + i);
+		first += n;
+	}
+	return found;
 }
 
 void

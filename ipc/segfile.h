@@ -7,8 +7,15 @@
  * comes over the Unix socket), so it shares the very pages dshmd and
  * every other attacher on the host use.
  *
+ * After the bytes (from the next page on), the file keeps the segment's
+ * write notices: for each 4 KiB page, the write generation that last
+ * changed it, so a copied attachment's sync brings in only the pages
+ * others changed (docs/SEGMENTS.md).
+ *
  * Invariants: a segment's file exists from before its shmid is handed
- * out until after its slot is freed; the bytes are never read or written
+ * out until after its slot is freed; a page's notice is stamped before
+ * its bytes change, so no change goes unnoticed (a crash can leave a
+ * notice of a change undone, which costs a copy only); the bytes are never read or written
  * through the arena (the segment's frames there only count its size
  * against --memory and show in dshm-ipcs --map); a file of this
  * instance whose shmid names no live segment is an orphan, removed when
@@ -28,13 +35,35 @@
 void segfile_name(const struct table *t, int32_t shmid, char *out, size_t len);
 
 /*
- * Makes the file of a new segment, size bytes rounded up to whole pages,
- * zero-filled and reserved (posix_fallocate: a full /dev/shm is ENOSPC
+ * Makes the file of a new segment, size bytes rounded up to whole pages
+ * and its notices after them, zero-filled and reserved (posix_fallocate: a full /dev/shm is ENOSPC
  * now, never a SIGBUS in a client later).  A file left with that name by
  * a creation cut short is reused.  Returns DSHM_SUCCESS, DSHM_NO_SPACE
  * (no room in /dev/shm) or DSHM_ERROR.
  */
 int segfile_create(struct table *t, int32_t shmid, uint64_t size);
+
+/* The page unit of write notices (whatever the frame size or the host's pages). */
+#define SEGFILE_NOTICE_PAGE 4096u
+
+/* Where the notices of a segment of size bytes begin in its file. */
+uint64_t segfile_notices_at(uint64_t size);
+
+/*
+ * Stamps generation gen as the last change of every notice page that
+ * [pos, pos + len) touches, in the segment in slot (size bytes; locked
+ * by the caller).  False when the file could not be written.
+ */
+bool segfile_stamp(struct table *t, uint32_t slot, uint64_t size, uint64_t pos, uint64_t len,
+		   uint64_t gen);
+
+/*
+ * The notice pages of [pos, pos + len) changed after generation since:
+ * their numbers go to pages (room for one per page of the range), in
+ * order.  Returns how many, or -1 when the file could not be read.
+ */
+int64_t segfile_changed(struct table *t, uint32_t slot, uint64_t size, uint64_t pos, uint64_t len,
+			uint64_t since, uint32_t *pages);
 
 /* Removes the file of a segment that was freed. */
 void segfile_unlink(struct table *t, int32_t shmid);

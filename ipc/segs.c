@@ -624,6 +624,42 @@ segs_read(struct table *t, const struct seg_cred *c, const struct seg_conn *k, i
 	return rc;
 }
 
+int
+segs_read_changed(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
+		  int32_t shmid, uint64_t off, uint64_t len, uint64_t known_gen, uint32_t *pages,
+		  void *buf, uint32_t *npages, uint64_t *gen)
+{
+	struct segment *g;
+	uint32_t slot;
+	int rc = DSHM_SUCCESS;
+	int64_t n = 0;
+
+	*npages = 0;
+	if (off % SEGFILE_NOTICE_PAGE != 0)
+		return DSHM_INVALID;
+	if (!find_locked(t, shmid, &slot))
+		return DSHM_INVALID;
+	g = &t->segments[slot];
+	if (!perm_ok(g, c, S_IRUGO) && find_row(t, k, shmid, -1) < 0)
+		rc = DSHM_ACCESS;
+	else if (!in_range(t, slot, off, len))
+		rc = DSHM_INVALID;
+	else if (atomic_load(&g->remote))
+		rc = DSHM_HELD_REMOTELY;
+	else if ((*gen = atomic_load(&g->gen)) != known_gen &&
+		 (n = segfile_changed(t, slot, g->segsz, off, len, known_gen, pages)) < 0)
+		rc = DSHM_ERROR;
+	/* Each changed page whole: the file holds a whole last page, zeros past the size. */
+	for (int64_t i = 0; i < n && rc == DSHM_SUCCESS; i++)
+		if (!owners_copy(t, slot, (uint64_t)pages[i] * SEGFILE_NOTICE_PAGE,
+				 (unsigned char *)buf + i * SEGFILE_NOTICE_PAGE, SEGFILE_NOTICE_PAGE, false))
+			rc = DSHM_ERROR;
+	if (rc == DSHM_SUCCESS)
+		*npages = (uint32_t)n;
+	owners_unlock(t, slot);
+	return rc;
+}
+
 /*
  * Whether connection k holds a read-write attachment of shmid: it may
  * write whatever the mode says now, as a kernel attachment may.  Scanned
@@ -667,6 +703,10 @@ segs_write(struct table *t, const struct seg_cred *c, const struct seg_conn *k, 
 		 * nobody has seen, so every attachment reads them at its next sync.
 		 */
 		*gen = atomic_fetch_add(&g->gen, 1) + 1;
+		/* The notices before the bytes: a change is never missed, at worst one is undone. */
+		for (uint32_t n = 0; n < nruns && rc == DSHM_SUCCESS; n++)
+			if (!segfile_stamp(t, slot, g->segsz, runs[n].off, runs[n].len, *gen))
+				rc = DSHM_ERROR;
 		for (uint32_t n = 0; n < nruns && rc == DSHM_SUCCESS; n++) {
 			if (!owners_write(t, slot, runs[n].off, data, runs[n].len))
 				rc = DSHM_ERROR; /* this run is undone; those before it stay, as after a crash */

@@ -111,6 +111,18 @@ int segs_read(struct table *t, const struct seg_cred *c, const struct seg_conn *
 	      int32_t shmid, uint64_t off, uint64_t len, void *buf, uint64_t known_gen,
 	      bool only_if_changed, uint64_t *gen, bool *changed);
 
+/*
+ * The write notices of [off, off + len) (off a multiple of
+ * SEGFILE_NOTICE_PAGE): the numbers of the pages that changed after
+ * generation known_gen go to pages (room for one per page of the range),
+ * each page's bytes whole to buf (room for as many pages), *npages how
+ * many; none when the segment is still at known_gen.  *gen is the
+ * generation the bytes belong to.  Allowed as segs_read is.
+ */
+int segs_read_changed(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
+		      int32_t shmid, uint64_t off, uint64_t len, uint64_t known_gen, uint32_t *pages,
+		      void *buf, uint32_t *npages, uint64_t *gen);
+
 /* One byte range of a write. */
 struct seg_run {
 	uint64_t off, len;

@@ -86,9 +86,75 @@ shm_reattach_all(struct shm_link *l, int32_t lpid)
 }
 
 /*
+ * Brings in the pages others changed since the generation the local
+ * bytes match (the segment's write notices), into the data and the
+ * twin, window by window: nothing when the segment is still at that
+ * generation, and only the changed 4 KiB pages when it is not.
+ */
+static int
+pull_changed(struct attachment *a)
+{
+	const uint64_t page = PROTO_SHM_NOTICE_PAGE;
+	/* A window's reply holds its pages' numbers too: 4 bytes more per page. */
+	uint64_t win = shm_max_data / (page + 4) * page;
+	unsigned char *reply;
+	uint64_t gen = a->gen;
+	int rc = DSHM_SUCCESS;
+
+	if (win > a->segsz)
+		win = (a->segsz + page - 1) / page * page;
+	if ((reply = malloc(PROTO_SHM_READ_REPLY_LEN + win / page * (page + 4))) == NULL)
+		return DSHM_NO_MEMORY;
+	for (uint64_t off = 0; off < a->segsz && rc == DSHM_SUCCESS; off += win) {
+		unsigned char body[PROTO_SHM_READ_LEN];
+		struct proto_request r = {.opcode = OP_SHM_READ, .data_len = sizeof(body)};
+		uint64_t n = a->segsz - off < win ? a->segsz - off : win;
+		size_t got;
+		uint32_t count;
+
+		proto_put_u32(body, (uint32_t)a->shmid);
+		proto_put_u32(body + 4, PROTO_SHM_READ_CHANGED);
+		proto_put_u64(body + 8, off);
+		proto_put_u64(body + 16, n);
+		proto_put_u64(body + 24, a->gen);
+		rc = shm_call(a->link, &r, body, reply,
+			      PROTO_SHM_READ_REPLY_LEN + (n + page - 1) / page * (page + 4), &got);
+		if (rc != DSHM_SUCCESS)
+			break;
+		if (got < PROTO_SHM_READ_REPLY_LEN)
+			return free(reply), DSHM_DISCONNECTED_SERVER;
+		/* As pull: the first window's generation, at best what the bytes match. */
+		if (off == 0)
+			gen = proto_get_u64(reply);
+		if (!proto_get_u32(reply + 8))
+			break; /* unchanged since we last saw it */
+		count = proto_get_u32(reply + 12);
+		if (count > (n + page - 1) / page ||
+		    got != PROTO_SHM_READ_REPLY_LEN + (size_t)count * (page + 4))
+			return free(reply), DSHM_DISCONNECTED_SERVER;
+		for (uint32_t i = 0; i < count; i++) {
+			uint64_t at = (uint64_t)proto_get_u32(reply + PROTO_SHM_READ_REPLY_LEN + 4 * i) * page;
+			const unsigned char *bytes =
+				reply + PROTO_SHM_READ_REPLY_LEN + 4 * (size_t)count + (size_t)i * page;
+			uint64_t len = a->segsz - at < page ? a->segsz - at : page;
+
+			if (at < off || at >= off + n)
+				return free(reply), DSHM_DISCONNECTED_SERVER;
+			memcpy(a->lib + at, bytes, len);
+			memcpy(a->lib + a->maplen + at, bytes, len);
+		}
+	}
+	free(reply);
+	if (rc == DSHM_SUCCESS)
+		a->gen = gen;
+	return rc;
+}
+
+/*
  * Brings the server's bytes into the data and the twin, window by
  * window; with only_if_changed, not at all when the segment's write
- * generation is still the one the local bytes match.
+ * generation is still the one the local bytes match, and only the pages
+ * others changed when a->pulled says the local bytes match a->gen.
  */
 static int
 pull(struct attachment *a, bool only_if_changed)
@@ -98,6 +164,8 @@ pull(struct attachment *a, bool only_if_changed)
 	uint64_t gen = a->gen;
 	int rc = DSHM_SUCCESS;
 
+	if (only_if_changed && a->pulled)
+		return free(reply), pull_changed(a);
 	if (reply == NULL)
 		return DSHM_NO_MEMORY;
 	for (uint64_t off = 0; off < a->segsz && rc == DSHM_SUCCESS;) {
@@ -132,8 +200,10 @@ pull(struct attachment *a, bool only_if_changed)
 		off += n;
 	}
 	free(reply);
-	if (rc == DSHM_SUCCESS)
+	if (rc == DSHM_SUCCESS) {
 		a->gen = gen;
+		a->pulled = true;
+	}
 	return rc;
 }
 

@@ -48,6 +48,7 @@ struct attachment {
 	uint64_t segsz;
 	bool rdonly;
 	uint64_t gen; /* the write generation the local bytes are known to match */
+	bool pulled;  /* gen is real: a whole pull happened, later ones take write notices */
 	struct shm_link *link; /* the connection it was made on: its syncs and detach go there */
 	struct attachment *next;
 };

@@ -260,6 +260,51 @@ reply_detach(struct table *t, const struct proto_request *r, const struct peer *
 	return dispatch_reply_status(out, r->opcode, r->id, rc);
 }
 
+/*
+ * SHM_READ with PROTO_SHM_READ_CHANGED: the pages of the range others
+ * changed since the known generation, their numbers then their bytes.
+ */
+static bool
+reply_read_changed(struct table *t, const struct proto_request *r, const struct peer *p,
+		   struct buf *out, uint64_t len)
+{
+	const unsigned char *b = r->data;
+	struct seg_cred c = cred_of(p);
+	struct seg_conn k = {p->worker, p->serial};
+	uint64_t most = (len + PROTO_SHM_NOTICE_PAGE - 1) / PROTO_SHM_NOTICE_PAGE, gen = 0;
+	unsigned char *at, *list, *bytes;
+	uint32_t n = 0, *pages = malloc((size_t)(most ? most : 1) * sizeof(*pages));
+	int rc;
+
+	if (pages == NULL)
+		return dispatch_reply_status(out, r->opcode, r->id, DSHM_ERROR);
+	if ((at = buf_reserve(out, PROTO_HEADER_LEN + PROTO_SHM_READ_REPLY_LEN +
+					   most * (4 + PROTO_SHM_NOTICE_PAGE))) == NULL) {
+		free(pages);
+		return false;
+	}
+	list = at + PROTO_HEADER_LEN + PROTO_SHM_READ_REPLY_LEN;
+	bytes = list + most * 4;
+	rc = segs_read_changed(t, &c, &k, i32(b), proto_get_u64(b + 8), len, proto_get_u64(b + 24),
+			       pages, bytes, &n, &gen);
+	if (rc != DSHM_SUCCESS) {
+		free(pages);
+		return dispatch_reply_status(out, r->opcode, r->id, rc);
+	}
+	/* The numbers in the wire's byte order, the bytes right after them. */
+	for (uint32_t i = 0; i < n; i++)
+		proto_put_u32(list + 4 * i, pages[i]);
+	free(pages);
+	memmove(list + 4 * (size_t)n, bytes, (size_t)n * PROTO_SHM_NOTICE_PAGE);
+	len = 4 * (uint64_t)n + (uint64_t)n * PROTO_SHM_NOTICE_PAGE;
+	dispatch_put_header(at, r->opcode, r->id, rc, (uint32_t)(PROTO_SHM_READ_REPLY_LEN + len));
+	proto_put_u64(at + PROTO_HEADER_LEN, gen);
+	proto_put_u32(at + PROTO_HEADER_LEN + 8, gen != proto_get_u64(b + 24));
+	proto_put_u32(at + PROTO_HEADER_LEN + 12, n);
+	out->end += PROTO_HEADER_LEN + PROTO_SHM_READ_REPLY_LEN + len;
+	return true;
+}
+
 static bool
 reply_read(struct table *t, const struct proto_request *r, const struct peer *p,
 	   struct buf *out)
@@ -276,6 +321,8 @@ reply_read(struct table *t, const struct proto_request *r, const struct peer *p,
 		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
 	if ((len = proto_get_u64(b + 16)) > dispatch_max_data)
 		return dispatch_reply_status(out, r->opcode, r->id, DSHM_TOO_LARGE);
+	if (proto_get_u32(b + 4) & PROTO_SHM_READ_CHANGED)
+		return reply_read_changed(t, r, p, out, len);
 	if ((at = buf_reserve(out, PROTO_HEADER_LEN + PROTO_SHM_READ_REPLY_LEN + len)) == NULL)
 		return false;
 	rc = segs_read(t, &c, &k, i32(b), proto_get_u64(b + 8), len,

@@ -55,21 +55,24 @@ find_seg(int32_t shmid)
 static struct hseg *
 open_seg(int32_t shmid)
 {
+	const struct seg_cred self = {.privileged = true};
 	struct hseg *g = find_seg(shmid);
-	struct stat st;
+	uint64_t segsz;
 	int fd;
 
 	if (g != NULL)
 		return g;
-	if ((fd = segfile_open(pager_table, shmid, false)) < 0)
+	/* The size from the table: the file holds the write notices after the bytes. */
+	if (segs_access(pager_table, &self, shmid, false, &segsz) != DSHM_SUCCESS ||
+	    (fd = segfile_open(pager_table, shmid, false)) < 0)
 		return NULL;
-	if (fstat(fd, &st) < 0 || (g = calloc(1, sizeof(*g))) == NULL) {
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
 		close(fd);
 		return NULL;
 	}
 	g->shmid = shmid;
 	g->fd = fd;
-	g->segsz = (uint64_t)st.st_size;
+	g->segsz = segsz;
 	g->npages = (uint32_t)((g->segsz + PG - 1) / PG);
 	g->next = segs;
 	segs = g;

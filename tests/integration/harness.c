@@ -816,6 +816,17 @@ server_bytes_in(const struct server *s)
 }
 
 uint64_t
+server_bytes_out(const struct server *s)
+{
+	uint64_t sum = 0;
+
+	if (s->attached)
+		for (uint32_t i = 0; i < s->table.hdr->nworkers; i++)
+			sum += atomic_load(&s->table.workers[i].bytes_out);
+	return sum;
+}
+
+uint64_t
 server_requests(const struct server *s)
 {
 	uint64_t sum = 0;

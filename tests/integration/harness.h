@@ -141,6 +141,7 @@ bool server_attach(struct server *s);
 void server_detach(struct server *s);
 /* Sums of the scoreboard's counters over all workers. */
 uint64_t server_bytes_in(const struct server *s);
+uint64_t server_bytes_out(const struct server *s);
 uint64_t server_requests(const struct server *s);
 
 /* ---- processes and files ---------------------------------------------- */

@@ -412,6 +412,48 @@ test_a_segment_larger_than_one_request_syncs_whole(void **state)
 	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
 }
 
+/*
+ * A sync brings in only the pages others changed (the segment's write
+ * notices): one byte written elsewhere in 4 MiB costs a page, not the
+ * segment; and this process's own changes still go out.
+ */
+static void
+test_a_sync_brings_in_only_the_pages_others_changed(void **state)
+{
+	struct fixture *f = *state;
+	size_t size = 4u << 20;
+	unsigned char *p, b = 0x42;
+	uint64_t before;
+	pid_t pid;
+	int id;
+
+	assert_true(server_attach(&f->srv));
+	assert_true(fixture_use_for_segments(f));
+	assert_true((id = dshm_shmget(IPC_PRIVATE, size, 0600)) >= 0);
+	p = dshm_shmat(id, NULL, 0);
+	assert_true(p != (void *)-1);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(dshm_write(id, 3u << 20, &b, 1) == 1 ? 0 : 1);
+	assert_int_equal(wait_child(pid, HARNESS_STOP_MS), 0);
+	p[5] = 0x17;
+	/* Only this process talks to this server: what it sends is the sync's reply. */
+	before = server_bytes_out(&f->srv);
+	assert_int_equal(dshm_sync(p), 0);
+	assert_true(server_bytes_out(&f->srv) - before < 64u << 10);
+	assert_int_equal(p[3u << 20], 0x42);
+	assert_int_equal(p[5], 0x17);
+	assert_int_equal(dshm_read(id, 5, &b, 1), 1);
+	assert_int_equal(b, 0x17);
+	/* Nothing changed since: a sync brings in nothing. */
+	before = server_bytes_out(&f->srv);
+	assert_int_equal(dshm_sync(p), 0);
+	assert_true(server_bytes_out(&f->srv) - before < 4u << 10);
+	assert_int_equal(dshm_shmdt(p), 0);
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+}
+
 static void
 test_byte_ranges_outside_the_segment_are_einval(void **state)
 {
@@ -558,6 +600,7 @@ main(void)
 		TEST_BOTH(test_an_attachment_keeps_writing_after_the_mode_takes_write_away),
 		TEST_ONE_BARE(test_runs_before_a_crash_in_a_write_reach_every_attachment),
 		TEST_ONE(test_a_segment_larger_than_one_request_syncs_whole),
+		TEST_BOTH(test_a_sync_brings_in_only_the_pages_others_changed),
 		TEST_ONE(test_byte_ranges_outside_the_segment_are_einval),
 		TEST_BOTH(test_malformed_segment_requests_are_refused_and_the_connection_stays),
 		TEST_BOTH(test_calls_after_seteuid_act_with_the_new_ids_and_old_attachments_stay),

@@ -69,7 +69,9 @@ test_a_segment_has_a_zeroed_file_from_shmget_until_it_is_freed(void **state)
 	bool changed;
 
 	assert_int_equal(segs_get(&f->t, &ROOT, IPC_PRIVATE, 5000, 0600, &id), DSHM_SUCCESS);
-	assert_int_equal(file_size(&f->t, id), 8192); /* whole pages */
+	/* Whole pages of bytes, then a page of write notices (two u64 here). */
+	assert_int_equal(file_size(&f->t, id), 8192 + 4096);
+	assert_int_equal(segfile_notices_at(5000), 8192);
 	assert_int_equal(segs_read(&f->t, &ROOT, &(struct seg_conn){0, 1}, id, 4000, sizeof(got),
 				   got, 0, false, &gen, &changed),
 			 DSHM_SUCCESS);
@@ -183,11 +185,62 @@ test_the_files_of_a_table_go_with_segfile_remove(void **state)
 	assert_int_equal(segs_get(&f->t, &ROOT, IPC_PRIVATE, FS, 0600, &a), DSHM_SUCCESS);
 	assert_int_equal(segs_get(&f->t, &ROOT, IPC_PRIVATE, FS, 0600, &b), DSHM_SUCCESS);
 	assert_int_equal(segfile_remove(f->p.key, f->t.hdr->instance, false, true), 2);
-	assert_int_equal(file_size(&f->t, a), FS); /* a dry run removes nothing */
+	assert_int_equal(file_size(&f->t, a), FS + 4096); /* a dry run removes nothing */
 	segfile_forget(&f->t);
 	assert_int_equal(segfile_remove(f->p.key, 0, true, false), 2);
 	assert_int_equal(file_size(&f->t, a), -1);
 	assert_int_equal(file_size(&f->t, b), -1);
+}
+
+/*
+ * Write notices: after generation g, only the 4 KiB pages written since
+ * come back, whole, with their numbers; nothing while the segment is
+ * still at g.
+ */
+static void
+test_write_notices_name_only_the_pages_changed_since_a_generation(void **state)
+{
+	struct fixture *f = *state;
+	const struct seg_conn k = {0, 1};
+	const struct seg_run runs[2] = {{4095, 2}, {3 * 4096 + 10, 1}}; /* pages 0, 1 and 3 */
+	unsigned char bytes[4 * 4096];
+	uint32_t pages[4], n;
+	uint64_t gen, base, after;
+	bool others;
+	int32_t id;
+
+	assert_int_equal(segs_get(&f->t, &ROOT, IPC_PRIVATE, 4 * 4096 - 100, 0600, &id), DSHM_SUCCESS);
+	assert_int_equal(segs_read_changed(&f->t, &ROOT, &k, id, 0, 4 * 4096 - 100, 0, pages, bytes,
+					   &n, &base),
+			 DSHM_SUCCESS);
+	assert_int_equal(n, 0); /* nothing written yet */
+	assert_int_equal(segs_write(&f->t, &ROOT, &k, id, runs, 2, (const unsigned char *)"abc",
+				    base, &after, &others),
+			 DSHM_SUCCESS);
+	assert_int_equal(segs_read_changed(&f->t, &ROOT, &k, id, 0, 4 * 4096 - 100, base, pages,
+					   bytes, &n, &gen),
+			 DSHM_SUCCESS);
+	assert_int_equal(gen, after);
+	assert_int_equal(n, 3);
+	assert_int_equal(pages[0], 0);
+	assert_int_equal(pages[1], 1);
+	assert_int_equal(pages[2], 3);
+	assert_int_equal(bytes[4095], 'a');
+	assert_int_equal(bytes[4096], 'b');
+	assert_int_equal(bytes[2 * 4096 + 10], 'c');
+	/* A window names only its own pages; at the current generation, none. */
+	assert_int_equal(segs_read_changed(&f->t, &ROOT, &k, id, 2 * 4096, 4096, base, pages, bytes,
+					   &n, &gen),
+			 DSHM_SUCCESS);
+	assert_int_equal(n, 0);
+	assert_int_equal(segs_read_changed(&f->t, &ROOT, &k, id, 0, 4 * 4096 - 100, after, pages,
+					   bytes, &n, &gen),
+			 DSHM_SUCCESS);
+	assert_int_equal(n, 0);
+	/* A window starts on a notice page. */
+	assert_int_equal(segs_read_changed(&f->t, &ROOT, &k, id, 100, 4096, base, pages, bytes, &n,
+					   &gen),
+			 DSHM_INVALID);
 }
 
 /* A segment whose pages other hosts hold: no byte moves through the file until the mark goes. */
@@ -229,6 +282,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_a_removed_segment_whose_last_attacher_died_is_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_the_files_of_a_table_go_with_segfile_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_segment_marked_remote_refuses_reads_and_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_notices_name_only_the_pages_changed_since_a_generation, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("segs", tests, NULL, NULL);
