@@ -77,6 +77,19 @@ struct owner {
 #define SEG_MODE_DEST 01000   /* SHM_DEST: removed, goes when the last attachment does */
 #define SEG_MODE_LOCKED 02000 /* SHM_LOCKED: SHM_LOCK was asked (memory is never swapped anyway) */
 
+/*
+ * SEG_SHARED_HOSTS: other hosts hold copies of some of its pages (the
+ * home's pager sets it, under the owner's lock, before it hands a page
+ * out, and clears it when the last comes back): its bytes are then only
+ * right through coherent attachments, and segs_read and segs_write
+ * refuse.  SEG_SHARED_MAPPED: its file was handed to a coherent
+ * attachment (or to another host) once; stores to memory bump no
+ * generation and stamp no write notice, so from then on a copied
+ * attachment's pull takes every page.  It stays until the segment goes.
+ */
+#define SEG_SHARED_HOSTS 1u
+#define SEG_SHARED_MAPPED 2u
+
 struct segment {
 	int32_t key;     /* IPC_PRIVATE (0) once removed */
 	uint32_t seq;
@@ -84,13 +97,7 @@ struct segment {
 	uint32_t mode;   /* low 9 bits: permissions; SEG_MODE_* */
 	uint32_t uid, gid, cuid, cgid;
 	int32_t cpid, lpid;
-	/*
-	 * Nonzero while other hosts hold copies of some of its pages (the
-	 * home's pager sets it, under the owner's lock, before it hands a
-	 * page out): its bytes are then only right through coherent
-	 * attachments, and segs_read and segs_write refuse.
-	 */
-	_Atomic uint32_t remote;
+	_Atomic uint32_t shared; /* SEG_SHARED_* */
 	int64_t atime, dtime, ctime;
 	_Atomic uint64_t gen; /* bumped by every write: a reader that saw gen g knows whether it changed */
 };

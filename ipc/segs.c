@@ -475,13 +475,28 @@ segs_access(struct table *t, const struct seg_cred *c, int32_t shmid, bool write
 }
 
 int
+segs_note_mapped(struct table *t, int32_t shmid)
+{
+	uint32_t slot;
+
+	if (!find_locked(t, shmid, &slot))
+		return DSHM_INVALID;
+	atomic_fetch_or(&t->segments[slot].shared, SEG_SHARED_MAPPED);
+	owners_unlock(t, slot);
+	return DSHM_SUCCESS;
+}
+
+int
 segs_set_remote(struct table *t, int32_t shmid, bool remote)
 {
 	uint32_t slot;
 
 	if (!find_locked(t, shmid, &slot))
 		return DSHM_INVALID;
-	atomic_store(&t->segments[slot].remote, remote);
+	if (remote)
+		atomic_fetch_or(&t->segments[slot].shared, SEG_SHARED_HOSTS | SEG_SHARED_MAPPED);
+	else
+		atomic_fetch_and(&t->segments[slot].shared, ~SEG_SHARED_HOSTS);
 	owners_unlock(t, slot);
 	return DSHM_SUCCESS;
 }
@@ -612,7 +627,7 @@ segs_read(struct table *t, const struct seg_cred *c, const struct seg_conn *k, i
 		rc = DSHM_ACCESS;
 	else if (!in_range(t, slot, off, len))
 		rc = DSHM_INVALID;
-	else if (atomic_load(&g->remote))
+	else if ((atomic_load(&g->shared) & SEG_SHARED_HOSTS))
 		rc = DSHM_HELD_REMOTELY;
 	else {
 		*gen = atomic_load(&g->gen);
@@ -624,10 +639,21 @@ segs_read(struct table *t, const struct seg_cred *c, const struct seg_conn *k, i
 	return rc;
 }
 
+/* Lists every notice page of [off, off + len) as changed. */
+static int64_t
+all_pages(uint64_t off, uint64_t len, uint32_t *pages)
+{
+	int64_t n = 0;
+
+	for (uint64_t p = off / SEGFILE_NOTICE_PAGE; len > 0 && p * SEGFILE_NOTICE_PAGE < off + len; p++)
+		pages[n++] = (uint32_t)p;
+	return n;
+}
+
 int
 segs_read_changed(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
 		  int32_t shmid, uint64_t off, uint64_t len, uint64_t known_gen, uint32_t *pages,
-		  void *buf, uint32_t *npages, uint64_t *gen)
+		  void *buf, uint32_t *npages, uint64_t *gen, bool *changed)
 {
 	struct segment *g;
 	uint32_t slot;
@@ -644,10 +670,15 @@ segs_read_changed(struct table *t, const struct seg_cred *c, const struct seg_co
 		rc = DSHM_ACCESS;
 	else if (!in_range(t, slot, off, len))
 		rc = DSHM_INVALID;
-	else if (atomic_load(&g->remote))
+	else if ((atomic_load(&g->shared) & SEG_SHARED_HOSTS))
 		rc = DSHM_HELD_REMOTELY;
-	else if ((*gen = atomic_load(&g->gen)) != known_gen &&
-		 (n = segfile_changed(t, slot, g->segsz, off, len, known_gen, pages)) < 0)
+	else if (atomic_load(&g->shared) & SEG_SHARED_MAPPED) {
+		/* Stores to memory leave no notice: every page may have changed. */
+		*gen = atomic_load(&g->gen);
+		*changed = true;
+		n = all_pages(off, len, pages);
+	} else if ((*changed = (*gen = atomic_load(&g->gen)) != known_gen) &&
+		   (n = segfile_changed(t, slot, g->segsz, off, len, known_gen, pages)) < 0)
 		rc = DSHM_ERROR;
 	/* Each changed page whole: the file holds a whole last page, zeros past the size. */
 	for (int64_t i = 0; i < n && rc == DSHM_SUCCESS; i++)
@@ -693,7 +724,7 @@ segs_write(struct table *t, const struct seg_cred *c, const struct seg_conn *k, 
 	for (uint32_t n = 0; n < nruns; n++)
 		if (!in_range(t, slot, runs[n].off, runs[n].len))
 			rc = DSHM_INVALID;
-	if (rc == DSHM_SUCCESS && atomic_load(&g->remote))
+	if (rc == DSHM_SUCCESS && (atomic_load(&g->shared) & SEG_SHARED_HOSTS))
 		rc = DSHM_HELD_REMOTELY;
 	if (rc == DSHM_SUCCESS) {
 		*others = atomic_load(&g->gen) != base_gen;

@@ -84,6 +84,9 @@ int segs_detach(struct table *t, const struct seg_cred *c, const struct seg_conn
 int segs_access(struct table *t, const struct seg_cred *c, int32_t shmid, bool write,
 		uint64_t *segsz);
 
+/* Marks segment shmid's file as handed to a coherent attachment (SEG_SHARED_MAPPED). */
+int segs_note_mapped(struct table *t, int32_t shmid);
+
 /*
  * Marks segment shmid as having pages on other hosts (remote), or not:
  * the home's pager, before it hands a page out and after the last one
@@ -116,12 +119,14 @@ int segs_read(struct table *t, const struct seg_cred *c, const struct seg_conn *
  * SEGFILE_NOTICE_PAGE): the numbers of the pages that changed after
  * generation known_gen go to pages (room for one per page of the range),
  * each page's bytes whole to buf (room for as many pages), *npages how
- * many; none when the segment is still at known_gen.  *gen is the
- * generation the bytes belong to.  Allowed as segs_read is.
+ * many; none, and *changed false, when the segment is still at
+ * known_gen.  A segment whose file was ever mapped (SEG_SHARED_MAPPED)
+ * names every page, changed.  *gen is the generation the bytes belong
+ * to.  Allowed as segs_read is.
  */
 int segs_read_changed(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
 		      int32_t shmid, uint64_t off, uint64_t len, uint64_t known_gen, uint32_t *pages,
-		      void *buf, uint32_t *npages, uint64_t *gen);
+		      void *buf, uint32_t *npages, uint64_t *gen, bool *changed);
 
 /* One byte range of a write. */
 struct seg_run {

@@ -228,7 +228,11 @@ reply_map(struct table *t, const struct proto_request *r, struct peer *p, struct
 	rc = segs_attach(t, &c, &k, shmid, flags, lpid, &segsz, &gen);
 	if (rc != DSHM_SUCCESS)
 		return dispatch_reply_status(out, r->opcode, r->id, rc);
-	if ((fd = segfile_open(t, shmid, (flags & SHM_RDONLY) != 0)) < 0) {
+	/* Before the file leaves: from now on copied attachments pull every page. */
+	if ((fd = segfile_open(t, shmid, (flags & SHM_RDONLY) != 0)) < 0 ||
+	    segs_note_mapped(t, shmid) != DSHM_SUCCESS) {
+		if (fd >= 0)
+			close(fd);
 		/* Out of descriptors, most likely: the attachment is undone. */
 		segs_detach(t, &c, &k, shmid, (flags & SHM_RDONLY) != 0);
 		return dispatch_reply_status(out, r->opcode, r->id, DSHM_ERROR);
@@ -274,6 +278,7 @@ reply_read_changed(struct table *t, const struct proto_request *r, const struct 
 	uint64_t most = (len + PROTO_SHM_NOTICE_PAGE - 1) / PROTO_SHM_NOTICE_PAGE, gen = 0;
 	unsigned char *at, *list, *bytes;
 	uint32_t n = 0, *pages = malloc((size_t)(most ? most : 1) * sizeof(*pages));
+	bool changed = false;
 	int rc;
 
 	if (pages == NULL)
@@ -286,7 +291,7 @@ reply_read_changed(struct table *t, const struct proto_request *r, const struct 
 	list = at + PROTO_HEADER_LEN + PROTO_SHM_READ_REPLY_LEN;
 	bytes = list + most * 4;
 	rc = segs_read_changed(t, &c, &k, i32(b), proto_get_u64(b + 8), len, proto_get_u64(b + 24),
-			       pages, bytes, &n, &gen);
+			       pages, bytes, &n, &gen, &changed);
 	if (rc != DSHM_SUCCESS) {
 		free(pages);
 		return dispatch_reply_status(out, r->opcode, r->id, rc);
@@ -299,7 +304,7 @@ reply_read_changed(struct table *t, const struct proto_request *r, const struct 
 	len = 4 * (uint64_t)n + (uint64_t)n * PROTO_SHM_NOTICE_PAGE;
 	dispatch_put_header(at, r->opcode, r->id, rc, (uint32_t)(PROTO_SHM_READ_REPLY_LEN + len));
 	proto_put_u64(at + PROTO_HEADER_LEN, gen);
-	proto_put_u32(at + PROTO_HEADER_LEN + 8, gen != proto_get_u64(b + 24));
+	proto_put_u32(at + PROTO_HEADER_LEN + 8, changed);
 	proto_put_u32(at + PROTO_HEADER_LEN + 12, n);
 	out->end += PROTO_HEADER_LEN + PROTO_SHM_READ_REPLY_LEN + len;
 	return true;

@@ -206,19 +206,19 @@ test_write_notices_name_only_the_pages_changed_since_a_generation(void **state)
 	unsigned char bytes[4 * 4096];
 	uint32_t pages[4], n;
 	uint64_t gen, base, after;
-	bool others;
+	bool others, changed;
 	int32_t id;
 
 	assert_int_equal(segs_get(&f->t, &ROOT, IPC_PRIVATE, 4 * 4096 - 100, 0600, &id), DSHM_SUCCESS);
 	assert_int_equal(segs_read_changed(&f->t, &ROOT, &k, id, 0, 4 * 4096 - 100, 0, pages, bytes,
-					   &n, &base),
+					   &n, &base, &changed),
 			 DSHM_SUCCESS);
 	assert_int_equal(n, 0); /* nothing written yet */
 	assert_int_equal(segs_write(&f->t, &ROOT, &k, id, runs, 2, (const unsigned char *)"abc",
 				    base, &after, &others),
 			 DSHM_SUCCESS);
 	assert_int_equal(segs_read_changed(&f->t, &ROOT, &k, id, 0, 4 * 4096 - 100, base, pages,
-					   bytes, &n, &gen),
+					   bytes, &n, &gen, &changed),
 			 DSHM_SUCCESS);
 	assert_int_equal(gen, after);
 	assert_int_equal(n, 3);
@@ -230,17 +230,25 @@ test_write_notices_name_only_the_pages_changed_since_a_generation(void **state)
 	assert_int_equal(bytes[2 * 4096 + 10], 'c');
 	/* A window names only its own pages; at the current generation, none. */
 	assert_int_equal(segs_read_changed(&f->t, &ROOT, &k, id, 2 * 4096, 4096, base, pages, bytes,
-					   &n, &gen),
+					   &n, &gen, &changed),
 			 DSHM_SUCCESS);
 	assert_int_equal(n, 0);
 	assert_int_equal(segs_read_changed(&f->t, &ROOT, &k, id, 0, 4 * 4096 - 100, after, pages,
-					   bytes, &n, &gen),
+					   bytes, &n, &gen, &changed),
 			 DSHM_SUCCESS);
 	assert_int_equal(n, 0);
 	/* A window starts on a notice page. */
 	assert_int_equal(segs_read_changed(&f->t, &ROOT, &k, id, 100, 4096, base, pages, bytes, &n,
-					   &gen),
+					   &gen, &changed),
 			 DSHM_INVALID);
+	/* Once its file was mapped, stores leave no notice: every page comes, changed. */
+	assert_int_equal(segs_note_mapped(&f->t, id), DSHM_SUCCESS);
+	assert_int_equal(segs_read_changed(&f->t, &ROOT, &k, id, 0, 4 * 4096 - 100, after, pages,
+					   bytes, &n, &gen, &changed),
+			 DSHM_SUCCESS);
+	assert_true(changed);
+	assert_int_equal(n, 4);
+	assert_int_equal(pages[3], 3);
 }
 
 /* A segment whose pages other hosts hold: no byte moves through the file until the mark goes. */
