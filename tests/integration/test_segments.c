@@ -454,6 +454,38 @@ test_a_sync_brings_in_only_the_pages_others_changed(void **state)
 	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
 }
 
+/*
+ * A coherent attachment's stores go to memory and bump no generation:
+ * a copied attachment of the same segment still sees them at its next
+ * sync, and the coherent one sees what the copied one published.
+ */
+static void
+test_a_copied_attachment_sees_a_coherent_ones_stores_at_its_sync(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char *copied, *coherent;
+	int id;
+
+	assert_true(fixture_use_for_segments(f));
+	assert_true((id = dshm_shmget(IPC_PRIVATE, 3 * 4096, 0600)) >= 0);
+	copied = dshm_shmat(id, NULL, 0);
+	assert_true(copied != (void *)-1);
+	coherent = dshm_shmat(id, NULL, DSHM_SHM_COHERENT);
+	assert_true(coherent != (void *)-1);
+	coherent[2 * 4096 + 1] = 0x3c;
+	copied[7] = 0x4d;
+	assert_int_equal(dshm_sync(copied), 0);
+	assert_int_equal(copied[2 * 4096 + 1], 0x3c);
+	assert_int_equal(coherent[7], 0x4d);
+	/* And again, with nothing written through the server in between. */
+	coherent[4096] = 0x5e;
+	assert_int_equal(dshm_sync(copied), 0);
+	assert_int_equal(copied[4096], 0x5e);
+	assert_int_equal(dshm_shmdt(coherent), 0);
+	assert_int_equal(dshm_shmdt(copied), 0);
+	assert_int_equal(dshm_shmctl(id, IPC_RMID, NULL), 0);
+}
+
 static void
 test_byte_ranges_outside_the_segment_are_einval(void **state)
 {
@@ -601,6 +633,7 @@ main(void)
 		TEST_ONE_BARE(test_runs_before_a_crash_in_a_write_reach_every_attachment),
 		TEST_ONE(test_a_segment_larger_than_one_request_syncs_whole),
 		TEST_BOTH(test_a_sync_brings_in_only_the_pages_others_changed),
+		TEST_ONE(test_a_copied_attachment_sees_a_coherent_ones_stores_at_its_sync),
 		TEST_ONE(test_byte_ranges_outside_the_segment_are_einval),
 		TEST_BOTH(test_malformed_segment_requests_are_refused_and_the_connection_stays),
 		TEST_BOTH(test_calls_after_seteuid_act_with_the_new_ids_and_old_attachments_stay),
