@@ -188,6 +188,35 @@ get_i32(const unsigned char *p)
 	return (int32_t)proto_get_u32(p);
 }
 
+/*
+ * A read of write notices: n pages of the range, ascending, each whole
+ * and as last written (zeros past the segment's size).
+ */
+static void
+shadow_changed_pages(int32_t shmid, uint64_t off, uint64_t len, const struct fuzz_reply *r)
+{
+	const uint64_t page = PROTO_SHM_NOTICE_PAGE;
+	uint32_t n = proto_get_u32(r->body + 12);
+	const unsigned char *list = r->body + PROTO_SHM_READ_REPLY_LEN, *bytes = list + 4 * (size_t)n;
+	struct shadow_obj *o = shadow_find(OP_SHM_GET, shmid);
+	static const unsigned char zero[PROTO_SHM_NOTICE_PAGE];
+
+	if (r->len != PROTO_SHM_READ_REPLY_LEN + (uint64_t)n * (4 + page))
+		fuzz_fail("shadow", "a read of write notices returned another size");
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t at = (uint64_t)proto_get_u32(list + 4 * i) * page, have;
+
+		if (at < off || at >= off + len || (i > 0 && at <= (uint64_t)proto_get_u32(list + 4 * i - 4) * page))
+			fuzz_fail("shadow", "a read of write notices named a page out of its range or order");
+		have = o == NULL || at >= o->size ? 0 : o->size - at < page ? o->size - at : page;
+		if (have > 0)
+			shadow_compare(shadow_range(OP_SHM_GET, shmid, at, have, "a notices read"),
+				       bytes + (size_t)i * page, have, "segment", shmid, at);
+		shadow_compare(zero, bytes + (size_t)i * page + have, page - have, "segment", shmid,
+			       at + have);
+	}
+}
+
 /* What a request the server carried out (r: its reply) does to the shadow. */
 static void
 shadow_apply(const unsigned char *req, const struct fuzz_reply *r)
@@ -256,6 +285,10 @@ shadow_apply(const unsigned char *req, const struct fuzz_reply *r)
 
 		if (proto_get_u32(r->body + 8) == 0) /* unchanged: no bytes */
 			break;
+		if (proto_get_u32(b + 4) & PROTO_SHM_READ_CHANGED) {
+			shadow_changed_pages(get_i32(b), off, len, r);
+			break;
+		}
 		if (r->len != PROTO_SHM_READ_REPLY_LEN + len)
 			fuzz_fail("shadow", "a segment read returned another size");
 		shadow_compare(shadow_range(OP_SHM_GET, get_i32(b), off, len, "a segment read"),

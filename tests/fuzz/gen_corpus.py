@@ -240,6 +240,16 @@ def handler_seeds():
         shm_detach(16, 1), shm_ctl(16, IPC_RMID), shm_read(16, 0, 10),
         shm_detach(16, 0), shm_get(0x1234, 0, 0), shm_get(IPC_PRIVATE, 0o600, 16384),
         shm_get(IPC_PRIVATE, 0o600, 1))
+    # Write notices (SHM_READ flag 2): pages changed since a generation, a
+    # window of its own, an unaligned offset, the generation after the write.
+    seeds["seed-write-notices"] = conn(
+        ROOT | PIECE_16 << 2,
+        shm_get(0x4e, IPC_CREAT | 0o600, 3 * 4096 - 10), shm_attach(16),
+        shm_read(16, 0, 3 * 4096 - 10, 2, 0),
+        shm_write(16, [(4095, pattern(2)), (2 * 4096 + 5, pattern(3))]),
+        shm_read(16, 0, 3 * 4096 - 10, 2, 0), shm_read(16, 4096, 4096, 2, 0),
+        shm_read(16, 100, 4096, 2, 0), shm_read(16, 0, 3 * 4096 - 10, 2, 1),
+        shm_read(16, 0, 3 * 4096 - 10, 3, 0))
     seeds["seed-tcp-ident"] = conn(
         TCP, shm_get(0x77, IPC_CREAT | 0o600, 100), ident(4000, 1000, 1000),
         shm_get(0x77, IPC_CREAT | 0o600, 100), shm_attach(16), shm_write(16, [(0, b"tcp")]),
