@@ -610,6 +610,23 @@ in_range(const struct table *t, uint32_t slot, uint64_t off, uint64_t len)
 	return off <= size && len <= size - off;
 }
 
+/* A read's checks, the segment locked at slot: its mode or an attachment, the range, the hosts. */
+static int
+may_read(struct table *t, const struct seg_cred *c, const struct seg_conn *k, uint32_t slot,
+	 int32_t shmid, uint64_t off, uint64_t len)
+{
+	const struct segment *g = &t->segments[slot];
+
+	/* The mode first: the attachment rows are scanned only when it says no. */
+	if (!perm_ok(g, c, S_IRUGO) && find_row(t, k, shmid, -1) < 0)
+		return DSHM_ACCESS;
+	if (!in_range(t, slot, off, len))
+		return DSHM_INVALID;
+	if (atomic_load(&g->shared) & SEG_SHARED_HOSTS)
+		return DSHM_HELD_REMOTELY;
+	return DSHM_SUCCESS;
+}
+
 int
 segs_read(struct table *t, const struct seg_cred *c, const struct seg_conn *k, int32_t shmid,
 	  uint64_t off, uint64_t len, void *buf, uint64_t known_gen, bool only_if_changed,
@@ -617,19 +634,12 @@ segs_read(struct table *t, const struct seg_cred *c, const struct seg_conn *k, i
 {
 	struct segment *g;
 	uint32_t slot;
-	int rc = DSHM_SUCCESS;
+	int rc;
 
 	if (!find_locked(t, shmid, &slot))
 		return DSHM_INVALID;
 	g = &t->segments[slot];
-	/* The mode first: the attachment rows are scanned only when it says no. */
-	if (!perm_ok(g, c, S_IRUGO) && find_row(t, k, shmid, -1) < 0)
-		rc = DSHM_ACCESS;
-	else if (!in_range(t, slot, off, len))
-		rc = DSHM_INVALID;
-	else if ((atomic_load(&g->shared) & SEG_SHARED_HOSTS))
-		rc = DSHM_HELD_REMOTELY;
-	else {
+	if ((rc = may_read(t, c, k, slot, shmid, off, len)) == DSHM_SUCCESS) {
 		*gen = atomic_load(&g->gen);
 		*changed = !only_if_changed || *gen != known_gen;
 		if (*changed && !owners_copy(t, slot, off, buf, len, false))
@@ -657,8 +667,8 @@ segs_read_changed(struct table *t, const struct seg_cred *c, const struct seg_co
 {
 	struct segment *g;
 	uint32_t slot;
-	int rc = DSHM_SUCCESS;
 	int64_t n = 0;
+	int rc;
 
 	*npages = 0;
 	if (off % SEGFILE_NOTICE_PAGE != 0)
@@ -666,18 +676,13 @@ segs_read_changed(struct table *t, const struct seg_cred *c, const struct seg_co
 	if (!find_locked(t, shmid, &slot))
 		return DSHM_INVALID;
 	g = &t->segments[slot];
-	if (!perm_ok(g, c, S_IRUGO) && find_row(t, k, shmid, -1) < 0)
-		rc = DSHM_ACCESS;
-	else if (!in_range(t, slot, off, len))
-		rc = DSHM_INVALID;
-	else if ((atomic_load(&g->shared) & SEG_SHARED_HOSTS))
-		rc = DSHM_HELD_REMOTELY;
-	else if (atomic_load(&g->shared) & SEG_SHARED_MAPPED) {
+	rc = may_read(t, c, k, slot, shmid, off, len);
+	if (rc == DSHM_SUCCESS && (atomic_load(&g->shared) & SEG_SHARED_MAPPED)) {
 		/* Stores to memory leave no notice: every page may have changed. */
 		*gen = atomic_load(&g->gen);
 		*changed = true;
 		n = all_pages(off, len, pages);
-	} else if ((*changed = (*gen = atomic_load(&g->gen)) != known_gen) &&
+	} else if (rc == DSHM_SUCCESS && (*changed = (*gen = atomic_load(&g->gen)) != known_gen) &&
 		   (n = segfile_changed(t, slot, g->segsz, off, len, known_gen, pages)) < 0)
 		rc = DSHM_ERROR;
 	/* Each changed page whole: the file holds a whole last page, zeros past the size. */

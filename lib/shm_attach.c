@@ -86,6 +86,29 @@ shm_reattach_all(struct shm_link *l, int32_t lpid)
 }
 
 /*
+ * One SHM_READ of [off, off + n) with flags, against the generation the
+ * local bytes match; *got is the reply's length, at least its fixed part.
+ */
+static int
+read_window(struct attachment *a, uint32_t flags, uint64_t off, uint64_t n, unsigned char *reply,
+	    size_t cap, size_t *got)
+{
+	unsigned char body[PROTO_SHM_READ_LEN];
+	struct proto_request r = {.opcode = OP_SHM_READ, .data_len = sizeof(body)};
+	int rc;
+
+	proto_put_u32(body, (uint32_t)a->shmid);
+	proto_put_u32(body + 4, flags);
+	proto_put_u64(body + 8, off);
+	proto_put_u64(body + 16, n);
+	proto_put_u64(body + 24, a->gen);
+	rc = shm_call(a->link, &r, body, reply, cap, got);
+	if (rc == DSHM_SUCCESS && *got < PROTO_SHM_READ_REPLY_LEN)
+		return DSHM_DISCONNECTED_SERVER;
+	return rc;
+}
+
+/*
  * Brings in the pages others changed since the generation the local
  * bytes match (the segment's write notices), into the data and the
  * twin, window by window: nothing when the segment is still at that
@@ -106,23 +129,14 @@ pull_changed(struct attachment *a)
 	if ((reply = malloc(PROTO_SHM_READ_REPLY_LEN + win / page * (page + 4))) == NULL)
 		return DSHM_NO_MEMORY;
 	for (uint64_t off = 0; off < a->segsz && rc == DSHM_SUCCESS; off += win) {
-		unsigned char body[PROTO_SHM_READ_LEN];
-		struct proto_request r = {.opcode = OP_SHM_READ, .data_len = sizeof(body)};
 		uint64_t n = a->segsz - off < win ? a->segsz - off : win;
 		size_t got;
 		uint32_t count;
 
-		proto_put_u32(body, (uint32_t)a->shmid);
-		proto_put_u32(body + 4, PROTO_SHM_READ_CHANGED);
-		proto_put_u64(body + 8, off);
-		proto_put_u64(body + 16, n);
-		proto_put_u64(body + 24, a->gen);
-		rc = shm_call(a->link, &r, body, reply,
-			      PROTO_SHM_READ_REPLY_LEN + (n + page - 1) / page * (page + 4), &got);
+		rc = read_window(a, PROTO_SHM_READ_CHANGED, off, n, reply,
+				 PROTO_SHM_READ_REPLY_LEN + (n + page - 1) / page * (page + 4), &got);
 		if (rc != DSHM_SUCCESS)
 			break;
-		if (got < PROTO_SHM_READ_REPLY_LEN)
-			return free(reply), DSHM_DISCONNECTED_SERVER;
 		/* As pull: the first window's generation, at best what the bytes match. */
 		if (off == 0)
 			gen = proto_get_u64(reply);
@@ -169,21 +183,13 @@ pull(struct attachment *a, bool only_if_changed)
 	if (reply == NULL)
 		return DSHM_NO_MEMORY;
 	for (uint64_t off = 0; off < a->segsz && rc == DSHM_SUCCESS;) {
-		unsigned char body[PROTO_SHM_READ_LEN];
-		struct proto_request r = {.opcode = OP_SHM_READ, .data_len = sizeof(body)};
 		uint64_t n = a->segsz - off < win ? a->segsz - off : win;
 		size_t got;
 
-		proto_put_u32(body, (uint32_t)a->shmid);
-		proto_put_u32(body + 4, off == 0 && only_if_changed ? PROTO_SHM_READ_IF_CHANGED : 0);
-		proto_put_u64(body + 8, off);
-		proto_put_u64(body + 16, n);
-		proto_put_u64(body + 24, a->gen);
-		rc = shm_call(a->link, &r, body, reply, PROTO_SHM_READ_REPLY_LEN + n, &got);
+		rc = read_window(a, off == 0 && only_if_changed ? PROTO_SHM_READ_IF_CHANGED : 0, off, n,
+				 reply, PROTO_SHM_READ_REPLY_LEN + n, &got);
 		if (rc != DSHM_SUCCESS)
 			break;
-		if (got < PROTO_SHM_READ_REPLY_LEN)
-			return free(reply), DSHM_DISCONNECTED_SERVER;
 		/*
 		 * The bytes match the first window's generation at best: a write
 		 * between two windows leaves the first one older, and keeping

@@ -346,6 +346,30 @@ test_system_calls_on_the_remote_host_over_tcp(void **state)
 }
 
 /*
+ * A segment at key made and attached on the home's host, "the home's
+ * copy" in its first page, and host B's xhold then holding that page
+ * writable with its own line in it.  Returns the attachment; *id and
+ * *holder are the segment and xhold's pid.
+ */
+static char *
+held_by_host_b(key_t key, int *id, pid_t *holder)
+{
+	char out[160], *p, *text = NULL;
+
+	assert_int_equal(dshm_set_server(H.a.unix_addr), 0);
+	assert_true((*id = dshm_shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0666)) >= 0);
+	p = dshm_shmat(*id, NULL, DSHM_SHM_COHERENT);
+	assert_true(p != (void *)-1);
+	strcpy(p, "the home's copy");
+	assert_true((*holder = start("xhold", key, 1, 1, out, sizeof(out))) > 0);
+	assert_true(WAIT_UNTIL((free(text), text = read_whole_file(out)) != NULL &&
+				       strstr(text, "written") != NULL,
+			       PROGRAM_MS));
+	free(text);
+	return p;
+}
+
+/*
  * While host B holds a page, the home's byte path (dshm_read, dshm_write,
  * a copied attachment) is refused with EBUSY rather than reading the
  * hole the page left in the home's file; when B's process is gone, its
@@ -356,25 +380,14 @@ test_the_byte_path_waits_while_another_host_holds_pages(void **state)
 {
 	static const char mine[] = "written by the host that is lost";
 	key_t key = (key_t)(0x7e500000u | ((uint32_t)getpid() & 0xffffu) << 8);
-	char out[160], buf[sizeof(mine)], *p, *text = NULL;
+	char buf[sizeof(mine)], *p;
 	pid_t holder;
 	int id;
 
 	(void)state;
 	if (!H.ready)
 		skip();
-	assert_int_equal(dshm_set_server(H.a.unix_addr), 0);
-	assert_true((id = dshm_shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0666)) >= 0);
-	p = dshm_shmat(id, NULL, DSHM_SHM_COHERENT);
-	assert_true(p != (void *)-1);
-	strcpy(p, "the home's copy");
-	assert_int_equal(dshm_read(id, 0, buf, 16), 16);
-	assert_string_equal(buf, "the home's copy");
-	assert_true((holder = start("xhold", key, 1, 1, out, sizeof(out))) > 0);
-	assert_true(WAIT_UNTIL((free(text), text = read_whole_file(out)) != NULL &&
-				       strstr(text, "written") != NULL,
-			       PROGRAM_MS));
-	free(text);
+	p = held_by_host_b(key, &id, &holder);
 	errno = 0;
 	assert_int_equal(dshm_read(id, 0, buf, sizeof(buf)), -1);
 	assert_int_equal(errno, EBUSY);
@@ -405,23 +418,14 @@ static void
 test_a_lost_host_loses_only_its_own_stores(void **state)
 {
 	key_t key = (key_t)(0x7e400000u | ((uint32_t)getpid() & 0xffffu) << 8);
-	char out[160], *p, *text = NULL;
+	char *p;
 	pid_t holder;
 	int id;
 
 	(void)state;
 	if (!H.ready)
 		skip();
-	assert_int_equal(dshm_set_server(H.a.unix_addr), 0);
-	assert_true((id = dshm_shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0666)) >= 0);
-	p = dshm_shmat(id, NULL, DSHM_SHM_COHERENT);
-	assert_true(p != (void *)-1);
-	strcpy(p, "the home's copy");
-	assert_true((holder = start("xhold", key, 1, 1, out, sizeof(out))) > 0);
-	assert_true(WAIT_UNTIL((free(text), text = read_whole_file(out)) != NULL &&
-				       strstr(text, "written") != NULL,
-			       PROGRAM_MS));
-	free(text);
+	p = held_by_host_b(key, &id, &holder);
 	/* Host B is lost: its dshmd and its process, all at once. */
 	server_kill_group(&H.b, SIGKILL);
 	kill(holder, SIGKILL);
