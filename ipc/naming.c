@@ -5,23 +5,69 @@
  */
 #include "naming.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+bool
+naming_default_socket_for(uid_t euid, const char *xdg, char *out, size_t len)
+{
+	int n;
+
+	if (euid == 0)
+		n = snprintf(out, len, NAMING_ROOT_DIR "/dshm.sock");
+	else if (xdg != NULL && xdg[0] == '/')
+		n = snprintf(out, len, "%s/dshm.sock", xdg);
+	else
+		n = snprintf(out, len, "/tmp/dshm-%u/dshm.sock", (unsigned)euid);
+	return n > 0 && (size_t)n < len;
+}
 
 bool
 naming_default_socket(char *out, size_t len)
 {
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	int n;
+	return naming_default_socket_for(geteuid(), getenv("XDG_RUNTIME_DIR"), out, len);
+}
 
-	if (xdg != NULL && xdg[0] == '/')
-		n = snprintf(out, len, "%s/dshm.sock", xdg);
-	else
-		n = snprintf(out, len, "/tmp/dshm-%u.sock", (unsigned)getuid());
-	return n > 0 && (size_t)n < len;
+bool
+naming_private_dir(const char *socket_path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], tmp_dir[64];
+	const char *slash = strrchr(socket_path, '/');
+	uid_t me = geteuid();
+	struct stat st;
+
+	if (slash == NULL || (size_t)(slash - socket_path) >= sizeof(dir))
+		return true;
+	memcpy(dir, socket_path, (size_t)(slash - socket_path));
+	dir[slash - socket_path] = '\0';
+	snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/dshm-%u", (unsigned)me);
+	if (strcmp(dir, NAMING_ROOT_DIR) != 0 && strcmp(dir, tmp_dir) != 0)
+		return true; /* not a directory of ours to make */
+	if (mkdir(dir, me == 0 ? 0755 : 0700) == 0)
+		return true;
+	if (errno != EEXIST) {
+		snprintf(err, errlen, "cannot make %s: %s", dir, strerror(errno));
+		return false;
+	}
+	if (lstat(dir, &st) != 0) {
+		snprintf(err, errlen, "cannot look at %s: %s", dir, strerror(errno));
+		return false;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != me || (st.st_mode & 022) != 0) {
+		snprintf(err, errlen,
+			 "%s is not a directory of uid %u's own writable by nobody else (it is %s, "
+			 "uid %u, mode %04o): another user may have made it first; remove it, or "
+			 "give --unix",
+			 dir, (unsigned)me, S_ISLNK(st.st_mode) ? "a symlink" : S_ISDIR(st.st_mode) ? "a directory" : "a file",
+			 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+		return false;
+	}
+	return true;
 }
 
 /*

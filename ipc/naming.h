@@ -12,11 +12,32 @@
 
 #define NAMING_DEFAULT_TCP "127.0.0.1:8080"
 
+/* Root's default directory: /run is root's alone, so nobody else can make it first. */
+#define NAMING_ROOT_DIR "/run/dshm"
+
 /*
- * The default Unix socket: $XDG_RUNTIME_DIR/dshm.sock when that is set,
- * else /tmp/dshm-UID.sock.  Returns false if it does not fit in len.
+ * The default Unix socket, in a directory no other user can create or
+ * write: for root (effective uid 0) NAMING_ROOT_DIR/dshm.sock; for
+ * another user $XDG_RUNTIME_DIR/dshm.sock when that is an absolute path,
+ * else /tmp/dshm-UID/dshm.sock (a directory of the user's own, mode
+ * 0700, that naming_private_dir makes and checks).  Never a bare name
+ * in /tmp, which another user could take first.  Returns false if it
+ * does not fit in len.
  */
 bool naming_default_socket(char *out, size_t len);
+
+/* The same for a given effective uid and $XDG_RUNTIME_DIR (NULL: unset). */
+bool naming_default_socket_for(uid_t euid, const char *xdg, char *out, size_t len);
+
+/*
+ * Makes sure the directory of a default socket (NAMING_ROOT_DIR, or
+ * /tmp/dshm-UID) is this user's own: made with mode 0755 (root) or 0700
+ * when missing; when present it must be a directory, not a symlink,
+ * owned by this user and writable by nobody else.  Other directories
+ * ($XDG_RUNTIME_DIR, the system's) are left alone.  False with why in
+ * err when it is not.
+ */
+bool naming_private_dir(const char *socket_path, char *err, size_t errlen);
 
 /*
  * The control table's key for a Unix socket path: 0x64 ('d') in the top

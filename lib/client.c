@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <pwd.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -27,12 +29,14 @@
 
 #include "clock.h"
 #include "dshm.h"
+#include "listener_owner.h"
 #include "naming.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
 #define STRIPES 64
 
 static _Atomic int timeout_ms;     /* 0: not yet read from the environment */
+static _Thread_local char last_error[400];
 static _Atomic uint32_t next_id = 1;
 /* Calls on one socket are serialised by the stripe of its descriptor. */
 static pthread_mutex_t stripes[STRIPES] = {[0 ... STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER};
@@ -95,6 +99,83 @@ connect_with_deadline(int fd, const struct sockaddr *sa, socklen_t len, int64_t 
 	return 0;
 }
 
+const char *
+dshm_last_error(void)
+{
+	return last_error;
+}
+
+void
+client_set_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The uid $DSHM_SERVER_UID names (a number or a user name), or -1 when
+ * it is unset; -2 when it names nobody.
+ */
+static long
+trusted_uid(void)
+{
+	const char *v = getenv("DSHM_SERVER_UID");
+	struct passwd pw, *res = NULL;
+	char buf[1024], *end;
+	long uid;
+
+	if (v == NULL || v[0] == '\0')
+		return -1;
+	errno = 0;
+	uid = strtol(v, &end, 10);
+	if (errno == 0 && *end == '\0' && uid >= 0 && uid <= UINT32_MAX)
+		return uid;
+	if (getpwnam_r(v, &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
+		return (long)pw.pw_uid;
+	return -2;
+}
+
+/* Whether a server of uid is trusted; when not, the last error says so about where. */
+static int
+trust(long uid, const char *where)
+{
+	long want = trusted_uid();
+	uid_t me = geteuid();
+
+	/* By default this process's own user or root; $DSHM_SERVER_UID names the one trusted. */
+	if (want >= 0 ? uid == want : uid == (long)me || uid == 0)
+		return DSHM_SUCCESS;
+	if (want == -2)
+		client_set_error("not talking to the server at %s: DSHM_SERVER_UID=%s names no user",
+				 where, getenv("DSHM_SERVER_UID"));
+	else if (want >= 0)
+		client_set_error("not talking to the server at %s: it runs as uid %ld, and "
+				 "DSHM_SERVER_UID trusts uid %ld only", where, uid, want);
+	else
+		client_set_error("not talking to the server at %s: it runs as uid %ld, not as uid %u "
+				 "(this process) or root; set DSHM_SERVER_UID=%ld to trust it", where, uid,
+				 (unsigned)me, uid);
+	return DSHM_WRONG_SERVER;
+}
+
+int
+client_check_server(int fd, const char *path)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char where[120];
+
+	snprintf(where, sizeof(where), "unix:%s", path);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		client_set_error("cannot tell who serves %s: %s", where, strerror(errno));
+		return DSHM_WRONG_SERVER;
+	}
+	return trust((long)cred.uid, where);
+}
+
 int
 dshm_connect(const char *addr)
 {
@@ -105,12 +186,17 @@ dshm_connect(const char *addr)
 	if (addr == NULL)
 		addr = getenv("DSHM_SERVER");
 	if (addr == NULL || addr[0] == '\0') {
-		if (!naming_default_socket(path, sizeof(path)))
+		if (!naming_default_socket(path, sizeof(path))) {
+			client_set_error("the default Unix socket's path is too long");
 			return DSHM_DISCONNECTED_SERVER;
+		}
 		addr = NULL;
 	} else if (strncmp(addr, "unix:", 5) == 0) {
-		if (strlen(addr + 5) >= sizeof(path) || addr[5] == '\0')
+		if (strlen(addr + 5) >= sizeof(path) || addr[5] == '\0') {
+			client_set_error("bad address %s: a Unix socket's path is 1 to %zu bytes", addr,
+					 sizeof(path) - 1);
 			return DSHM_DISCONNECTED_SERVER;
+		}
 		memcpy(path, addr + 5, strlen(addr + 5) + 1);
 		addr = NULL;
 	}
@@ -119,11 +205,20 @@ dshm_connect(const char *addr)
 
 		memcpy(sun.sun_path, path, strlen(path) + 1);
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
+		if (fd < 0) {
+			client_set_error("socket(AF_UNIX): %s", strerror(errno));
 			return DSHM_DISCONNECTED_SERVER;
+		}
 		if (connect_with_deadline(fd, (struct sockaddr *)&sun, sizeof(sun), deadline) < 0) {
+			client_set_error("cannot connect to unix:%s: %s (is dshmd running?)", path,
+					 errno != 0 ? strerror(errno) : "timed out");
 			close(fd);
 			return DSHM_DISCONNECTED_SERVER;
+		}
+		/* Nothing is sent to a server of a user not trusted: a squatter on the path gets nothing. */
+		if ((rc = client_check_server(fd, path)) != DSHM_SUCCESS) {
+			close(fd);
+			return rc;
 		}
 		return fd;
 	}
@@ -131,9 +226,14 @@ dshm_connect(const char *addr)
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *res, *ai;
 
-	if (!naming_split_hostport(addr, host, sizeof(host), port, sizeof(port)) ||
-	    getaddrinfo(host, port, &hints, &res) != 0)
+	if (!naming_split_hostport(addr, host, sizeof(host), port, sizeof(port))) {
+		client_set_error("bad address %s: not HOST:PORT, [V6ADDR]:PORT or unix:PATH", addr);
 		return DSHM_DISCONNECTED_SERVER;
+	}
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		client_set_error("cannot resolve %s: %s", addr, gai_strerror(rc));
+		return DSHM_DISCONNECTED_SERVER;
+	}
 	fd = -1;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		int one = 1;
@@ -149,8 +249,18 @@ dshm_connect(const char *addr)
 		fd = -1;
 	}
 	freeaddrinfo(res);
-	if (fd < 0)
+	if (fd < 0) {
+		client_set_error("cannot connect to %s: %s (is dshmd listening there?)", addr,
+				 errno != 0 ? strerror(errno) : "timed out");
 		return DSHM_DISCONNECTED_SERVER;
+	}
+	/* On loopback the listener's owner is known too: another user's port gets nothing. */
+	long owner;
+
+	if (listener_owner(fd, &owner) == 1 && (rc = trust(owner, addr)) != DSHM_SUCCESS) {
+		close(fd);
+		return rc;
+	}
 	/* A server that wants remote clients to prove who they are hears it now. */
 	if ((rc = client_authenticate(fd)) != DSHM_SUCCESS) {
 		close(fd);

@@ -56,6 +56,17 @@ int client_call_fd(int fd, struct proto_request *r, const void *data, void *body
 int client_recv_reply(int fd, const struct proto_request *r, void *body, size_t body_cap,
 		      size_t *body_len, int *passed);
 
+/*
+ * Whether the server on the Unix socket fd (at path) runs as a user this
+ * process trusts: $DSHM_SERVER_UID's, else this process's own or root
+ * (SO_PEERCRED).  DSHM_SUCCESS, or DSHM_WRONG_SERVER with the last error
+ * naming both uids.
+ */
+int client_check_server(int fd, const char *path);
+
+/* Sets this thread's dshm_last_error text. */
+void client_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Serialises a caller's exchanges on fd with client_call's (fd >= 0). */
 void client_lock_socket(int fd);
 void client_unlock_socket(int fd);

@@ -59,6 +59,7 @@ extern "C" {
 #define DSHM_AUTH_FAILED (-222)         /* unknown name or wrong key (the server then hangs up) */
 #define DSHM_NOT_LOCAL (-223)           /* a mapping of the server's memory needs its Unix socket */
 #define DSHM_HELD_REMOTELY (-224)       /* EBUSY: other hosts hold the segment's pages: map it coherently */
+#define DSHM_WRONG_SERVER (-225)        /* EACCES: the server (Unix socket, loopback port) runs as a user not trusted */
 
 /*
  * The seed library's own names.  They are plain words that other code may
@@ -92,6 +93,14 @@ extern "C" {
 
 /* A short English description of a status code ("no space", ...). */
 const char *dshm_strerror(int code);
+
+/*
+ * What the last failed connection of this thread said, with the address
+ * and the cause ("cannot connect to unix:/x.sock: No such file or
+ * directory (is dshmd running?)", or the uids of a server not trusted);
+ * "" when none failed yet.  The text stays until the next failure.
+ */
+const char *dshm_last_error(void);
 
 /* ---- logger --------------------------------------------------------- */
 
@@ -129,11 +138,17 @@ void dshm_log_message(struct dshm_log *logger, dshm_log_level level,
 /*
  * Connects to a dshmd.  addr is "HOST:PORT", "[V6ADDR]:PORT", "unix:PATH",
  * or NULL for $DSHM_SERVER, and when that is unset the default Unix socket
- * ($XDG_RUNTIME_DIR/dshm.sock, else /tmp/dshm-UID.sock).  Over TCP it
- * authenticates with the credential of dshm_set_auth or $DSHM_AUTH_FILE
- * when there is one.  Returns a connected socket (close-on-exec, with the
- * library's timeout applied), DSHM_DISCONNECTED_SERVER, or
- * DSHM_AUTH_FAILED.
+ * (root's /run/dshm/dshm.sock; another user's $XDG_RUNTIME_DIR/dshm.sock,
+ * else /tmp/dshm-UID/dshm.sock).  Before it sends anything it checks who
+ * serves: over a Unix socket the server's uid (SO_PEERCRED), on a
+ * loopback port the listening socket's owner, must be this process's
+ * effective uid or root, or the uid (or user name) $DSHM_SERVER_UID
+ * gives; another is DSHM_WRONG_SERVER, and dshm_last_error names both.
+ * Over TCP it authenticates with the credential of dshm_set_auth or
+ * $DSHM_AUTH_FILE when there is one.  Returns a connected socket
+ * (close-on-exec, with the library's timeout applied),
+ * DSHM_DISCONNECTED_SERVER (dshm_last_error says why), DSHM_WRONG_SERVER,
+ * or DSHM_AUTH_FAILED.
  */
 int dshm_connect(const char *addr);
 

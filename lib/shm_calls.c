@@ -147,7 +147,7 @@ dshm_read(int shmid, size_t offset, void *buf, size_t len)
 	shm_lock();
 	/* Connected first: the windows are the server's max_data. */
 	if (shm_conn() < 0)
-		rc = DSHM_DISCONNECTED_SERVER;
+		rc = shm_conn_error();
 	while (rc == DSHM_SUCCESS && (done < len || len == 0)) {
 		size_t win = shm_max_data, n = len - done < win ? len - done : win;
 		struct proto_request r = {.opcode = OP_SHM_READ, .data_len = sizeof(body)};
@@ -182,7 +182,7 @@ dshm_write(int shmid, size_t offset, const void *buf, size_t len)
 	shm_lock();
 	/* Connected first: the chunks are the server's max_data. */
 	if (shm_conn() < 0)
-		rc = DSHM_DISCONNECTED_SERVER;
+		rc = shm_conn_error();
 	while (rc == DSHM_SUCCESS && (done < len || len == 0)) {
 		size_t chunk = shm_max_data - sizeof(body), n = len - done < chunk ? len - done : chunk;
 		struct proto_request r = {.opcode = OP_SHM_WRITE, .data_len = sizeof(body)};

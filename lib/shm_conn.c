@@ -255,9 +255,10 @@ open_conn(struct shm_link *l, int32_t lpid)
 		return l->fd;
 	fd = dshm_connect(server_addr);
 	if (fd < 0 || !identify(fd) || !learn_limits(fd)) {
+		/* A server this process does not trust is refused, not unreachable. */
+		errno = fd == DSHM_WRONG_SERVER ? EACCES : EIO;
 		if (fd >= 0)
 			close(fd);
-		errno = EIO;
 		return -1;
 	}
 	l->fd = fd;
@@ -334,12 +335,18 @@ call_once(struct shm_link *l, struct proto_request *r, const void *data, void *b
 	if (l->fd >= 0 && conn_dead(l->fd))
 		close_link(l);
 	if (open_conn(l, 0) < 0)
-		return DSHM_DISCONNECTED_SERVER;
+		return shm_conn_error();
 	rc = client_call_fd(l->fd, r, data, body, body_cap, body_len, passed);
 	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_VERSION_MISMATCH ||
 	    rc == DSHM_DISCONNECTED_CLIENT)
 		close_link(l);
 	return rc;
+}
+
+int
+shm_conn_error(void)
+{
+	return errno == EACCES ? DSHM_WRONG_SERVER : DSHM_DISCONNECTED_SERVER;
 }
 
 int
@@ -394,6 +401,7 @@ shm_errno(int status)
 	case DSHM_TOO_LARGE: return EINVAL;
 	case DSHM_NOT_LOCAL: return EIO; /* a coherent attachment through TCP */
 	case DSHM_HELD_REMOTELY: return EBUSY;
+	case DSHM_WRONG_SERVER: return EACCES;
 	default: return EIO; /* the server is unreachable, or failed */
 	}
 }

@@ -83,6 +83,9 @@ void shm_link_release(struct shm_link *l);
  */
 int shm_conn(void);
 
+/* The status of a connection shm_conn or a call could not open (errno says): EACCES, a server not trusted. */
+int shm_conn_error(void);
+
 /*
  * One request on connection l (NULL: the present ids' one), with the
  * lock held.  A failed exchange closes the connection, so the next call

@@ -75,6 +75,12 @@ shm_pager_link(const char *addr)
 		close(fd);
 		return -1;
 	}
+	/* The pager is dshmd's: the same user as the server it sits beside. */
+	if (client_check_server(fd, path) != DSHM_SUCCESS) {
+		close(fd);
+		errno = EACCES;
+		return -1;
+	}
 	link_fd = fd;
 	snprintf(link_path, sizeof(link_path), "%s", path);
 	return fd;

@@ -23,7 +23,6 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
-#include <unistd.h>
 
 #include "clock.h"
 #include "arena.h"
@@ -34,6 +33,7 @@
 #include "pager.h"
 #include "peercred.h"
 #include "persist.h"
+#include "pidguard.h"
 #include "segfile.h"
 #include "proto.h"
 #include "table.h"
@@ -360,7 +360,22 @@ start(struct master *m)
 
 	raise_fd_limit(o);
 	if (o->pidfile[0] != '\0') {
+		int guard = pidfile_guard(o->pidfile, err, sizeof(err));
+
+		if (guard < 0) {
+			log_error("%s", err);
+			return EXIT_FAILED;
+		}
 		m->pfh = pidfile_open(o->pidfile, 0644, &other);
+		if (m->pfh != NULL && !same_file(guard, pidfile_fileno(m->pfh))) {
+			log_error("pidfile %s was replaced while it was opened: not writing to it",
+				  o->pidfile);
+			pidfile_close(m->pfh);
+			m->pfh = NULL;
+			close(guard);
+			return EXIT_FAILED;
+		}
+		close(guard);
 		if (m->pfh == NULL) {
 			if (errno == EEXIST) {
 				log_error("pidfile %s is held by a running dshmd (pid %d)", o->pidfile,
@@ -370,6 +385,11 @@ start(struct master *m)
 			log_error("pidfile_open(%s): %s", o->pidfile, strerror(errno));
 			return EXIT_FAILED;
 		}
+	}
+	/* A default socket's directory is ours alone, or nothing starts. */
+	if (!naming_private_dir(o->unix_path, err, sizeof(err))) {
+		log_error("%s", err);
+		return EXIT_IN_USE;
 	}
 	switch (sockprobe_unix(o->unix_path)) {
 	case UNIX_LIVE:

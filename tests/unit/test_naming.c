@@ -8,11 +8,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "naming.h"
@@ -192,33 +195,40 @@ test_key_of_relative_path_is_key_of_its_absolute_path(void **state)
 }
 
 static void
-test_default_socket_honours_xdg_runtime_dir(void **state)
+test_default_socket_of_root_is_in_run_whatever_xdg_says(void **state)
 {
 	char out[128];
 
 	(void)state;
-	assert_int_equal(setenv("XDG_RUNTIME_DIR", "/run/user/4242", 1), 0);
-	assert_true(naming_default_socket(out, sizeof(out)));
+	assert_true(naming_default_socket_for(0, "/run/user/0", out, sizeof(out)));
+	assert_string_equal(out, "/run/dshm/dshm.sock");
+	assert_true(naming_default_socket_for(0, NULL, out, sizeof(out)));
+	assert_string_equal(out, "/run/dshm/dshm.sock");
+}
+
+static void
+test_default_socket_of_a_user_honours_xdg_runtime_dir(void **state)
+{
+	char out[128];
+
+	(void)state;
+	assert_true(naming_default_socket_for(4242, "/run/user/4242", out, sizeof(out)));
 	assert_string_equal(out, "/run/user/4242/dshm.sock");
 }
 
 static void
-test_default_socket_without_xdg_is_tmp_with_uid(void **state)
+test_default_socket_of_a_user_without_xdg_is_in_a_directory_of_its_own(void **state)
 {
-	char out[128], want[64];
+	char out[128];
 
 	(void)state;
-	snprintf(want, sizeof(want), "/tmp/dshm-%u.sock", (unsigned)getuid());
-	assert_int_equal(unsetenv("XDG_RUNTIME_DIR"), 0);
-	assert_true(naming_default_socket(out, sizeof(out)));
-	assert_string_equal(out, want);
+	assert_true(naming_default_socket_for(4242, NULL, out, sizeof(out)));
+	assert_string_equal(out, "/tmp/dshm-4242/dshm.sock");
 	/* an empty or relative XDG_RUNTIME_DIR is ignored */
-	assert_int_equal(setenv("XDG_RUNTIME_DIR", "", 1), 0);
-	assert_true(naming_default_socket(out, sizeof(out)));
-	assert_string_equal(out, want);
-	assert_int_equal(setenv("XDG_RUNTIME_DIR", "run/user", 1), 0);
-	assert_true(naming_default_socket(out, sizeof(out)));
-	assert_string_equal(out, want);
+	assert_true(naming_default_socket_for(4242, "", out, sizeof(out)));
+	assert_string_equal(out, "/tmp/dshm-4242/dshm.sock");
+	assert_true(naming_default_socket_for(4242, "run/user", out, sizeof(out)));
+	assert_string_equal(out, "/tmp/dshm-4242/dshm.sock");
 }
 
 static void
@@ -227,11 +237,70 @@ test_default_socket_that_does_not_fit_is_refused(void **state)
 	char out[32];
 
 	(void)state;
-	assert_int_equal(setenv("XDG_RUNTIME_DIR", "/run/user/4242", 1), 0);
 	/* "/run/user/4242/dshm.sock" is 24 characters: 24 bytes leave no room for the NUL */
-	assert_false(naming_default_socket(out, 24));
-	assert_true(naming_default_socket(out, 25));
+	assert_false(naming_default_socket_for(4242, "/run/user/4242", out, 24));
+	assert_true(naming_default_socket_for(4242, "/run/user/4242", out, 25));
 	assert_string_equal(out, "/run/user/4242/dshm.sock");
+}
+
+/*
+ * The private directory of a default socket: made when missing; refused
+ * when another user's, writable by others, or a symlink; other
+ * directories are not its business.
+ */
+static void
+test_a_default_sockets_directory_must_be_our_own(void **state)
+{
+	char dir[64], sock[96], err[256], target[64];
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/dshm-%u", (unsigned)geteuid());
+	snprintf(sock, sizeof(sock), "%s/dshm.sock", dir);
+	if (rmdir(dir) != 0 && errno != ENOENT)
+		skip(); /* a server of this user is using it */
+	assert_true(naming_private_dir(sock, err, sizeof(err)));
+	assert_int_equal(access(dir, F_OK), 0);
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_false(naming_private_dir(sock, err, sizeof(err)));
+	assert_non_null(strstr(err, "writable by nobody else"));
+	assert_int_equal(rmdir(dir), 0);
+	snprintf(target, sizeof(target), "/tmp");
+	assert_int_equal(symlink(target, dir), 0);
+	assert_false(naming_private_dir(sock, err, sizeof(err)));
+	assert_non_null(strstr(err, "a symlink"));
+	assert_int_equal(unlink(dir), 0);
+	assert_true(naming_private_dir("/somewhere/else/dshm.sock", err, sizeof(err)));
+}
+
+/* Another user made a user's /tmp/dshm-UID first: that user's dshmd will not use it. */
+static void
+test_a_default_sockets_directory_made_by_another_user_is_refused(void **state)
+{
+	const uid_t victim = 65534;
+	char dir[64], sock[96];
+	pid_t pid;
+	int status;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip(); /* making a directory for another uid takes root */
+	snprintf(dir, sizeof(dir), "/tmp/dshm-%u", (unsigned)victim);
+	snprintf(sock, sizeof(sock), "%s/dshm.sock", dir);
+	if (mkdir(dir, 0700) != 0)
+		skip(); /* it exists: somebody's, not ours to play with */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char err[256];
+
+		if (setuid(victim) != 0)
+			_exit(2);
+		_exit(!naming_private_dir(sock, err, sizeof(err)) && strstr(err, "uid 0") != NULL ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(rmdir(dir), 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 int
@@ -250,9 +319,12 @@ main(void)
 		cmocka_unit_test(test_key_has_0x64_in_top_byte_and_is_never_ipc_private),
 		cmocka_unit_test(test_key_differs_for_different_paths),
 		cmocka_unit_test(test_key_of_relative_path_is_key_of_its_absolute_path),
-		cmocka_unit_test(test_default_socket_honours_xdg_runtime_dir),
-		cmocka_unit_test(test_default_socket_without_xdg_is_tmp_with_uid),
+		cmocka_unit_test(test_default_socket_of_root_is_in_run_whatever_xdg_says),
+		cmocka_unit_test(test_default_socket_of_a_user_honours_xdg_runtime_dir),
+		cmocka_unit_test(test_default_socket_of_a_user_without_xdg_is_in_a_directory_of_its_own),
 		cmocka_unit_test(test_default_socket_that_does_not_fit_is_refused),
+		cmocka_unit_test(test_a_default_sockets_directory_must_be_our_own),
+		cmocka_unit_test(test_a_default_sockets_directory_made_by_another_user_is_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
