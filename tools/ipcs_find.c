@@ -4,7 +4,8 @@
  * The key comes from --key, else from the Unix socket of --server or
  * $DSHM_SERVER ("unix:PATH"), else from the default socket, derived
  * exactly as dshmd derives it (naming_key_for_socket).  A TCP address
- * tells no socket path, so it leads to the default socket's key.
+ * names no table on this host: without --key it is refused, rather than
+ * showing another server's table.
  */
 #include <errno.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 #include "ipcs.h"
 #include "naming.h"
 
-static void
+static bool
 key_source(const struct ipcs_opts *o, struct ipcs *v)
 {
 	char sock[108];
@@ -22,18 +23,24 @@ key_source(const struct ipcs_opts *o, struct ipcs *v)
 	if (o->key_given) {
 		v->key = o->key;
 		snprintf(v->source, sizeof(v->source), "given with --key");
-		return;
+		return true;
 	}
 	if (o->server != NULL && strncmp(o->server, "unix:", 5) == 0) {
 		v->key = naming_key_for_socket(o->server + 5);
 		snprintf(v->source, sizeof(v->source), "derived from the socket %.150s", o->server + 5);
-		return;
+		return true;
+	}
+	if (o->server != NULL) {
+		fprintf(stderr, "dshm-ipcs: %s is a TCP address, which names no control table on this "
+				"host: give the server's Unix socket (--server unix:PATH) or its table's "
+				"--key (dshmd's ready line prints both)\n", o->server);
+		return false;
 	}
 	if (!naming_default_socket(sock, sizeof(sock)))
 		sock[0] = '\0';
 	v->key = naming_key_for_socket(sock);
-	snprintf(v->source, sizeof(v->source), "derived from the default socket %.107s%s", sock,
-		 o->server != NULL ? ", since a TCP address names no socket" : "");
+	snprintf(v->source, sizeof(v->source), "derived from the default socket %.107s", sock);
+	return true;
 }
 
 int
@@ -44,7 +51,8 @@ ipcs_find(const struct ipcs_opts *o, struct ipcs *v)
 
 	memset(v, 0, sizeof(*v));
 	v->shmid = -1;
-	key_source(o, v);
+	if (!key_source(o, v))
+		return IPCS_NO_TABLE;
 	if ((v->shmid = shmget(v->key, 0, 0)) < 0) {
 		if (errno == ENOENT)
 			fprintf(stderr, "dshm-ipcs: no dshm control table at key 0x%08x (%s): "

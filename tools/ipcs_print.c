@@ -28,6 +28,9 @@ ipcs_print_summary(FILE *f, const struct ipcs *v)
 	free(g);
 	fprintf(f, "server:     dshmd %s, creator pid %lld, up %s\n", version,
 		(long long)atomic_load(&h->creator_pid), up);
+	/* Which one: the socket it serves, and how the table was found. */
+	fprintf(f, "socket:     %.*s (table key %s)\n", (int)sizeof(h->unix_path),
+		h->unix_path[0] != '\0' ? h->unix_path : "none", v->source);
 	fprintf(f, "frame size: %u bytes\n", h->frame_size);
 	fprintf(f, "frames:     %llu used, %llu free, %llu in all\n",
 		(unsigned long long)(nframes - (nfree <= nframes ? nfree : nframes)),

@@ -301,12 +301,16 @@ test_summary_counts_frames_processes_and_workers(void **state)
 	struct fixture *f = F(state);
 	int fd = make_processes(f);
 	uint64_t n = nframes_of(f);
-	char want[128];
+	char want[256];
 	struct run r = run_ipcs_env(NULL, (const char *const[]){"--server", f->srv.unix_addr, NULL});
 
 	assert_int_equal(r.status, 0);
 	expect_in(&r, "server:     dshmd " DSHM_VERSION);
 	snprintf(want, sizeof(want), "creator pid %d,", (int)f->srv.pid);
+	expect_in(&r, want);
+	/* Which server it shows: its socket, and how its table was found. */
+	snprintf(want, sizeof(want), "socket:     %.80s (table key derived from the socket %.80s)\n",
+		 f->srv.unix_path, f->srv.unix_path);
 	expect_in(&r, want);
 	expect_in(&r, "frame size: 4096 bytes\n");
 	snprintf(want, sizeof(want), "frames:     10 used, %llu free, %llu in all\n",
@@ -627,6 +631,26 @@ test_server_is_found_through_the_environment(void **state)
 	run_free(&r);
 }
 
+/* A TCP address names no table on this host: refused, never another server's table shown. */
+static void
+test_a_tcp_address_without_a_key_is_refused(void **state)
+{
+	struct fixture *f = F(state);
+	char key[16], want[64];
+	struct run r = run_ipcs_env(NULL, (const char *const[]){"--server", f->srv.tcp_addr, NULL});
+
+	assert_int_equal(r.status, 3);
+	assert_string_equal(r.out, "");
+	run_free(&r);
+	/* With its key, the same server's table. */
+	snprintf(key, sizeof(key), "0x%08x", (unsigned)f->srv.key);
+	r = run_ipcs_env(NULL, (const char *const[]){"--server", f->srv.tcp_addr, "--key", key, NULL});
+	assert_int_equal(r.status, 0);
+	snprintf(want, sizeof(want), "key 0x%08x, shmid %d", (unsigned)f->srv.key, f->srv.shmid);
+	expect_in(&r, want);
+	run_free(&r);
+}
+
 static void
 test_absent_key_exits_3(void **state)
 {
@@ -936,6 +960,7 @@ main(void)
 		TEST_ONE(test_check_finds_a_live_server_clean),
 		TEST_ONE(test_check_reports_corruption_in_a_copy_of_the_table),
 		TEST_ONE(test_server_is_found_through_the_environment),
+		TEST_ONE(test_a_tcp_address_without_a_key_is_refused),
 		TEST_ONE(test_segments_are_listed_with_key_perms_bytes_nattch_and_status),
 		TEST_ONE(test_json_holds_each_segments_shmid_ds),
 		TEST_ONE_BARE(test_map_legend_names_segments_beside_processes),
