@@ -91,9 +91,17 @@ connect_with_deadline(int fd, const struct sockaddr *sa, socklen_t len, int64_t 
 	if (connect(fd, sa, len) < 0) {
 		if (errno != EINPROGRESS && errno != EAGAIN)
 			return -1;
-		if (!wait_ready(fd, POLLOUT, deadline) ||
-		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err != 0)
+		/* errno says why, as a blocking connect's would: the socket's error, or the deadline. */
+		if (!wait_ready(fd, POLLOUT, deadline)) {
+			errno = ETIMEDOUT;
 			return -1;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+			return -1;
+		if (err != 0) {
+			errno = err;
+			return -1;
+		}
 	}
 	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
 	return 0;
@@ -188,14 +196,14 @@ dshm_connect(const char *addr)
 	if (addr == NULL || addr[0] == '\0') {
 		if (!naming_default_socket(path, sizeof(path))) {
 			client_set_error("the default Unix socket's path is too long");
-			return DSHM_DISCONNECTED_SERVER;
+			return DSHM_BAD_ADDRESS;
 		}
 		addr = NULL;
 	} else if (strncmp(addr, "unix:", 5) == 0) {
 		if (strlen(addr + 5) >= sizeof(path) || addr[5] == '\0') {
 			client_set_error("bad address %s: a Unix socket's path is 1 to %zu bytes", addr,
 					 sizeof(path) - 1);
-			return DSHM_DISCONNECTED_SERVER;
+			return DSHM_BAD_ADDRESS;
 		}
 		memcpy(path, addr + 5, strlen(addr + 5) + 1);
 		addr = NULL;
@@ -220,6 +228,7 @@ dshm_connect(const char *addr)
 			close(fd);
 			return rc;
 		}
+		last_error[0] = '\0';
 		return fd;
 	}
 
@@ -228,11 +237,18 @@ dshm_connect(const char *addr)
 
 	if (!naming_split_hostport(addr, host, sizeof(host), port, sizeof(port))) {
 		client_set_error("bad address %s: not HOST:PORT, [V6ADDR]:PORT or unix:PATH", addr);
-		return DSHM_DISCONNECTED_SERVER;
+		return DSHM_BAD_ADDRESS;
+	}
+	/* getaddrinfo takes "99999" and "0" as ports (the first wraps): a client names a real one. */
+	long portnum = strtol(port, NULL, 10);
+
+	if (portnum < 1 || portnum > 65535) {
+		client_set_error("bad address %s: the port is not a number from 1 to 65535", addr);
+		return DSHM_BAD_ADDRESS;
 	}
 	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		client_set_error("cannot resolve %s: %s", addr, gai_strerror(rc));
-		return DSHM_DISCONNECTED_SERVER;
+		client_set_error("bad address %s: %s", addr, gai_strerror(rc));
+		return DSHM_BAD_ADDRESS;
 	}
 	fd = -1;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -251,7 +267,7 @@ dshm_connect(const char *addr)
 	freeaddrinfo(res);
 	if (fd < 0) {
 		client_set_error("cannot connect to %s: %s (is dshmd listening there?)", addr,
-				 errno != 0 ? strerror(errno) : "timed out");
+				 strerror(errno));
 		return DSHM_DISCONNECTED_SERVER;
 	}
 	/* On loopback the listener's owner is known too: another user's port gets nothing. */
@@ -263,9 +279,12 @@ dshm_connect(const char *addr)
 	}
 	/* A server that wants remote clients to prove who they are hears it now. */
 	if ((rc = client_authenticate(fd)) != DSHM_SUCCESS) {
+		client_set_error("%s refused this process's credential, or the exchange failed: %s",
+				 addr, dshm_strerror(rc));
 		close(fd);
 		return rc == DSHM_AUTH_FAILED ? rc : DSHM_DISCONNECTED_SERVER;
 	}
+	last_error[0] = '\0';
 	return fd;
 }
 

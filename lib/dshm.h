@@ -60,6 +60,7 @@ extern "C" {
 #define DSHM_NOT_LOCAL (-223)           /* a mapping of the server's memory needs its Unix socket */
 #define DSHM_HELD_REMOTELY (-224)       /* EBUSY: other hosts hold the segment's pages: map it coherently */
 #define DSHM_WRONG_SERVER (-225)        /* EACCES: the server (Unix socket, loopback port) runs as a user not trusted */
+#define DSHM_BAD_ADDRESS (-226)         /* EINVAL: the address is not one (or names no host) */
 
 /*
  * The seed library's own names.  They are plain words that other code may
@@ -95,10 +96,12 @@ extern "C" {
 const char *dshm_strerror(int code);
 
 /*
- * What the last failed connection of this thread said, with the address
- * and the cause ("cannot connect to unix:/x.sock: No such file or
- * directory (is dshmd running?)", or the uids of a server not trusted);
- * "" when none failed yet.  The text stays until the next failure.
+ * Why this thread's last attempt to connect failed, with the address and
+ * the cause ("cannot connect to unix:/x.sock: No such file or directory
+ * (is dshmd running?)", "bad address http://x: ...", or the uids of a
+ * server not trusted); "" when it succeeded, or none was made.  The
+ * segment calls connect on their first call and after a connection
+ * broke, so after one fails this says whether connecting was the cause.
  */
 const char *dshm_last_error(void);
 
@@ -147,8 +150,9 @@ void dshm_log_message(struct dshm_log *logger, dshm_log_level level,
  * Over TCP it authenticates with the credential of dshm_set_auth or
  * $DSHM_AUTH_FILE when there is one.  Returns a connected socket
  * (close-on-exec, with the library's timeout applied),
- * DSHM_DISCONNECTED_SERVER (dshm_last_error says why), DSHM_WRONG_SERVER,
- * or DSHM_AUTH_FAILED.
+ * DSHM_DISCONNECTED_SERVER (dshm_last_error says why), DSHM_BAD_ADDRESS
+ * (addr is not an address, a port is outside 1..65535, a host does not
+ * resolve), DSHM_WRONG_SERVER, or DSHM_AUTH_FAILED.
  */
 int dshm_connect(const char *addr);
 

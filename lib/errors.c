@@ -32,6 +32,8 @@ dshm_strerror(int code)
 	case DSHM_AUTH_REQUIRED: return "the server wants this client to authenticate";
 	case DSHM_AUTH_FAILED: return "authentication failed";
 	case DSHM_NOT_LOCAL: return "the server's memory can be mapped only through its Unix socket";
+	case DSHM_BAD_ADDRESS:
+		return "bad server address (HOST:PORT, [V6ADDR]:PORT or unix:PATH; see dshm_last_error)";
 	case DSHM_WRONG_SERVER:
 		return "the server runs as a user not trusted (see DSHM_SERVER_UID)";
 	case DSHM_HELD_REMOTELY:

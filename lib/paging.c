@@ -33,7 +33,7 @@ handshake(int *server_socket, t_log *logger)
 		int fd = dshm_connect(NULL);
 
 		if (fd < 0) {
-			dshm_log_message(logger, DSHM_LOG_ERROR, "handshake: cannot connect: %s",
+			dshm_log_message(logger, DSHM_LOG_ERROR, "handshake: %s (%s)", dshm_last_error(),
 					 dshm_strerror(fd));
 			return fd;
 		}

@@ -256,7 +256,7 @@ open_conn(struct shm_link *l, int32_t lpid)
 	fd = dshm_connect(server_addr);
 	if (fd < 0 || !identify(fd) || !learn_limits(fd)) {
 		/* A server this process does not trust is refused, not unreachable. */
-		errno = fd == DSHM_WRONG_SERVER ? EACCES : EIO;
+		errno = fd == DSHM_WRONG_SERVER ? EACCES : fd == DSHM_BAD_ADDRESS ? EINVAL : EIO;
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -346,7 +346,9 @@ call_once(struct shm_link *l, struct proto_request *r, const void *data, void *b
 int
 shm_conn_error(void)
 {
-	return errno == EACCES ? DSHM_WRONG_SERVER : DSHM_DISCONNECTED_SERVER;
+	return errno == EACCES ? DSHM_WRONG_SERVER
+	       : errno == EINVAL ? DSHM_BAD_ADDRESS
+				 : DSHM_DISCONNECTED_SERVER;
 }
 
 int
@@ -402,6 +404,7 @@ shm_errno(int status)
 	case DSHM_NOT_LOCAL: return EIO; /* a coherent attachment through TCP */
 	case DSHM_HELD_REMOTELY: return EBUSY;
 	case DSHM_WRONG_SERVER: return EACCES;
+	case DSHM_BAD_ADDRESS: return EINVAL;
 	default: return EIO; /* the server is unreachable, or failed */
 	}
 }

@@ -20,6 +20,11 @@ say_failure(int err, bool by_key, const char *arg, const char *server)
 {
 	const char *what = by_key ? "key" : "id";
 
+	/* The connection failed, not the removal: what the library said of it names the address. */
+	if (dshm_last_error()[0] != '\0') {
+		fprintf(stderr, "dshm-ipcrm: removing %s %s: %s\n", what, arg, dshm_last_error());
+		return;
+	}
 	switch (err) {
 	case EACCES:
 	case EPERM:

@@ -188,7 +188,8 @@ same_segment_at_server(const struct ipcs *v, const struct ipcs_opts *o, int32_t 
 		int err = errno;
 
 		fprintf(stderr, "dshm-ipcs: --dump: asking %s for segment %d: %s%s\n", server_name(o),
-			o->dump_shmid, strerror(err),
+			o->dump_shmid,
+			dshm_last_error()[0] != '\0' ? dshm_last_error() : strerror(err),
 			err == EIO ? " (the arena is dshmd's own memory; give --server ADDR)" : "");
 		return false;
 	}

@@ -86,8 +86,16 @@ squatter(void *arg)
 
 		if (poll(p, 2, -1) < 0)
 			continue;
-		if (p[1].revents)
-			break;
+		/*
+		 * Connections already queued are counted before the stop is
+		 * heeded: a caller's connect has returned once its connection
+		 * is queued, so the count never misses one it made.
+		 */
+		if (!(p[0].revents & POLLIN)) {
+			if (p[1].revents)
+				break;
+			continue;
+		}
 		if ((c = accept(lfd, NULL, NULL)) < 0)
 			continue;
 		conns++;
