@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define DSHM_TABLE_MAGIC UINT64_C(0x4453484d5441424c) /* "DSHMTABL" */
-#define DSHM_LAYOUT_VERSION 4
+#define DSHM_LAYOUT_VERSION 5
 
 /* Page trees: FANOUT entries a chunk, at most PT_MAX_HEIGHT levels. */
 #define PT_SHIFT 6
@@ -160,16 +160,18 @@ enum worker_state {
 };
 
 /*
- * A write in progress: before a worker overwrites len bytes at pos of an
- * owner, it saves them in its undo area (outside this table) and sets
- * active; the owner's undo_worker points here.  Whoever recovers the
- * owner's lock from a dead writer copies the saved bytes back, so a write
- * takes effect whole or not at all.
+ * A write in progress: before a worker overwrites nruns ranges of an
+ * owner (len bytes in all), it saves their bytes in its undo area
+ * (outside this table, owners.c says how) and sets active; the owner's
+ * undo_worker points here.  Whoever recovers the owner's lock from a dead
+ * writer copies every saved range back, so a write of any number of
+ * ranges takes effect whole or not at all.
  */
 struct undo_record {
 	_Atomic uint32_t active;
 	uint32_t owner;
-	uint64_t pos;
+	uint32_t nruns;
+	uint32_t unused;
 	uint64_t len;
 };
 

@@ -20,7 +20,6 @@
 #include "lock.h"
 #include "pagetree.h"
 #include "segfile.h"
-#include "segfile.h"
 
 #define UNDO_KEEP_BYTES (1u << 20)
 
@@ -152,6 +151,56 @@ owners_alloc_unlock(struct table *t)
 	lock_release(&t->hdr->alloc_lock);
 }
 
+/*
+ * Worker w's undo area while a write is under way: the old bytes of every
+ * range, back to back from the start (page-aligned, so they can be given
+ * back), then the ranges themselves at the next 8-byte boundary.
+ */
+static unsigned char *
+undo_area(const struct table *t, uint32_t w)
+{
+	return t->undo + (size_t)w * t->undo_each;
+}
+
+static size_t
+undo_list_at(uint64_t len)
+{
+	return (size_t)((len + 7) & ~(uint64_t)7);
+}
+
+/* Whether len saved bytes and a list of nruns ranges fit in one undo area. */
+static bool
+undo_fits(const struct table *t, uint64_t len, uint32_t nruns)
+{
+	return len <= t->undo_each &&
+	       nruns <= (t->undo_each - undo_list_at(len)) / sizeof(struct byte_run);
+}
+
+/* Copies the saved bytes of every range back (all were saved before any was written). */
+static void
+undo_restore(struct table *t, uint32_t slot, unsigned char *saved, const struct byte_run *list,
+	     uint32_t nruns)
+{
+	for (uint32_t i = 0; i < nruns; i++) {
+		owners_copy(t, slot, list[i].off, saved, list[i].len, true);
+		saved += list[i].len;
+	}
+}
+
+/* Whether a dead writer's list is one this owner can take back: each range inside, len in all. */
+static bool
+undo_list_sane(const struct byte_run *list, uint32_t nruns, uint64_t len, uint64_t limit)
+{
+	uint64_t sum = 0;
+
+	for (uint32_t i = 0; i < nruns; i++) {
+		if (list[i].off > limit || list[i].len > limit - list[i].off)
+			return false;
+		sum += list[i].len;
+	}
+	return sum == len;
+}
+
 /* Puts back the bytes that worker w saved before the write it died in. */
 static void
 undo_write(struct table *t, uint32_t slot, uint32_t w)
@@ -168,9 +217,13 @@ undo_write(struct table *t, uint32_t slot, uint32_t w)
 	/* An owner the alloc repair has just freed has no bytes left to restore. */
 	uint64_t limit = (uint64_t)atomic_load(&o->npages) << t->frame_shift;
 
-	if (atomic_load(&o->state) == OWNER_USED && u->len <= t->undo_each && u->len <= limit &&
-	    u->pos <= limit - u->len)
-		owners_copy(t, slot, u->pos, t->undo + (size_t)w * t->undo_each, u->len, true);
+	if (atomic_load(&o->state) == OWNER_USED && undo_fits(t, u->len, u->nruns)) {
+		unsigned char *saved = undo_area(t, w);
+		const struct byte_run *list = (const void *)(saved + undo_list_at(u->len));
+
+		if (undo_list_sane(list, u->nruns, u->len, limit))
+			undo_restore(t, slot, saved, list, u->nruns);
+	}
 	atomic_store(&u->active, 0);
 }
 
@@ -392,33 +445,72 @@ owners_release(struct table *t, uint32_t slot)
 	owners_unlock(t, slot);
 }
 
-bool
-owners_write(struct table *t, uint32_t slot, uint64_t pos, const void *buf, uint64_t len)
+/* Writes the ranges with nothing to undo them (no undo area: tools and tests). */
+static bool
+write_runs_bare(struct table *t, uint32_t slot, const struct byte_run *runs, uint32_t nruns,
+		const unsigned char *d)
 {
-	unsigned char *saved;
-	struct undo_record *u;
-	bool ok;
+	for (uint32_t i = 0; i < nruns; i++) {
+		if (!owners_copy(t, slot, runs[i].off, (void *)d, runs[i].len, true))
+			return false;
+		d += runs[i].len;
+	}
+	return true;
+}
 
-	if (t->undo == NULL || t->self < 0 || len > t->undo_each)
-		return owners_copy(t, slot, pos, (void *)buf, len, true);
+bool
+owners_write_runs(struct table *t, uint32_t slot, const struct byte_run *runs, uint32_t nruns,
+		  const void *data)
+{
+	const unsigned char *d = data;
+	unsigned char *saved, *p;
+	struct byte_run *list;
+	struct undo_record *u;
+	uint64_t len = 0;
+	bool ok = true;
+
+	for (uint32_t i = 0; i < nruns; i++)
+		len += runs[i].len;
+	if (t->undo == NULL || t->self < 0 || !undo_fits(t, len, nruns))
+		return write_runs_bare(t, slot, runs, nruns, d);
 	u = &t->workers[t->self].undo;
-	saved = t->undo + (size_t)t->self * t->undo_each;
-	if (!owners_copy(t, slot, pos, saved, len, false))
-		return false;
+	p = saved = undo_area(t, (uint32_t)t->self);
+	list = (struct byte_run *)(saved + undo_list_at(len));
+	/* Every range is saved before any is written: the undo is of the whole write. */
+	for (uint32_t i = 0; i < nruns; i++) {
+		if (!owners_copy(t, slot, runs[i].off, p, runs[i].len, false))
+			return false;
+		p += runs[i].len;
+		list[i] = runs[i];
+	}
 	u->owner = slot;
-	u->pos = pos;
+	u->nruns = nruns;
 	u->len = len;
 	atomic_store(&u->active, 1);
 	atomic_store(&t->owners[slot].undo_worker, (uint32_t)t->self + 1);
+	for (uint32_t i = 0; i < nruns && ok; i++) {
+		if (i > 0)
+			FAULT_POINT("write_between_runs");
+		ok = owners_copy(t, slot, runs[i].off, (void *)d, runs[i].len, true);
+		d += runs[i].len;
+	}
 	/* A write the segment's file refused part-way is undone here, as a crash would be. */
-	if (!(ok = owners_copy(t, slot, pos, (void *)buf, len, true)))
-		owners_copy(t, slot, pos, saved, len, true);
+	if (!ok)
+		undo_restore(t, slot, saved, list, nruns);
 	atomic_store(&t->owners[slot].undo_worker, 0);
 	atomic_store(&u->active, 0);
 	/* Large saves give their memory back, so an idle worker stays small. */
 	if (len >= UNDO_KEEP_BYTES)
-		madvise(saved, (size_t)len, MADV_REMOVE);
+		madvise(saved, undo_list_at(len) + nruns * sizeof(*list), MADV_REMOVE);
 	return ok;
+}
+
+bool
+owners_write(struct table *t, uint32_t slot, uint64_t pos, const void *buf, uint64_t len)
+{
+	const struct byte_run run = {pos, len};
+
+	return owners_write_runs(t, slot, &run, 1, buf);
 }
 
 bool

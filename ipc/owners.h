@@ -13,7 +13,20 @@
 #include <stdbool.h>
 #include <sys/uio.h>
 
+#include "proto.h"
 #include "table.h"
+
+/* One byte range of a write. */
+struct byte_run {
+	uint64_t off, len;
+};
+
+/*
+ * Bytes of each worker's undo area: the bytes a write replaces and the
+ * list of its ranges, which together never exceed a request's body;
+ * rounded to 64 KiB so each area starts on a page.
+ */
+#define OWNERS_UNDO_EACH ((size_t)PROTO_MAX_BODY + (64u << 10) - PROTO_MAX_BODY % (64u << 10))
 
 /*
  * Finds the owner (kind, id) and returns with its lock held, or returns
@@ -67,12 +80,17 @@ unsigned owners_locate(struct table *t, uint32_t slot, uint64_t pos, uint64_t le
 		       struct iovec *piece);
 
 /*
- * Writes len bytes of buf at byte offset pos of a locked owner (range
- * checked), whole or not at all: when this process is a worker with an
- * undo area, the old bytes are saved first, so that a crash in the middle
- * is undone by whoever takes the owner's lock next.  False when a
- * segment's file refused the write (then nothing changed).
+ * Writes nruns ranges of a locked owner (each range checked), their bytes
+ * back to back in data, all of them or none: when this process is a
+ * worker with an undo area big enough, the old bytes of every range are
+ * saved first, so that a crash in the middle of any range is undone, for
+ * all ranges, by whoever takes the owner's lock next.  False when a
+ * segment's file refused a write (then nothing changed).
  */
+bool owners_write_runs(struct table *t, uint32_t slot, const struct byte_run *runs,
+		       uint32_t nruns, const void *data);
+
+/* owners_write_runs of one range: len bytes of buf at byte offset pos. */
 bool owners_write(struct table *t, uint32_t slot, uint64_t pos, const void *buf, uint64_t len);
 
 /*

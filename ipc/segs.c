@@ -712,7 +712,7 @@ has_rw_row(const struct table *t, const struct seg_conn *k, int32_t shmid)
 
 int
 segs_write(struct table *t, const struct seg_cred *c, const struct seg_conn *k, int32_t shmid,
-	   const struct seg_run *runs, uint32_t nruns, const unsigned char *data,
+	   const struct byte_run *runs, uint32_t nruns, const unsigned char *data,
 	   uint64_t base_gen, uint64_t *gen, bool *others)
 {
 	struct segment *g;
@@ -734,20 +734,18 @@ segs_write(struct table *t, const struct seg_cred *c, const struct seg_conn *k, 
 	if (rc == DSHM_SUCCESS) {
 		*others = atomic_load(&g->gen) != base_gen;
 		/*
-		 * The generation moves first: a worker that dies between two runs
-		 * leaves the runs before (each one whole) under a generation
-		 * nobody has seen, so every attachment reads them at its next sync.
+		 * The generation moves first: a worker that dies part-way leaves
+		 * (once its undo has run) the old bytes under a generation nobody
+		 * has seen, which costs the attachments a read, never a change.
 		 */
 		*gen = atomic_fetch_add(&g->gen, 1) + 1;
 		/* The notices before the bytes: a change is never missed, at worst one is undone. */
 		for (uint32_t n = 0; n < nruns && rc == DSHM_SUCCESS; n++)
 			if (!segfile_stamp(t, slot, g->segsz, runs[n].off, runs[n].len, *gen))
 				rc = DSHM_ERROR;
-		for (uint32_t n = 0; n < nruns && rc == DSHM_SUCCESS; n++) {
-			if (!owners_write(t, slot, runs[n].off, data, runs[n].len))
-				rc = DSHM_ERROR; /* this run is undone; those before it stay, as after a crash */
-			data += runs[n].len;
-		}
+		/* All runs or none, across a crash too; a refusal of the file undoes them all. */
+		if (rc == DSHM_SUCCESS && !owners_write_runs(t, slot, runs, nruns, data))
+			rc = DSHM_ERROR;
 	}
 	owners_unlock(t, slot);
 	return rc;

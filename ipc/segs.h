@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "owners.h"
 #include "table.h"
 
 /* Attachments one connection may hold at once (a process's shmat calls). */
@@ -128,20 +129,16 @@ int segs_read_changed(struct table *t, const struct seg_cred *c, const struct se
 		      int32_t shmid, uint64_t off, uint64_t len, uint64_t known_gen, uint32_t *pages,
 		      void *buf, uint32_t *npages, uint64_t *gen, bool *changed);
 
-/* One byte range of a write. */
-struct seg_run {
-	uint64_t off, len;
-};
-
 /*
  * Writes nruns ranges (their bytes back to back in data), all checked
- * before any byte moves, under one hold of the segment's lock.  Allowed
+ * before any byte moves, under one hold of the segment's lock, all or
+ * none of them (owners_write_runs), even when the worker dies part-way.  Allowed
  * to a connection that has shmid attached read-write, else by write
  * permission.  *others is true when someone wrote since base_gen (so the
  * writer must read to be current); *gen is the generation after.
  */
 int segs_write(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
-	       int32_t shmid, const struct seg_run *runs, uint32_t nruns,
+	       int32_t shmid, const struct byte_run *runs, uint32_t nruns,
 	       const unsigned char *data, uint64_t base_gen, uint64_t *gen, bool *others);
 
 #endif /* DSHM_IPC_SEGS_H */

@@ -352,7 +352,7 @@ reply_write(struct table *t, const struct proto_request *r, const struct peer *p
 	const unsigned char *b = r->data;
 	struct seg_cred c = cred_of(p);
 	struct seg_conn k = {p->worker, p->serial};
-	struct seg_run *runs;
+	struct byte_run *runs;
 	uint64_t gen = 0, total = 0, head;
 	uint32_t nruns;
 	bool others = false;

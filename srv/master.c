@@ -30,6 +30,7 @@
 #include "listen.h"
 #include "log.h"
 #include "naming.h"
+#include "owners.h"
 #include "pager.h"
 #include "peercred.h"
 #include "persist.h"
@@ -310,7 +311,7 @@ start_persisted(struct master *m, const struct table_params *tp, bool take_over)
 	m->table_made = m->keep_table = true;
 	m->table.arena = m->arena;
 	m->table.undo = m->arena + m->arena_size;
-	m->table.undo_each = PROTO_MAX_DATA;
+	m->table.undo_each = OWNERS_UNDO_EACH;
 	if (persist_take_over(&m->table, o, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return EXIT_FAILED;
@@ -426,7 +427,7 @@ start(struct master *m)
 
 	m->arena_size = (size_t)(o->memory / o->frame_size) * o->frame_size;
 	/* Each worker's write-undo area: untouched pages cost nothing (MAP_NORESERVE). */
-	m->undo_size = (size_t)o->workers * PROTO_MAX_DATA;
+	m->undo_size = (size_t)o->workers * OWNERS_UNDO_EACH;
 	tp = (struct table_params){
 		.key = o->key,
 		.frame_size = o->frame_size,
@@ -444,7 +445,7 @@ start(struct master *m)
 		rc = start_anonymous(m, &tp);
 	if (rc != EXIT_CLEAN)
 		return rc;
-	m->table.undo_each = PROTO_MAX_DATA;
+	m->table.undo_each = OWNERS_UNDO_EACH;
 
 	m->listen_fds[1] = listen_unix(o->unix_path, o->unix_gid, err, sizeof(err));
 	if (m->listen_fds[1] < 0) {

@@ -798,7 +798,7 @@ test_write_killed_between_frames_is_undone_by_the_next_taker_of_its_lock(void **
 	struct table *t = T(state);
 
 	NEEDS_CRASH_POINTS();
-	give_undo_area(t, 4 * FS);
+	give_undo_area(t, 5 * FS); /* 4 pages' bytes and the list of ranges */
 	assert_int_equal(procs_init(t, 1, 4, 0), DSHM_SUCCESS);
 	fill_pages(t, 1, 0, 4, 0x31);
 	assert_killed(in_child(t, "write_copying", child_write_4_pages, 1));
@@ -818,7 +818,7 @@ test_worker_restarting_in_a_dead_writers_slot_undoes_the_write_first(void **stat
 	struct table *t = T(state);
 
 	NEEDS_CRASH_POINTS();
-	give_undo_area(t, 4 * FS);
+	give_undo_area(t, 5 * FS); /* 4 pages' bytes and the list of ranges */
 	assert_int_equal(procs_init(t, 1, 4, 0), DSHM_SUCCESS);
 	fill_pages(t, 1, 0, 4, 0x42);
 	assert_killed(in_child(t, "write_copying", child_write_4_pages, 1));
@@ -831,13 +831,47 @@ test_worker_restarting_in_a_dead_writers_slot_undoes_the_write_first(void **stat
 	take_undo_area(t);
 }
 
+/* As worker 0, writes 0x99 over pages 0 and 2 of pid as two ranges: dies between them. */
+static void
+child_write_2_runs(struct table *t, int64_t pid)
+{
+	const struct byte_run runs[2] = {{0, FS}, {2 * FS, FS}};
+	unsigned char buf[2 * FS];
+	uint32_t slot;
+
+	t->self = 0;
+	memset(buf, 0x99, sizeof(buf));
+	if (owners_find_locked(t, OWNER_PROCESS, pid, &slot))
+		owners_write_runs(t, slot, runs, 2, buf);
+}
+
+static void
+test_write_of_two_ranges_killed_between_them_is_undone_whole(void **state)
+{
+	struct table *t = T(state);
+
+	NEEDS_CRASH_POINTS();
+	give_undo_area(t, 4 * FS);
+	assert_int_equal(procs_init(t, 1, 4, 0), DSHM_SUCCESS);
+	fill_pages(t, 1, 0, 4, 0x27);
+	assert_killed(in_child(t, "write_between_runs", child_write_2_runs, 1));
+	assert_true(atomic_load(&t->workers[0].undo.active));
+	assert_int_equal(t->workers[0].undo.nruns, 2);
+
+	/* The first range was written whole before the death: it goes back too. */
+	assert_pages_hold(t, 1, 4, 0x27);
+	assert_false(atomic_load(&t->workers[0].undo.active));
+	assert_table_consistent(t);
+	take_undo_area(t);
+}
+
 static void
 test_write_that_completes_leaves_no_undo_record(void **state)
 {
 	struct table *t = T(state);
 	unsigned char buf[2 * FS];
 
-	give_undo_area(t, 4 * FS);
+	give_undo_area(t, 5 * FS); /* 4 pages' bytes and the list of ranges */
 	t->self = 0;
 	assert_int_equal(procs_init(t, 1, 2, 0), DSHM_SUCCESS);
 	memset(buf, 0x55, sizeof(buf));
@@ -876,6 +910,7 @@ main(void)
 		T_(test_children_dying_at_random_points_never_corrupt_the_table),
 		T_(test_write_killed_between_frames_is_undone_by_the_next_taker_of_its_lock),
 		T_(test_worker_restarting_in_a_dead_writers_slot_undoes_the_write_first),
+		T_(test_write_of_two_ranges_killed_between_them_is_undone_whole),
 		T_(test_write_that_completes_leaves_no_undo_record),
 	};
 #undef T_

@@ -86,7 +86,7 @@ test_a_write_lands_in_the_file_and_reads_back(void **state)
 {
 	struct fixture *f = *state;
 	const struct seg_conn k = {0, 1};
-	const struct seg_run runs[2] = {{10, 3}, {FS - 2, 5}}; /* the second crosses a page */
+	const struct byte_run runs[2] = {{10, 3}, {FS - 2, 5}}; /* the second crosses a page */
 	unsigned char got[FS + 8];
 	uint64_t gen, after;
 	bool others, changed;
@@ -202,7 +202,7 @@ test_write_notices_name_only_the_pages_changed_since_a_generation(void **state)
 {
 	struct fixture *f = *state;
 	const struct seg_conn k = {0, 1};
-	const struct seg_run runs[2] = {{4095, 2}, {3 * 4096 + 10, 1}}; /* pages 0, 1 and 3 */
+	const struct byte_run runs[2] = {{4095, 2}, {3 * 4096 + 10, 1}}; /* pages 0, 1 and 3 */
 	unsigned char bytes[4 * 4096];
 	uint32_t pages[4], n;
 	uint64_t gen, base, after;
@@ -257,7 +257,7 @@ test_a_segment_marked_remote_refuses_reads_and_writes(void **state)
 {
 	struct fixture *f = *state;
 	const struct seg_conn k = {0, 1};
-	const struct seg_run run = {0, 3};
+	const struct byte_run run = {0, 3};
 	unsigned char got[3];
 	uint64_t gen, after;
 	bool others, changed;
