@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define DSHM_TABLE_MAGIC UINT64_C(0x4453484d5441424c) /* "DSHMTABL" */
-#define DSHM_LAYOUT_VERSION 5
+#define DSHM_LAYOUT_VERSION 6
 
 /* Page trees: FANOUT entries a chunk, at most PT_MAX_HEIGHT levels. */
 #define PT_SHIFT 6
@@ -178,6 +178,19 @@ struct undo_record {
 #define STATS_OPS 32    /* requests counted per opcode below this (0: any other) */
 #define STATS_ERRORS 32  /* errors counted per status code -200 .. -231 */
 
+/*
+ * How many connections one user has on one worker: key is the uid + 1
+ * (0: a free row).  A worker's rows are written by that worker only, so
+ * a dead worker's count goes with its slot; every worker reads all rows
+ * to know a user's share of the whole server (ipc/usershare.h).
+ */
+#define WORKER_USER_ROWS 512
+
+struct user_conns {
+	_Atomic uint32_t key;
+	_Atomic uint32_t conns;
+};
+
 /* A worker's row in the scoreboard: written only by that worker (respawns by the master). */
 struct worker_slot {
 	_Atomic int32_t pid;
@@ -194,6 +207,7 @@ struct worker_slot {
 	_Atomic uint64_t op_requests[STATS_OPS];
 	_Atomic uint64_t errors[STATS_ERRORS];
 	struct undo_record undo;
+	struct user_conns users[WORKER_USER_ROWS];
 };
 
 struct table_header {

@@ -130,5 +130,6 @@ client_authenticate(int fd)
 	if (rc != DSHM_SUCCESS)
 		return rc;
 	rc = step(fd, PROTO_AUTH_PROVE, mac, sizeof(mac), ids, sizeof(ids));
-	return rc == DSHM_SUCCESS ? DSHM_SUCCESS : DSHM_AUTH_FAILED;
+	/* A user holding its share of connections proved who it is, and is told so. */
+	return rc == DSHM_SUCCESS || rc == DSHM_USER_LIMIT ? rc : DSHM_AUTH_FAILED;
 }

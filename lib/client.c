@@ -279,10 +279,12 @@ dshm_connect(const char *addr)
 	}
 	/* A server that wants remote clients to prove who they are hears it now. */
 	if ((rc = client_authenticate(fd)) != DSHM_SUCCESS) {
-		client_set_error("%s refused this process's credential, or the exchange failed: %s",
+		client_set_error(rc == DSHM_USER_LIMIT
+					 ? "%s: this credential's user holds its share of connections: %s"
+					 : "%s refused this process's credential, or the exchange failed: %s",
 				 addr, dshm_strerror(rc));
 		close(fd);
-		return rc == DSHM_AUTH_FAILED ? rc : DSHM_DISCONNECTED_SERVER;
+		return rc == DSHM_AUTH_FAILED || rc == DSHM_USER_LIMIT ? rc : DSHM_DISCONNECTED_SERVER;
 	}
 	last_error[0] = '\0';
 	return fd;

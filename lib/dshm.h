@@ -61,6 +61,7 @@ extern "C" {
 #define DSHM_HELD_REMOTELY (-224)       /* EBUSY: other hosts hold the segment's pages: map it coherently */
 #define DSHM_WRONG_SERVER (-225)        /* EACCES: the server (Unix socket, loopback port) runs as a user not trusted */
 #define DSHM_BAD_ADDRESS (-226)         /* EINVAL: the address is not one (or names no host) */
+#define DSHM_USER_LIMIT (-228)          /* this user holds its share of the server (connections, slots, attachments) */
 
 /*
  * The seed library's own names.  They are plain words that other code may
@@ -152,7 +153,8 @@ void dshm_log_message(struct dshm_log *logger, dshm_log_level level,
  * (close-on-exec, with the library's timeout applied),
  * DSHM_DISCONNECTED_SERVER (dshm_last_error says why), DSHM_BAD_ADDRESS
  * (addr is not an address, a port is outside 1..65535, a host does not
- * resolve), DSHM_WRONG_SERVER, or DSHM_AUTH_FAILED.
+ * resolve), DSHM_WRONG_SERVER, DSHM_AUTH_FAILED, or DSHM_USER_LIMIT (the
+ * credential's user holds its share of the server's connections).
  */
 int dshm_connect(const char *addr);
 

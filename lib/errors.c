@@ -32,6 +32,9 @@ dshm_strerror(int code)
 	case DSHM_AUTH_REQUIRED: return "the server wants this client to authenticate";
 	case DSHM_AUTH_FAILED: return "authentication failed";
 	case DSHM_NOT_LOCAL: return "the server's memory can be mapped only through its Unix socket";
+	case DSHM_USER_LIMIT:
+		return "this user holds its share of the server (connections, table slots or "
+		       "attachments; see dshmd --max-*-per-user)";
 	case DSHM_BAD_ADDRESS:
 		return "bad server address (HOST:PORT, [V6ADDR]:PORT or unix:PATH; see dshm_last_error)";
 	case DSHM_WRONG_SERVER:

@@ -41,6 +41,8 @@ struct conn {
 	bool ready;         /* on the worker's ready list */
 	int64_t progress_ms; /* when a byte last moved or a request was served */
 	int64_t accepted_ms;
+	uint32_t counted_uid; /* the user this connection counts for (ipc/usershare.h) */
+	bool counted;
 	struct conn *prev, *next;  /* all connections of the worker */
 	struct conn *next_ready;   /* connections with complete requests left unserved */
 	/*

@@ -33,6 +33,13 @@ struct peer {
 	 */
 	bool auth_required;
 	bool challenged;
+	/*
+	 * Whether the connection may go on as user uid (an AUTH proved it):
+	 * false when that user holds its share of the server's connections.
+	 * Set by the worker, with its ctx; NULL admits anyone.
+	 */
+	bool (*admit_as)(void *ctx, struct peer *p, uint32_t uid);
+	void *admit_ctx;
 	bool hang_up; /* close the connection once this reply is sent */
 	bool local;   /* over the Unix socket: on this host, and able to take descriptors */
 	/*

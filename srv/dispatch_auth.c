@@ -49,6 +49,9 @@ dispatch_auth(const struct proto_request *r, struct peer *p, struct buf *out)
 		p->challenged = false;
 		if (!auth_verify(p->auth_name, p->auth_name_len, p->nonce, b + 4, &uid, &gid))
 			return fail(r, p, out, DSHM_AUTH_FAILED);
+		/* Its user's share of connections holds for a remote peer too. */
+		if (p->admit_as != NULL && !p->admit_as(p->admit_ctx, p, uid))
+			return fail(r, p, out, DSHM_USER_LIMIT);
 		/* From now on the credential's ids are the peer's, whatever IDENT says. */
 		p->uid = uid;
 		p->gid = gid;

@@ -514,6 +514,8 @@ spawn(struct master *m, int index)
 			.master = master,
 			.max_conns = m->o->max_conns,
 			.max_conns_per_worker = m->o->max_conns_per_worker,
+			.max_conns_per_user = m->o->max_conns_per_user,
+			.reserved_conns = m->o->reserved_conns,
 			.idle_timeout = m->o->idle_timeout,
 			.max_data = m->o->max_data,
 			.io = m->io,

@@ -29,6 +29,7 @@
 #define DEFAULT_MIN_PROCESSES 64u
 #define DEFAULT_MAX_PROCESSES 1024u
 #define DEFAULT_MAX_CONNS 4096u
+#define DEFAULT_RESERVED_CONNS 16
 #define DEFAULT_IDLE_TIMEOUT 3600u
 
 static void
@@ -63,6 +64,12 @@ usage(FILE *f)
 		"  --max-connections N  clients served at once, all workers together (default\n"
 		"                      %u); more are accepted and closed at once\n"
 		"  --max-connections-per-worker N  (default: --max-connections)\n"
+		"  --max-connections-per-user N  connections one user may hold, all workers\n"
+		"                      together (default: a quarter of --max-connections;\n"
+		"                      0: no share); root and dshmd's own user are exempt\n"
+		"  --reserved-connections N  the last N of --max-connections are kept for root\n"
+		"                      and dshmd's own user (default: 16, or an eighth of\n"
+		"                      --max-connections when that is fewer)\n"
 		"  --idle-timeout SECS close a connection idle that long (default %u; 0: never);\n"
 		"                      one stalled mid-request or not reading its replies goes\n"
 		"                      after %u s\n"
@@ -134,7 +141,7 @@ void
 options_parse(struct options *o, int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_UNIX, O_MEMORY, O_FRAME, O_WORKERS, O_KEY, O_PIDFILE,
-	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_MAXCONN, O_MAXCONNW, O_IDLE, O_AUTH, O_MAXDATA, O_UNIXGROUP,
+	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_MAXCONN, O_MAXCONNW, O_MAXCONNU, O_RESCONN, O_IDLE, O_AUTH, O_MAXDATA, O_UNIXGROUP,
 	       O_IO, O_BUSYPOLL, O_PEERLISTEN, O_PEERAUTH, O_HELP, O_VERSION };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, O_LISTEN},
@@ -149,6 +156,8 @@ options_parse(struct options *o, int argc, char **argv)
 		{"persist", required_argument, NULL, O_PERSIST},
 		{"max-connections", required_argument, NULL, O_MAXCONN},
 		{"max-connections-per-worker", required_argument, NULL, O_MAXCONNW},
+		{"max-connections-per-user", required_argument, NULL, O_MAXCONNU},
+		{"reserved-connections", required_argument, NULL, O_RESCONN},
 		{"idle-timeout", required_argument, NULL, O_IDLE},
 		{"auth-file", required_argument, NULL, O_AUTH},
 		{"max-data", required_argument, NULL, O_MAXDATA},
@@ -246,6 +255,15 @@ options_parse(struct options *o, int argc, char **argv)
 			o->max_conns_per_worker =
 				count_arg("--max-connections-per-worker", optarg, 1, 1u << 20);
 			break;
+		case O_MAXCONNU:
+			o->max_conns_per_user =
+				count_arg("--max-connections-per-user", optarg, 0, 1u << 20);
+			o->max_conns_per_user_set = true;
+			break;
+		case O_RESCONN:
+			o->reserved_conns = count_arg("--reserved-connections", optarg, 0, 1u << 20);
+			o->reserved_conns_set = true;
+			break;
 		case O_IDLE:
 			o->idle_timeout = count_arg("--idle-timeout", optarg, 0, 1u << 30);
 			break;
@@ -327,6 +345,16 @@ options_parse(struct options *o, int argc, char **argv)
 		bad("unexpected argument '%s'", argv[optind]);
 	if (o->max_conns_per_worker == 0 || o->max_conns_per_worker > o->max_conns)
 		o->max_conns_per_worker = o->max_conns;
+	/* One user cannot take every connection, and root can always get in. */
+	if (!o->max_conns_per_user_set)
+		o->max_conns_per_user = o->max_conns / 4 > 0 ? o->max_conns / 4 : 1;
+	if (!o->reserved_conns_set)
+		o->reserved_conns = o->max_conns / 8 < DEFAULT_RESERVED_CONNS
+					    ? o->max_conns / 8
+					    : DEFAULT_RESERVED_CONNS;
+	if (o->reserved_conns >= o->max_conns)
+		bad("--reserved-connections %u leaves nothing of --max-connections %u to other "
+		    "users", o->reserved_conns, o->max_conns);
 
 	frames = o->memory / o->frame_size;
 	if (frames == 0)

@@ -35,6 +35,9 @@ struct options {
 	char persist[48]; /* --persist NAME, "" when none */
 	uint32_t max_conns;            /* --max-connections: all workers together */
 	uint32_t max_conns_per_worker; /* --max-connections-per-worker */
+	uint32_t max_conns_per_user;   /* --max-connections-per-user (0: none) */
+	uint32_t reserved_conns;       /* --reserved-connections */
+	bool max_conns_per_user_set, reserved_conns_set;
 	uint32_t idle_timeout;         /* --idle-timeout seconds, 0: never */
 	char auth_file[4096];          /* --auth-file, "" when none */
 	uint32_t max_data;             /* --max-data: the largest read or write */

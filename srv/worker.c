@@ -30,6 +30,7 @@
 #include "peercred.h"
 #include "segfile.h"
 #include "segs.h"
+#include "usershare.h"
 #include "worker_loop.h"
 
 /* Requests are counted as soon as they are served: a client that has its reply finds its request counted. */
@@ -78,6 +79,8 @@ worker_close_conn(struct worker *w, struct conn *c)
 
 	/* What the client left attached is detached, as the kernel does at exit. */
 	segs_detach_conn(w->t, &k);
+	if (c->counted)
+		usershare_remove(w->slot, c->counted_uid);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -161,17 +164,73 @@ set_full(struct worker *w, bool full)
 	w->ops->watch_listeners(w, !full);
 }
 
+/* The connections of all workers together. */
+static uint64_t
+conns_total(const struct worker *w)
+{
+	uint64_t total = 0;
+
+	for (uint32_t i = 0; i < w->t->hdr->nworkers; i++)
+		total += atomic_load(&w->t->workers[i].conns_now);
+	return total;
+}
+
 /* Whether one more connection would pass --max-connections or its per-worker share. */
 static bool
 over_limit(const struct worker *w)
 {
-	uint64_t total = 0;
-
 	if (atomic_load(&w->slot->conns_now) >= w->limits->max_conns_per_worker)
 		return true;
-	for (uint32_t i = 0; i < w->t->hdr->nworkers; i++)
-		total += atomic_load(&w->t->workers[i].conns_now);
-	return total >= w->limits->max_conns;
+	return conns_total(w) >= w->limits->max_conns;
+}
+
+/* Root and the user dshmd runs as: never held to a share, and theirs is the reserve. */
+static bool
+exempt(uint32_t uid)
+{
+	return uid == 0 || uid == (uint32_t)geteuid();
+}
+
+/*
+ * Whether a connection of uid, already counted in conns_now, may stay:
+ * another user's may not take the reserved connections, nor more than
+ * its share.  (Checked after the kernel said who the peer is.)
+ */
+static bool
+user_may_connect(const struct worker *w, uint32_t uid, bool counted_in_total)
+{
+	uint32_t share = w->limits->max_conns_per_user;
+	uint64_t total = conns_total(w) - (counted_in_total ? 1 : 0);
+
+	if (exempt(uid))
+		return true;
+	if (total + w->limits->reserved_conns >= w->limits->max_conns)
+		return false;
+	return share == 0 || usershare_count(w->t, uid) < share;
+}
+
+/* peer.admit_as: a remote peer that proved another user's credential moves to that user's count. */
+static bool
+admit_as(void *ctx, struct peer *p, uint32_t uid)
+{
+	struct conn *c = (struct conn *)((char *)p - offsetof(struct conn, peer));
+	struct worker *w = ctx;
+
+	if (c->counted && c->counted_uid == uid)
+		return true;
+	if (!exempt(uid) && w->limits->max_conns_per_user != 0 &&
+	    usershare_count(w->t, uid) >= w->limits->max_conns_per_user) {
+		log_warn("a remote client authenticated as uid %u, which holds its share of %u "
+			 "connections; refused", uid, w->limits->max_conns_per_user);
+		return false;
+	}
+	if (!usershare_add(w->slot, uid))
+		return false;
+	if (c->counted)
+		usershare_remove(w->slot, c->counted_uid);
+	c->counted_uid = uid;
+	c->counted = true;
+	return true;
 }
 
 void
@@ -210,6 +269,19 @@ worker_accepted(struct worker *w, struct source *l, int fd)
 	c->peer.worker = w->t->self;
 	c->peer.serial = ++w->conn_serial;
 	set_identity(c, l == &w->listeners[1]);
+	/* The limits that depend on who the peer is, now that the kernel has said. */
+	if (!user_may_connect(w, c->peer.uid, false) || !usershare_add(w->slot, c->peer.uid)) {
+		log_debug("connection of uid %u refused: its share of connections, or the reserve",
+			  c->peer.uid);
+		close(fd);
+		free(c);
+		atomic_fetch_add(&w->slot->conns_refused, 1);
+		return NULL;
+	}
+	c->counted_uid = c->peer.uid;
+	c->counted = true;
+	c->peer.admit_as = admit_as;
+	c->peer.admit_ctx = w;
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -371,6 +443,7 @@ worker_ready(struct worker *w)
 {
 	atomic_store(&w->slot->pid, (int32_t)getpid());
 	atomic_store(&w->slot->conns_now, 0);
+	usershare_clear(w->slot);
 	atomic_store(&w->slot->started, (int64_t)time(NULL));
 	atomic_store(&w->slot->last_activity, (int64_t)time(NULL));
 	atomic_store(&w->slot->state, WORKER_SERVING);

@@ -20,6 +20,8 @@ struct worker_args {
 	pid_t master;
 	uint32_t max_conns;            /* all workers together */
 	uint32_t max_conns_per_worker;
+	uint32_t max_conns_per_user;   /* 0: no share; root and dshmd's user are exempt */
+	uint32_t reserved_conns;       /* the last ones of max_conns, for root and dshmd's user */
 	uint32_t idle_timeout;         /* seconds; 0: never */
 	uint32_t max_data;             /* --max-data */
 	enum worker_io io;             /* --io, as the master resolved it */

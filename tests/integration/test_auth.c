@@ -67,7 +67,8 @@ write_auth_file(mode_t mode)
 	strcat(path, "/auth");
 	f = fopen(path, "w");
 	assert_non_null(f);
-	fprintf(f, "# name uid gid key\nalice 65534 65534 %s\n", key_hex);
+	fprintf(f, "# name uid gid key\nalice 65534 65534 %s\nbob 4242 4242 %s\n", key_hex,
+		key_hex);
 	fclose(f);
 	assert_int_equal(chmod(path, mode), 0);
 	return path;
@@ -148,6 +149,31 @@ test_an_authenticated_client_acts_as_its_credentials_uid(void **state)
 }
 
 static void
+test_a_remote_user_gets_its_share_of_connections_once_it_proves_who_it_is(void **state)
+{
+	struct fixture *f = *state;
+	int fds[3];
+
+	if (!own_network())
+		skip();
+	assert_int_equal(fixture_start(f, "--listen", "10.214.0.1:0", "--auth-file",
+				       write_auth_file(0600), "--max-connections-per-user", "2", NULL),
+			 0);
+	/* Unproven, a peer counts as nobody; proven, as bob (4242), whose share is 2. */
+	assert_int_equal(dshm_set_auth("bob", key), DSHM_SUCCESS);
+	for (int i = 0; i < 2; i++)
+		assert_true((fds[i] = dshm_connect(f->srv.tcp_addr)) >= 0);
+	assert_int_equal(dshm_connect(f->srv.tcp_addr), DSHM_USER_LIMIT);
+	assert_non_null(strstr(dshm_last_error(), "share of connections"));
+	/* Another user is not held to bob's share. */
+	assert_int_equal(dshm_set_auth("alice", key), DSHM_SUCCESS);
+	assert_true((fds[2] = dshm_connect(f->srv.tcp_addr)) >= 0);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	dshm_set_auth(NULL, NULL);
+}
+
+static void
 test_no_listening_beyond_loopback_without_credentials(void **state)
 {
 	struct fixture *f = *state;
@@ -202,6 +228,7 @@ main(void)
 		TEST_ONE_BARE(test_an_unauthenticated_remote_client_gets_an_error_and_nothing_else),
 		TEST_ONE_BARE(test_a_wrong_key_is_refused),
 		TEST_ONE_BARE(test_an_authenticated_client_acts_as_its_credentials_uid),
+		TEST_ONE_BARE(test_a_remote_user_gets_its_share_of_connections_once_it_proves_who_it_is),
 		TEST_ONE_BARE(test_no_listening_beyond_loopback_without_credentials),
 		TEST_ONE_BARE(test_before_authenticating_a_peer_may_send_nothing_large_nor_linger),
 	};
