@@ -117,6 +117,8 @@ struct attach_row {
 	uint64_t conn;         /* the worker's serial number of the connection */
 	int32_t pid;           /* the attached process, for shm_lpid at detach */
 	uint32_t flags;        /* ATTACH_RDONLY, ATTACH_PID_KERNEL */
+	uint32_t uid;          /* the attaching connection's user, for its share (ipc/quota.h) */
+	uint32_t pad;
 };
 #define ATTACH_RDONLY 1u
 #define ATTACH_PID_KERNEL 2u /* pid came from the kernel (SO_PEERCRED), not from the client */
@@ -226,6 +228,18 @@ struct table_header {
 	uint64_t nchunks; /* page-tree chunks, chunk 0 included */
 	uint32_t max_attach; /* rows in the attachment table */
 	uint32_t pad2;
+	/*
+	 * Each user's share of the table (ipc/quota.h), written by the master
+	 * at every start: 0 in a per-user field means no share.  Root and
+	 * exempt_uid (dshmd's own user) are held to none, and only they may
+	 * take the last reserved slots or rows.
+	 */
+	uint32_t exempt_uid;
+	uint32_t owners_per_user;
+	uint32_t owners_reserved;
+	uint32_t attach_per_user;
+	uint32_t attach_reserved;
+	uint32_t pad3;
 
 	/* byte offsets from the start of the segment */
 	uint64_t off_owners;

@@ -19,6 +19,7 @@
 #include "fault.h"
 #include "lock.h"
 #include "pagetree.h"
+#include "quota.h"
 #include "segfile.h"
 
 #define UNDO_KEEP_BYTES (1u << 20)
@@ -391,7 +392,7 @@ owners_create(struct table *t, uint32_t kind, int64_t id, uint32_t npages, uint3
 		rc = DSHM_NO_SPACE;
 	else if ((s = owners_free_slot(t)) < 0)
 		rc = DSHM_TABLE_FULL;
-	else
+	else if ((rc = quota_may_create(t, uid)) == DSHM_SUCCESS)
 		owners_create_locked(t, (uint32_t)s, kind, id, npages, uid);
 	owners_alloc_unlock(t);
 	return rc;

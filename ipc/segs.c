@@ -21,6 +21,7 @@
 
 #include "../lib/dshm.h"
 #include "owners.h"
+#include "quota.h"
 #include "segfile.h"
 
 /* The kernel's names for "read (write, execute) by anyone" (include/linux/stat.h). */
@@ -157,6 +158,9 @@ create(struct table *t, const struct seg_cred *c, int32_t key, uint64_t size, in
 		return DSHM_NO_SPACE;
 	if ((s = owners_free_slot(t)) < 0)
 		return DSHM_NO_SPACE;
+	/* One user's share, and the slots kept for root: shmget's ENOSPC, as SHMMNI's. */
+	if ((rc = quota_may_create(t, c->uid)) != DSHM_SUCCESS)
+		return rc == DSHM_TABLE_FULL ? DSHM_NO_SPACE : rc;
 	g = &t->segments[s];
 	seq = g->seq + 1 < seq_limit(t) ? g->seq + 1 : 0;
 	id = (int32_t)(seq * t->hdr->max_owners + (uint32_t)s);
@@ -435,6 +439,13 @@ segs_attach(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
 		owners_unlock(t, slot);
 		return DSHM_ATTACH_FULL;
 	}
+	/* Nor one user the whole table (the kernel has no such limit to reach). */
+	int rc = quota_may_attach(t, c->uid);
+
+	if (rc != DSHM_SUCCESS) {
+		owners_unlock(t, slot);
+		return rc;
+	}
 	for (uint32_t i = 0; i < t->hdr->max_attach; i++) {
 		struct attach_row *r = &t->attach[i];
 		uint32_t free_state = 0;
@@ -443,6 +454,7 @@ segs_attach(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
 		    !atomic_compare_exchange_strong(&r->state, &free_state, (uint32_t)k->worker + 1))
 			continue;
 		r->conn = k->serial;
+		r->uid = c->uid;
 		r->pid = c->pid;
 		r->flags = ((flags & SHM_RDONLY) ? ATTACH_RDONLY : 0) |
 			   (c->pid_kernel ? ATTACH_PID_KERNEL : 0);

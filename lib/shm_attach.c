@@ -382,6 +382,13 @@ fail_ptr(int err)
 	return (void *)-1;
 }
 
+/* shmat's errno for a refused attach: a user at its share of attachments is ENOMEM, as a full table. */
+static int
+attach_errno(int status)
+{
+	return status == DSHM_USER_LIMIT ? ENOMEM : shm_errno(status);
+}
+
 /*
  * Maps len bytes of fd where shmat's address and flags say: read-only
  * for SHM_RDONLY, at addr when given (replacing what is there only with
@@ -550,7 +557,7 @@ map_remote(struct attachment *a, struct shm_link *l, uintptr_t addr, int shmflg)
 	int rc, fd;
 
 	if ((rc = attach_request(l, a->shmid, shmflg, 0, &a->segsz, &gen, true)) != DSHM_SUCCESS)
-		return fail_ptr(shm_errno(rc));
+		return fail_ptr(attach_errno(rc));
 	a->maplen = (a->segsz + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
 	a->pager_kind = PAGER_KIND_COPY;
 	if (!peer_addr(l, home, sizeof(home)) || shm_pager_link(shm_local_addr()) < 0 ||
@@ -610,7 +617,7 @@ shmat_coherent(struct attachment *a, int shmid, uintptr_t addr, int shmflg)
 			return user;
 	} else {
 		if (rc != DSHM_SUCCESS)
-			return fail_ptr(shm_errno(rc));
+			return fail_ptr(attach_errno(rc));
 		a->segsz = proto_get_u64(reply);
 		a->maplen = (a->segsz + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
 		a->pager_kind = PAGER_KIND_HOME;
@@ -689,7 +696,7 @@ dshm_shmat(int shmid, const void *shmaddr, int shmflg)
 	if ((rc = attach_request(l, shmid, shmflg, 0, &segsz, &gen, true)) != DSHM_SUCCESS) {
 		shm_unlock();
 		free(a);
-		return fail_ptr(shm_errno(rc));
+		return fail_ptr(attach_errno(rc));
 	}
 	a->shmid = shmid;
 	a->segsz = segsz;
@@ -719,7 +726,7 @@ dshm_shmat(int shmid, const void *shmaddr, int shmflg)
 		shm_link_release(l);
 		shm_unlock();
 		free(a);
-		return fail_ptr(shm_errno(rc));
+		return fail_ptr(attach_errno(rc));
 	}
 	shm_unlock();
 	return user;

@@ -397,7 +397,8 @@ shm_errno(int status)
 	case DSHM_ACCESS: return EACCES;
 	case DSHM_NOT_PERMITTED: return EPERM;
 	case DSHM_REMOVED: return EIDRM;
-	case DSHM_NO_SPACE: return ENOSPC;
+	case DSHM_NO_SPACE:
+	case DSHM_USER_LIMIT: return ENOSPC; /* shmget of a user at its share; shmat says ENOMEM */
 	case DSHM_ATTACH_FULL:
 	case DSHM_NO_MEMORY: return ENOMEM;
 	case DSHM_TOO_LARGE: return EINVAL;

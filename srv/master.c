@@ -37,6 +37,7 @@
 #include "pidguard.h"
 #include "segfile.h"
 #include "proto.h"
+#include "quota.h"
 #include "table.h"
 #include "worker.h"
 #include "worker_loop.h"
@@ -446,6 +447,8 @@ start(struct master *m)
 	if (rc != EXIT_CLEAN)
 		return rc;
 	m->table.undo_each = OWNERS_UNDO_EACH;
+	quota_set(&m->table, &(struct quota_params){(uint32_t)geteuid(), m->o->max_owners_per_user,
+						    m->o->max_attach_per_user});
 
 	m->listen_fds[1] = listen_unix(o->unix_path, o->unix_gid, err, sizeof(err));
 	if (m->listen_fds[1] < 0) {

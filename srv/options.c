@@ -60,6 +60,13 @@ usage(FILE *f)
 		"                      the Unix socket path, and printed at start)\n"
 		"  --max-processes N   paging processes and segments the table holds (default:\n"
 		"                      one per %u frames, from %u to %u)\n"
+		"  --max-processes-per-user N  paging processes and segments one user may own\n"
+		"                      (default: a quarter of --max-processes); the last eighth\n"
+		"                      (at most 16) are kept for root and dshmd's own user,\n"
+		"                      who are held to no share\n"
+		"  --max-attachments-per-user N  segment attachments one user's connections\n"
+		"                      may hold (default: a quarter of the table's 4 per\n"
+		"                      --max-processes; the last eighth, at most 64, are root's)\n"
 		"  --pidfile PATH      write the master's pid there (libbsd pidfile, locked)\n"
 		"  --max-connections N  clients served at once, all workers together (default\n"
 		"                      %u); more are accepted and closed at once\n"
@@ -141,7 +148,7 @@ void
 options_parse(struct options *o, int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_UNIX, O_MEMORY, O_FRAME, O_WORKERS, O_KEY, O_PIDFILE,
-	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_MAXCONN, O_MAXCONNW, O_MAXCONNU, O_RESCONN, O_IDLE, O_AUTH, O_MAXDATA, O_UNIXGROUP,
+	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_MAXCONN, O_MAXCONNW, O_MAXCONNU, O_RESCONN, O_MAXPROCU, O_MAXATTU, O_IDLE, O_AUTH, O_MAXDATA, O_UNIXGROUP,
 	       O_IO, O_BUSYPOLL, O_PEERLISTEN, O_PEERAUTH, O_HELP, O_VERSION };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, O_LISTEN},
@@ -158,6 +165,8 @@ options_parse(struct options *o, int argc, char **argv)
 		{"max-connections-per-worker", required_argument, NULL, O_MAXCONNW},
 		{"max-connections-per-user", required_argument, NULL, O_MAXCONNU},
 		{"reserved-connections", required_argument, NULL, O_RESCONN},
+		{"max-processes-per-user", required_argument, NULL, O_MAXPROCU},
+		{"max-attachments-per-user", required_argument, NULL, O_MAXATTU},
 		{"idle-timeout", required_argument, NULL, O_IDLE},
 		{"auth-file", required_argument, NULL, O_AUTH},
 		{"max-data", required_argument, NULL, O_MAXDATA},
@@ -259,6 +268,14 @@ options_parse(struct options *o, int argc, char **argv)
 			o->max_conns_per_user =
 				count_arg("--max-connections-per-user", optarg, 0, 1u << 20);
 			o->max_conns_per_user_set = true;
+			break;
+		case O_MAXPROCU:
+			o->max_owners_per_user =
+				count_arg("--max-processes-per-user", optarg, 1, 1u << 20);
+			break;
+		case O_MAXATTU:
+			o->max_attach_per_user =
+				count_arg("--max-attachments-per-user", optarg, 1, 1u << 24);
 			break;
 		case O_RESCONN:
 			o->reserved_conns = count_arg("--reserved-connections", optarg, 0, 1u << 20);

@@ -38,6 +38,8 @@ struct options {
 	uint32_t max_conns_per_user;   /* --max-connections-per-user (0: none) */
 	uint32_t reserved_conns;       /* --reserved-connections */
 	bool max_conns_per_user_set, reserved_conns_set;
+	uint32_t max_owners_per_user;  /* --max-processes-per-user (0: the default) */
+	uint32_t max_attach_per_user;  /* --max-attachments-per-user (0: the default) */
 	uint32_t idle_timeout;         /* --idle-timeout seconds, 0: never */
 	char auth_file[4096];          /* --auth-file, "" when none */
 	uint32_t max_data;             /* --max-data: the largest read or write */
