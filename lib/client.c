@@ -189,10 +189,15 @@ dshm_connect(const char *addr)
 {
 	char path[108], host[256], port[16];
 	int64_t deadline = clock_now_ms() + current_timeout();
+	const char *origin = ""; /* where the address came from, for the error's hint */
 	int fd, rc;
 
-	if (addr == NULL)
+	if (addr == NULL) {
 		addr = getenv("DSHM_SERVER");
+		origin = addr != NULL && addr[0] != '\0'
+				 ? " the address is $DSHM_SERVER's"
+				 : " this is the default socket, as $DSHM_SERVER is unset";
+	}
 	if (addr == NULL || addr[0] == '\0') {
 		if (!naming_default_socket(path, sizeof(path))) {
 			client_set_error("the default Unix socket's path is too long");
@@ -218,8 +223,8 @@ dshm_connect(const char *addr)
 			return DSHM_DISCONNECTED_SERVER;
 		}
 		if (connect_with_deadline(fd, (struct sockaddr *)&sun, sizeof(sun), deadline) < 0) {
-			client_set_error("cannot connect to unix:%s: %s (is dshmd running?)", path,
-					 errno != 0 ? strerror(errno) : "timed out");
+			client_set_error("cannot connect to unix:%s: %s (is dshmd running?%s)", path,
+					 strerror(errno), origin);
 			close(fd);
 			return DSHM_DISCONNECTED_SERVER;
 		}
@@ -266,8 +271,8 @@ dshm_connect(const char *addr)
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		client_set_error("cannot connect to %s: %s (is dshmd listening there?)", addr,
-				 strerror(errno));
+		client_set_error("cannot connect to %s: %s (is dshmd listening there?%s)", addr,
+				 strerror(errno), origin);
 		return DSHM_DISCONNECTED_SERVER;
 	}
 	/* On loopback the listener's owner is known too: another user's port gets nothing. */

@@ -22,8 +22,8 @@ say_failure(int err, bool by_key, const char *arg, const char *server)
 
 	/* The connection failed, not the removal: what the library said of it names the address. */
 	if (dshm_last_error()[0] != '\0') {
-		fprintf(stderr, "dshm-ipcrm: cannot reach dshmd at %s to remove %s %s: %s\n",
-			server != NULL ? server : "$DSHM_SERVER or the default socket", what, arg,
+		fprintf(stderr, "dshm-ipcrm: cannot reach dshmd%s%s to remove %s %s: %s\n",
+			server != NULL ? " at " : "", server != NULL ? server : "", what, arg,
 			dshm_last_error());
 		return;
 	}

@@ -68,6 +68,7 @@ test_no_server_there_names_the_path_and_the_errno(void **state)
 	assert_int_equal(handshake(&fd, NULL), DSHM_DISCONNECTED_SERVER);
 	assert_int_equal(unsetenv("DSHM_SERVER"), 0);
 	expect_error("unix:/nonexistent/dir/other.sock");
+	expect_error("the address is $DSHM_SERVER's");
 }
 
 static void
