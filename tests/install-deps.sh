@@ -1,12 +1,13 @@
 #!/bin/sh
 # install-deps.sh — installs the Debian packages dshm builds and tests
 # with, when any is missing (apt-get; through sudo when not root).
+# Arguments name more packages a target needs (stress-ng for check-stress).
 set -eu
 
 # iproute2: the two-host test links network namespaces with ip(8).
 # libsodium-dev: the challenge-response of --auth-file.
 # liburing-dev: the workers' io_uring loop (--io uring).
-PACKAGES="gcc make pkg-config libbsd-dev libcmocka-dev libsystemd-dev libsodium-dev liburing-dev valgrind iproute2"
+PACKAGES="gcc make pkg-config libbsd-dev libcmocka-dev libsystemd-dev libsodium-dev liburing-dev valgrind iproute2 $*"
 
 missing=""
 for p in $PACKAGES; do
