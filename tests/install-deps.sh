@@ -7,7 +7,8 @@ set -eu
 # iproute2: the two-host test links network namespaces with ip(8).
 # libsodium-dev: the challenge-response of --auth-file.
 # liburing-dev: the workers' io_uring loop (--io uring).
-PACKAGES="gcc make pkg-config libbsd-dev libcmocka-dev libsystemd-dev libsodium-dev liburing-dev valgrind iproute2 $*"
+# systemd, man-db: systemd-analyze verify checks the unit make install puts in place.
+PACKAGES="gcc make pkg-config libbsd-dev libcmocka-dev libsystemd-dev libsodium-dev liburing-dev valgrind iproute2 systemd man-db $*"
 
 missing=""
 for p in $PACKAGES; do
