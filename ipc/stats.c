@@ -55,58 +55,75 @@ count_attachments(const struct table *t)
 	return n;
 }
 
-size_t
-stats_format(const struct table *t, char *buf, size_t len)
+void
+stats_take(const struct table *t, struct stats_snapshot *s)
 {
 	const struct table_header *h = t->hdr;
-	struct out o = {buf, len, 0};
-	uint64_t conns_now = 0, conns_total = 0, refused = 0, requests = 0, in = 0, out = 0;
-	uint64_t ops[STATS_OPS] = {0}, errors[STATS_ERRORS] = {0};
-	uint32_t serving = 0;
 
-	if (len > 0)
-		buf[0] = '\0';
+	*s = (struct stats_snapshot){0};
 	for (uint32_t w = 0; w < h->nworkers; w++) {
 		const struct worker_slot *ws = &t->workers[w];
 
-		serving += atomic_load(&ws->state) == WORKER_SERVING;
-		conns_now += atomic_load(&ws->conns_now);
-		conns_total += atomic_load(&ws->conns_total);
-		refused += atomic_load(&ws->conns_refused);
-		requests += atomic_load(&ws->requests);
-		in += atomic_load(&ws->bytes_in);
-		out += atomic_load(&ws->bytes_out);
+		s->workers_serving += atomic_load(&ws->state) == WORKER_SERVING;
+		s->conns_now += atomic_load(&ws->conns_now);
+		s->conns_total += atomic_load(&ws->conns_total);
+		s->conns_refused += atomic_load(&ws->conns_refused);
+		s->requests += atomic_load(&ws->requests);
+		s->bytes_in += atomic_load(&ws->bytes_in);
+		s->bytes_out += atomic_load(&ws->bytes_out);
+		s->worker_restarts += atomic_load(&ws->respawns);
 		for (int i = 0; i < STATS_OPS; i++)
-			ops[i] += atomic_load(&ws->op_requests[i]);
+			s->ops[i] += atomic_load(&ws->op_requests[i]);
 		for (int i = 0; i < STATS_ERRORS; i++)
-			errors[i] += atomic_load(&ws->errors[i]);
+			s->errors[i] += atomic_load(&ws->errors[i]);
 	}
-	put(&o, "version %s\n", h->version);
-	put(&o, "uptime %lld\n", (long long)(time(NULL) - h->started));
-	put(&o, "frame_size %u\n", h->frame_size);
-	put(&o, "frames %llu\n", (unsigned long long)h->nframes);
-	put(&o, "frames_used %llu\n", (unsigned long long)(h->nframes - h->frames_free));
-	put(&o, "frames_free %llu\n", (unsigned long long)h->frames_free);
-	put(&o, "processes %u\n", count_owners(t, OWNER_PROCESS));
-	put(&o, "segments %u\n", count_owners(t, OWNER_SEGMENT));
-	put(&o, "attachments %u\n", count_attachments(t));
-	put(&o, "workers %u\n", h->nworkers);
-	put(&o, "workers_serving %u\n", serving);
-	put(&o, "conns_now %llu\n", (unsigned long long)conns_now);
-	put(&o, "conns_total %llu\n", (unsigned long long)conns_total);
-	put(&o, "conns_refused %llu\n", (unsigned long long)refused);
-	put(&o, "requests %llu\n", (unsigned long long)requests);
+	s->uptime = (uint64_t)(time(NULL) - h->started);
+	s->frame_size = h->frame_size;
+	s->frames = h->nframes;
+	s->frames_free = h->frames_free;
+	s->frames_used = h->nframes - s->frames_free;
+	s->processes = count_owners(t, OWNER_PROCESS);
+	s->segments = count_owners(t, OWNER_SEGMENT);
+	s->attachments = count_attachments(t);
+	s->workers = h->nworkers;
+}
+
+size_t
+stats_format(const struct table *t, char *buf, size_t len)
+{
+	struct out o = {buf, len, 0};
+	struct stats_snapshot s;
+
+	if (len > 0)
+		buf[0] = '\0';
+	stats_take(t, &s);
+	put(&o, "version %s\n", t->hdr->version);
+	put(&o, "uptime %llu\n", (unsigned long long)s.uptime);
+	put(&o, "frame_size %u\n", s.frame_size);
+	put(&o, "frames %llu\n", (unsigned long long)s.frames);
+	put(&o, "frames_used %llu\n", (unsigned long long)s.frames_used);
+	put(&o, "frames_free %llu\n", (unsigned long long)s.frames_free);
+	put(&o, "processes %u\n", s.processes);
+	put(&o, "segments %u\n", s.segments);
+	put(&o, "attachments %u\n", s.attachments);
+	put(&o, "workers %u\n", s.workers);
+	put(&o, "workers_serving %u\n", s.workers_serving);
+	put(&o, "worker_restarts %llu\n", (unsigned long long)s.worker_restarts);
+	put(&o, "conns_now %llu\n", (unsigned long long)s.conns_now);
+	put(&o, "conns_total %llu\n", (unsigned long long)s.conns_total);
+	put(&o, "conns_refused %llu\n", (unsigned long long)s.conns_refused);
+	put(&o, "requests %llu\n", (unsigned long long)s.requests);
 	for (int i = 0; i < STATS_OPS; i++) {
 		const char *name = proto_opcode_name((uint8_t)i);
 
-		if (ops[i] > 0 || name != NULL)
+		if (s.ops[i] > 0 || name != NULL)
 			put(&o, "requests_%s %llu\n", name != NULL ? name : "other",
-			    (unsigned long long)ops[i]);
+			    (unsigned long long)s.ops[i]);
 	}
-	put(&o, "bytes_in %llu\n", (unsigned long long)in);
-	put(&o, "bytes_out %llu\n", (unsigned long long)out);
+	put(&o, "bytes_in %llu\n", (unsigned long long)s.bytes_in);
+	put(&o, "bytes_out %llu\n", (unsigned long long)s.bytes_out);
 	for (int i = 0; i < STATS_ERRORS; i++)
-		if (errors[i] > 0)
-			put(&o, "errors_%d %llu\n", -200 - i, (unsigned long long)errors[i]);
+		if (s.errors[i] > 0)
+			put(&o, "errors_%d %llu\n", -200 - i, (unsigned long long)s.errors[i]);
 	return o.need;
 }

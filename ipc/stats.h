@@ -7,8 +7,21 @@
 #define DSHM_IPC_STATS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "table.h"
+
+/* The counters of one moment, summed over the workers. */
+struct stats_snapshot {
+	uint64_t uptime, frames, frames_used, frames_free;
+	uint32_t frame_size, processes, segments, attachments, workers, workers_serving;
+	uint64_t conns_now, conns_total, conns_refused, requests, bytes_in, bytes_out;
+	uint64_t worker_restarts;
+	uint64_t ops[STATS_OPS], errors[STATS_ERRORS];
+};
+
+/* Reads the counters of t without locks: each is whole, together they are a moment's view. */
+void stats_take(const struct table *t, struct stats_snapshot *s);
 
 /*
  * Writes the counters of t (read without locks: a snapshot) into buf

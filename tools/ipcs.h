@@ -34,6 +34,7 @@ struct ipcs_opts {
 	key_t key;
 	const char *server; /* --server, else $DSHM_SERVER, else NULL */
 	bool procs, workers, map, json, stats, check;
+	bool prometheus; /* --stats in the Prometheus text format */
 	bool dump;
 	bool dump_segment; /* --dump shmid:N, else pid:N */
 	int dump_pid;      /* N of pid:N */
@@ -104,6 +105,9 @@ void ipcs_print_map(FILE *f, const struct ipcs *v, bool color);
 
 /* ipcs_json.c: summary, segments, processes and workers as one JSON document. */
 void ipcs_print_json(FILE *f, const struct ipcs *v);
+
+/* --stats --prometheus: the counters in the Prometheus text format. */
+void ipcs_print_prometheus(FILE *out, const struct ipcs *v);
 
 /* ipcs_dump.c: a process's or a segment's page table and its bytes (read through the server). */
 int ipcs_dump(FILE *f, const struct ipcs *v, const struct ipcs_opts *o);

@@ -62,6 +62,8 @@ usage(FILE *f)
 		"  --stats             the live counters (the same text as a STATS request):\n"
 		"                      processes, segments, attachments, connections,\n"
 		"                      requests per operation, bytes, errors\n"
+		"  --prometheus        with --stats: the same counters in the Prometheus text\n"
+		"                      format (dshm_* metrics, for a textfile collector)\n"
 		"  --json              summary, segments, processes and workers as one JSON\n"
 		"                      document (each segment with all of its shmid_ds)\n"
 		"  --check             check the table's invariants and print each violation\n"
@@ -121,7 +123,7 @@ parse_dump(struct ipcs_opts *o, const char *arg)
 static void
 parse(struct ipcs_opts *o, int argc, char **argv)
 {
-	enum { O_KEY = 256, O_SERVER, O_MAP, O_COLOR, O_DUMP, O_JSON, O_STATS, O_CHECK, O_HELP,
+	enum { O_KEY = 256, O_SERVER, O_MAP, O_COLOR, O_DUMP, O_JSON, O_STATS, O_PROM, O_CHECK, O_HELP,
 	       O_VERSION };
 	static const struct option longopts[] = {
 		{"key", required_argument, NULL, O_KEY},
@@ -134,6 +136,7 @@ parse(struct ipcs_opts *o, int argc, char **argv)
 		{"dump", required_argument, NULL, O_DUMP},
 		{"json", no_argument, NULL, O_JSON},
 		{"stats", no_argument, NULL, O_STATS},
+		{"prometheus", no_argument, NULL, O_PROM},
 		{"check", no_argument, NULL, O_CHECK},
 		{"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION},
@@ -194,6 +197,9 @@ parse(struct ipcs_opts *o, int argc, char **argv)
 		case O_STATS:
 			o->stats = true;
 			break;
+		case O_PROM:
+			o->prometheus = true;
+			break;
 		case O_CHECK:
 			o->check = true;
 			break;
@@ -212,6 +218,8 @@ parse(struct ipcs_opts *o, int argc, char **argv)
 		bad("unexpected argument '%s'", argv[optind]);
 	if (o->json + o->check + o->stats + (o->procs || o->workers || o->map || o->dump) > 1)
 		bad("--json, --stats and --check each stand alone");
+	if (o->prometheus && !o->stats)
+		bad("--prometheus is a format of --stats: give both");
 }
 
 struct violations {
@@ -283,6 +291,8 @@ main(int argc, char **argv)
 		rc = run_check(&v);
 	} else if (o.json) {
 		ipcs_print_json(stdout, &v);
+	} else if (o.stats && o.prometheus) {
+		ipcs_print_prometheus(stdout, &v);
 	} else if (o.stats) {
 		size_t len = stats_format(&v.t, NULL, 0) + 256;
 		char *text = malloc(len);
