@@ -7,6 +7,7 @@
  */
 #include "frames.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -26,6 +27,66 @@ find_clear(bitstr_t *bits, uint64_t nbits, uint64_t from)
 	return v;
 }
 
+/* Populates count frames from first: false when the kernel cannot back them. */
+static bool
+populate(struct table *t, uint64_t first, uint64_t count)
+{
+	static bool unsupported; /* a kernel before 5.14: frames are backed when first written */
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = (uintptr_t)table_frame(t, first) & ~(page - 1);
+	uintptr_t hi = ((uintptr_t)table_frame(t, first) + (uintptr_t)(count << t->frame_shift) +
+			page - 1) & ~(page - 1);
+
+	if (unsupported || t->arena == NULL || count == 0)
+		return true;
+	if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) == 0)
+		return true;
+	if (errno == EINVAL) {
+		unsupported = true;
+		return true;
+	}
+	return false;
+}
+
+/* Populates the pending run, if any. */
+static void
+back_flush(struct table *t)
+{
+	if (t->back_count > 0 && !t->back_refused &&
+	    !populate(t, t->back_first, t->back_count))
+		t->back_refused = true;
+	t->back_count = 0;
+}
+
+void
+frames_back_begin(struct table *t)
+{
+	t->backing = true;
+	t->back_refused = false;
+	t->back_count = 0;
+}
+
+bool
+frames_back_end(struct table *t)
+{
+	back_flush(t);
+	t->backing = false;
+	return !t->back_refused;
+}
+
+/* Adds frame f to the run to populate, populating the run before when f does not extend it. */
+static void
+back_frame(struct table *t, uint64_t f)
+{
+	if (t->back_count > 0 && f == t->back_first + t->back_count) {
+		t->back_count++;
+		return;
+	}
+	back_flush(t);
+	t->back_first = f;
+	t->back_count = 1;
+}
+
 uint32_t
 frames_take(struct table *t, uint32_t slot)
 {
@@ -37,6 +98,8 @@ frames_take(struct table *t, uint32_t slot)
 	atomic_store(&t->frame_owner[f], slot + 1);
 	h->frames_free--;
 	h->frame_hint = (uint64_t)f + 1 < h->nframes ? (uint64_t)f + 1 : 0;
+	if (t->backing)
+		back_frame(t, (uint64_t)f);
 	return (uint32_t)f;
 }
 

@@ -17,6 +17,18 @@
 uint32_t frames_take(struct table *t, uint32_t slot);
 
 /*
+ * A paging process's frames are backed by memory when they are given,
+ * not at their first write: between frames_back_begin and
+ * frames_back_end every frame taken is populated (MADV_POPULATE_WRITE,
+ * runs of adjacent frames at once), so that a host that cannot back them
+ * refuses now, while the grow can still be undone, instead of killing a
+ * worker with SIGBUS later.  frames_back_end returns false when the
+ * kernel refused any (the caller then undoes the grow).
+ */
+void frames_back_begin(struct table *t);
+bool frames_back_end(struct table *t);
+
+/*
  * Frees frames, zeroing them first.  Calls accumulate runs of adjacent
  * frames so that a run is zeroed with one madvise; frames_flush ends the
  * current run and must follow the last frames_put.

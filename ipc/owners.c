@@ -17,6 +17,7 @@
 
 #include "../lib/dshm.h"
 #include "fault.h"
+#include "frames.h"
 #include "lock.h"
 #include "pagetree.h"
 #include "quota.h"
@@ -343,7 +344,7 @@ journal(struct table *t, uint32_t op, uint32_t slot, uint32_t old_npages)
 	j->op = op;
 }
 
-void
+bool
 owners_create_locked(struct table *t, uint32_t slot, uint32_t kind, int64_t id,
 		     uint32_t npages, uint32_t uid)
 {
@@ -360,7 +361,15 @@ owners_create_locked(struct table *t, uint32_t slot, uint32_t kind, int64_t id,
 	o->height = 0;
 	o->uid = uid;
 	o->created = time(NULL);
+	/* A process's frames are backed now (frames.h); a segment's only hold its place. */
+	if (kind == OWNER_PROCESS)
+		frames_back_begin(t);
 	pagetree_grow(t, slot, npages);
+	if (kind == OWNER_PROCESS && !frames_back_end(t)) {
+		/* The host cannot back them: undone from the journal, as a dead creator's. */
+		owners_repair(t);
+		return false;
+	}
 	FAULT_POINT("create_grown");
 	atomic_store(&o->npages, npages);
 	atomic_store_explicit(&o->state, OWNER_USED, memory_order_release);
@@ -376,6 +385,7 @@ owners_create_locked(struct table *t, uint32_t slot, uint32_t kind, int64_t id,
 		atomic_store_explicit(&t->index[~pos], slot + 1, memory_order_release);
 	}
 	h->owners_used++;
+	return true;
 }
 
 int
@@ -392,8 +402,9 @@ owners_create(struct table *t, uint32_t kind, int64_t id, uint32_t npages, uint3
 		rc = DSHM_NO_SPACE;
 	else if ((s = owners_free_slot(t)) < 0)
 		rc = DSHM_TABLE_FULL;
-	else if ((rc = quota_may_create(t, uid)) == DSHM_SUCCESS)
-		owners_create_locked(t, (uint32_t)s, kind, id, npages, uid);
+	else if ((rc = quota_may_create(t, uid)) == DSHM_SUCCESS &&
+		 !owners_create_locked(t, (uint32_t)s, kind, id, npages, uid))
+		rc = DSHM_NO_SPACE;
 	owners_alloc_unlock(t);
 	return rc;
 }
@@ -410,7 +421,14 @@ owners_grow(struct table *t, uint32_t slot, uint32_t add)
 		return DSHM_NO_SPACE;
 	}
 	journal(t, JOURNAL_GROW, slot, atomic_load(&o->npages));
+	if (atomic_load(&o->kind) == OWNER_PROCESS)
+		frames_back_begin(t);
 	pagetree_grow(t, slot, add);
+	if (atomic_load(&o->kind) == OWNER_PROCESS && !frames_back_end(t)) {
+		owners_repair(t); /* the old pages only, as after a death here */
+		owners_alloc_unlock(t);
+		return DSHM_NO_SPACE;
+	}
 	FAULT_POINT("grow_grown");
 	atomic_store(&o->npages, atomic_load(&o->npages) + add);
 	t->hdr->journal.op = JOURNAL_NONE;
@@ -459,7 +477,7 @@ write_runs_bare(struct table *t, uint32_t slot, const struct byte_run *runs, uin
 	return true;
 }
 
-bool
+int
 owners_write_runs(struct table *t, uint32_t slot, const struct byte_run *runs, uint32_t nruns,
 		  const void *data)
 {
@@ -473,14 +491,26 @@ owners_write_runs(struct table *t, uint32_t slot, const struct byte_run *runs, u
 	for (uint32_t i = 0; i < nruns; i++)
 		len += runs[i].len;
 	if (t->undo == NULL || t->self < 0 || !undo_fits(t, len, nruns))
-		return write_runs_bare(t, slot, runs, nruns, d);
+		return write_runs_bare(t, slot, runs, nruns, d) ? DSHM_SUCCESS : DSHM_ERROR;
 	u = &t->workers[t->self].undo;
 	p = saved = undo_area(t, (uint32_t)t->self);
 	list = (struct byte_run *)(saved + undo_list_at(len));
+	/*
+	 * The save's memory is backed before a byte moves: a host out of it
+	 * refuses the write whole.  Once per worker for what stays backed,
+	 * so small writes make no system call for it.
+	 */
+	size_t need = undo_list_at(len) + nruns * sizeof(*list);
+
+	if (need > t->undo_backed) {
+		if (madvise(saved, need, MADV_POPULATE_WRITE) != 0 && errno != EINVAL)
+			return DSHM_NO_SPACE;
+		t->undo_backed = need;
+	}
 	/* Every range is saved before any is written: the undo is of the whole write. */
 	for (uint32_t i = 0; i < nruns; i++) {
 		if (!owners_copy(t, slot, runs[i].off, p, runs[i].len, false))
-			return false;
+			return DSHM_ERROR;
 		p += runs[i].len;
 		list[i] = runs[i];
 	}
@@ -501,12 +531,14 @@ owners_write_runs(struct table *t, uint32_t slot, const struct byte_run *runs, u
 	atomic_store(&t->owners[slot].undo_worker, 0);
 	atomic_store(&u->active, 0);
 	/* Large saves give their memory back, so an idle worker stays small. */
-	if (len >= UNDO_KEEP_BYTES)
-		madvise(saved, undo_list_at(len) + nruns * sizeof(*list), MADV_REMOVE);
-	return ok;
+	if (len >= UNDO_KEEP_BYTES) {
+		madvise(saved, need, MADV_REMOVE);
+		t->undo_backed = 0;
+	}
+	return ok ? DSHM_SUCCESS : DSHM_ERROR;
 }
 
-bool
+int
 owners_write(struct table *t, uint32_t slot, uint64_t pos, const void *buf, uint64_t len)
 {
 	const struct byte_run run = {pos, len};

@@ -49,9 +49,10 @@ int64_t owners_free_slot(struct table *t);
 /*
  * Creates owner (kind, id) in free slot with npages zero-filled pages;
  * requires the alloc lock, and that (kind, id) is new and npages frames
- * are free.
+ * are free.  A paging process's frames are backed at once (frames.h):
+ * false when the host could not back them, and then nothing changed.
  */
-void owners_create_locked(struct table *t, uint32_t slot, uint32_t kind, int64_t id,
+bool owners_create_locked(struct table *t, uint32_t slot, uint32_t kind, int64_t id,
 			  uint32_t npages, uint32_t uid);
 
 /* Adds pages to a locked owner: DSHM_SUCCESS or DSHM_NO_SPACE (nothing allocated). */
@@ -84,14 +85,16 @@ unsigned owners_locate(struct table *t, uint32_t slot, uint64_t pos, uint64_t le
  * back to back in data, all of them or none: when this process is a
  * worker with an undo area big enough, the old bytes of every range are
  * saved first, so that a crash in the middle of any range is undone, for
- * all ranges, by whoever takes the owner's lock next.  False when a
- * segment's file refused a write (then nothing changed).
+ * all ranges, by whoever takes the owner's lock next.  Returns
+ * DSHM_SUCCESS; DSHM_NO_SPACE when the host cannot back the undo area's
+ * save; DSHM_ERROR when a segment's file refused a write.  On failure
+ * nothing changed.
  */
-bool owners_write_runs(struct table *t, uint32_t slot, const struct byte_run *runs,
+int owners_write_runs(struct table *t, uint32_t slot, const struct byte_run *runs,
 		       uint32_t nruns, const void *data);
 
 /* owners_write_runs of one range: len bytes of buf at byte offset pos. */
-bool owners_write(struct table *t, uint32_t slot, uint64_t pos, const void *buf, uint64_t len);
+int owners_write(struct table *t, uint32_t slot, uint64_t pos, const void *buf, uint64_t len);
 
 /*
  * Called by a worker as it starts in slot self: undoes a write its dead

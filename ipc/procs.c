@@ -140,9 +140,9 @@ procs_write(struct table *t, int64_t pid, int64_t page, int64_t offset, const vo
 
 	if (rc != DSHM_SUCCESS)
 		return rc;
-	owners_write(t, slot, pos, buf, (uint64_t)size);
+	rc = owners_write(t, slot, pos, buf, (uint64_t)size);
 	owners_unlock(t, slot);
-	return DSHM_SUCCESS;
+	return rc;
 }
 
 int

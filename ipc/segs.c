@@ -180,7 +180,7 @@ create(struct table *t, const struct seg_cred *c, int32_t key, uint64_t size, in
 		.ctime = time(NULL),
 	};
 	*shmid = id;
-	owners_create_locked(t, (uint32_t)s, OWNER_SEGMENT, *shmid, (uint32_t)frames, c->uid);
+	(void)owners_create_locked(t, (uint32_t)s, OWNER_SEGMENT, *shmid, (uint32_t)frames, c->uid);
 	return DSHM_SUCCESS;
 }
 
@@ -756,8 +756,8 @@ segs_write(struct table *t, const struct seg_cred *c, const struct seg_conn *k, 
 			if (!segfile_stamp(t, slot, g->segsz, runs[n].off, runs[n].len, *gen))
 				rc = DSHM_ERROR;
 		/* All runs or none, across a crash too; a refusal of the file undoes them all. */
-		if (rc == DSHM_SUCCESS && !owners_write_runs(t, slot, runs, nruns, data))
-			rc = DSHM_ERROR;
+		if (rc == DSHM_SUCCESS)
+			rc = owners_write_runs(t, slot, runs, nruns, data);
 	}
 	owners_unlock(t, slot);
 	return rc;

@@ -50,6 +50,7 @@ struct table {
 	 */
 	unsigned char *undo;
 	size_t undo_each;
+	size_t undo_backed; /* bytes from the start of this worker's undo area known backed */
 	int self;
 	/*
 	 * Who the request being served comes from, for the paging processes'
@@ -61,6 +62,13 @@ struct table {
 	/* The descriptor of the segment file this process used last (segfile.c), or -1. */
 	int segfd;
 	int32_t segfd_id;
+	/*
+	 * While a paging process grows (frames.h, frames_back_begin): the run
+	 * of frames taken and not yet backed, and whether the kernel refused
+	 * to back one.
+	 */
+	bool backing, back_refused;
+	uint64_t back_first, back_count;
 };
 
 /* Bytes a table with these parameters needs. */

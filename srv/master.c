@@ -12,6 +12,7 @@
 #include "master.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <libutil.h>
 #include <signal.h>
@@ -27,6 +28,7 @@
 #include "clock.h"
 #include "arena.h"
 #include "auth.h"
+#include "backing.h"
 #include "listen.h"
 #include "log.h"
 #include "naming.h"
@@ -260,6 +262,41 @@ start_anonymous(struct master *m, const struct table_params *tp)
 }
 
 /*
+ * An arena the host cannot back would fail in the middle of serving
+ * (SIGBUS in a worker, or the OOM killer) after dshmd promised its frames:
+ * refused now, with both numbers, unless --overcommit says the operator
+ * knows (frames are still backed as they are given, and a request the
+ * host cannot back then gets NO_SPACE).
+ */
+static bool
+arena_can_be_backed(const struct options *o, size_t size)
+{
+	char why[600], file[96], have[16], want[16];
+	uint64_t limit;
+
+	snprintf(file, sizeof(file), "/dev/shm/dshm-%s", o->persist);
+	limit = backing_limit(o->persist[0] ? "/dev/shm" : NULL, o->persist[0] ? file : NULL, why,
+			      sizeof(why));
+	if (size <= limit)
+		return true;
+	/* 6 bytes: autoscaling picks the smallest unit that fits, so "24G", not "25276166K". */
+	humanize_number(want, 6, (int64_t)size, "", HN_AUTOSCALE, HN_B | HN_NOSPACE | HN_DECIMAL);
+	humanize_number(have, 6, (int64_t)limit, "", HN_AUTOSCALE, HN_B | HN_NOSPACE | HN_DECIMAL);
+	if (o->overcommit) {
+		log_warn("--memory %s (%zu bytes) is more than this host can back, %s (%" PRIu64
+			 " bytes: %s); --overcommit: starting anyway, and a request for frames "
+			 "the host cannot back will get NO_SPACE",
+			 want, size, have, limit, why);
+		return true;
+	}
+	log_error("--memory %s (%zu bytes) is more than this host can back, %s (%" PRIu64
+		  " bytes: %s): the arena would fail in the middle of serving. Give a smaller "
+		  "--memory, or --overcommit to start anyway",
+		  want, size, have, limit, why);
+	return false;
+}
+
+/*
  * --persist: the arena and undo areas in /dev/shm/dshm-NAME, and the
  * table kept at the key, both taken over when a previous dshmd left them.
  */
@@ -269,7 +306,8 @@ start_persisted(struct master *m, const struct table_params *tp, bool take_over)
 	const struct options *o = m->o;
 	char err[512];
 
-	if (persist_open(o->persist, m->arena_size + m->undo_size, &m->pm, err, sizeof(err)) < 0) {
+	if (persist_open(o->persist, m->arena_size + m->undo_size, o->overcommit, &m->pm, err,
+			 sizeof(err)) < 0) {
 		log_error("%s", err);
 		return EXIT_NO_RESOURCES;
 	}
@@ -427,6 +465,8 @@ start(struct master *m)
 	}
 
 	m->arena_size = (size_t)(o->memory / o->frame_size) * o->frame_size;
+	if (!arena_can_be_backed(o, m->arena_size))
+		return EXIT_FAILED;
 	/* Each worker's write-undo area: untouched pages cost nothing (MAP_NORESERVE). */
 	m->undo_size = (size_t)o->workers * OWNERS_UNDO_EACH;
 	tp = (struct table_params){

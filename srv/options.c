@@ -54,6 +54,11 @@ usage(FILE *f)
 		"                      may connect (mode 0660; default: dshmd's own group)\n"
 		"  --memory SIZE       arena size, with K/M/G suffixes (default 64M); the arena\n"
 		"                      holds SIZE / frame-size frames, all of them allocatable\n"
+		"  --overcommit        start even when --memory is more than the host can back\n"
+		"                      (RAM and swap, the memory cgroup's limit, /dev/shm's\n"
+		"                      room for --persist); frames are backed as they are\n"
+		"                      given, and a request the host cannot back gets\n"
+		"                      NO_SPACE; a --persist arena is then not reserved whole\n"
 		"  --frame-size BYTES  frame (page) size: a power of two, 64 to 1M (default 4096)\n"
 		"  --workers N         worker processes (default: the number of CPUs)\n"
 		"  --key KEY           System V key of the control table (default: derived from\n"
@@ -148,7 +153,7 @@ void
 options_parse(struct options *o, int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_UNIX, O_MEMORY, O_FRAME, O_WORKERS, O_KEY, O_PIDFILE,
-	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_MAXCONN, O_MAXCONNW, O_MAXCONNU, O_RESCONN, O_MAXPROCU, O_MAXATTU, O_IDLE, O_AUTH, O_MAXDATA, O_UNIXGROUP,
+	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_MAXCONN, O_MAXCONNW, O_MAXCONNU, O_RESCONN, O_MAXPROCU, O_MAXATTU, O_OVERCOMMIT, O_IDLE, O_AUTH, O_MAXDATA, O_UNIXGROUP,
 	       O_IO, O_BUSYPOLL, O_PEERLISTEN, O_PEERAUTH, O_HELP, O_VERSION };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, O_LISTEN},
@@ -166,6 +171,7 @@ options_parse(struct options *o, int argc, char **argv)
 		{"max-connections-per-user", required_argument, NULL, O_MAXCONNU},
 		{"reserved-connections", required_argument, NULL, O_RESCONN},
 		{"max-processes-per-user", required_argument, NULL, O_MAXPROCU},
+		{"overcommit", no_argument, NULL, O_OVERCOMMIT},
 		{"max-attachments-per-user", required_argument, NULL, O_MAXATTU},
 		{"idle-timeout", required_argument, NULL, O_IDLE},
 		{"auth-file", required_argument, NULL, O_AUTH},
@@ -268,6 +274,9 @@ options_parse(struct options *o, int argc, char **argv)
 			o->max_conns_per_user =
 				count_arg("--max-connections-per-user", optarg, 0, 1u << 20);
 			o->max_conns_per_user_set = true;
+			break;
+		case O_OVERCOMMIT:
+			o->overcommit = true;
 			break;
 		case O_MAXPROCU:
 			o->max_owners_per_user =

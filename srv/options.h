@@ -38,6 +38,7 @@ struct options {
 	uint32_t max_conns_per_user;   /* --max-connections-per-user (0: none) */
 	uint32_t reserved_conns;       /* --reserved-connections */
 	bool max_conns_per_user_set, reserved_conns_set;
+	bool overcommit;               /* --overcommit: start with an arena the host may not back */
 	uint32_t max_owners_per_user;  /* --max-processes-per-user (0: the default) */
 	uint32_t max_attach_per_user;  /* --max-attachments-per-user (0: the default) */
 	uint32_t idle_timeout;         /* --idle-timeout seconds, 0: never */

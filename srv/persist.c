@@ -46,8 +46,19 @@ reserve(int fd, size_t size, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* --overcommit: the object gets its size and no memory; what is used is backed then. */
+static int
+sized(int fd, size_t size, const char *path, char *err, size_t errlen)
+{
+	if (ftruncate(fd, (off_t)size) == 0)
+		return 0;
+	snprintf(err, errlen, "ftruncate(/dev/shm%s, %zu bytes): %s", path, size, strerror(errno));
+	return -1;
+}
+
 int
-persist_open(const char *name, size_t size, struct persist_map *pm, char *err, size_t errlen)
+persist_open(const char *name, size_t size, bool overcommit, struct persist_map *pm, char *err,
+	     size_t errlen)
 {
 	char path[80];
 	struct stat st;
@@ -83,7 +94,8 @@ persist_open(const char *name, size_t size, struct persist_map *pm, char *err, s
 	if (st.st_size == 0) {
 		/* Ours, but never sized: a start that died right after making it. */
 		pm->fresh = true;
-		if (reserve(fd, size, path, err, errlen) < 0) {
+		if (overcommit ? sized(fd, size, path, err, errlen) < 0
+			       : reserve(fd, size, path, err, errlen) < 0) {
 			close(fd);
 			shm_unlink(path);
 			return -1;

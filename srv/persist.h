@@ -23,11 +23,13 @@ struct persist_map {
 /*
  * Opens /dev/shm/dshm-NAME, or creates it with size bytes reserved up
  * front (posix_fallocate: a full /dev/shm is an error now, never a
- * SIGBUS later), and maps it.  An object of another size is refused.
- * Returns 0, or -1 with a message.
+ * SIGBUS later), and maps it.  With overcommit nothing is reserved: the
+ * frames and undo areas are backed as they are used (ipc/frames.h), and
+ * a full /dev/shm refuses those requests.  An object of another size is
+ * refused.  Returns 0, or -1 with a message.
  */
-int persist_open(const char *name, size_t size, struct persist_map *pm, char *err,
-		 size_t errlen);
+int persist_open(const char *name, size_t size, bool overcommit, struct persist_map *pm,
+		 char *err, size_t errlen);
 void persist_unmap(struct persist_map *pm);
 /* Removes the object (after a start that created it failed). */
 void persist_unlink(const char *name);
