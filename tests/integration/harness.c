@@ -1006,23 +1006,31 @@ raw_wait_closed(int fd, int timeout_ms)
 }
 
 bool
-raw_hello(const char *addr, struct proto_hello *hello)
+raw_hello_on(int fd, struct proto_hello *hello)
 {
 	unsigned char body[PROTO_HELLO_LEN];
 	struct proto_header h;
 	size_t len = 0;
+	bool ok = raw_request(fd, OP_HELLO, 7, NULL, 0, NULL, 0) &&
+		  raw_reply(fd, &h, body, sizeof(body), &len) && h.magic == PROTO_MAGIC &&
+		  h.id == 7 && h.opcode == OP_HELLO && h.status == DSHM_SUCCESS &&
+		  len == PROTO_HELLO_LEN;
+
+	if (ok && hello != NULL)
+		proto_decode_hello(body, hello);
+	return ok;
+}
+
+bool
+raw_hello(const char *addr, struct proto_hello *hello)
+{
 	int fd = raw_connect(addr);
 	bool ok;
 
 	if (fd < 0)
 		return false;
-	ok = raw_request(fd, OP_HELLO, 7, NULL, 0, NULL, 0) &&
-	     raw_reply(fd, &h, body, sizeof(body), &len) && h.magic == PROTO_MAGIC &&
-	     h.id == 7 && h.opcode == OP_HELLO && h.status == DSHM_SUCCESS &&
-	     len == PROTO_HELLO_LEN;
+	ok = raw_hello_on(fd, hello);
 	close(fd);
-	if (ok)
-		proto_decode_hello(body, hello);
 	return ok;
 }
 

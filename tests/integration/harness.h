@@ -217,6 +217,8 @@ bool raw_wait_closed(int fd, int timeout_ms);
 
 /* One HELLO on a connection of its own; false on any failure. */
 bool raw_hello(const char *addr, struct proto_hello *hello);
+/* One HELLO on fd (hello may be NULL): whether the server answered it. */
+bool raw_hello_on(int fd, struct proto_hello *hello);
 
 /* ---- cmocka fixtures ---------------------------------------------------- */
 

@@ -24,17 +24,6 @@
 #include "dshm.h"
 #include "harness.h"
 
-static bool
-hello_on(int fd)
-{
-	struct proto_header h;
-	unsigned char body[PROTO_HELLO_LEN];
-	size_t got;
-
-	return raw_request(fd, OP_HELLO, 1, NULL, 0, NULL, 0) &&
-	       raw_reply(fd, &h, body, sizeof(body), &got) && h.status == DSHM_SUCCESS;
-}
-
 static void
 test_connections_beyond_the_limit_are_closed_and_the_others_go_on(void **state)
 {
@@ -45,23 +34,17 @@ test_connections_beyond_the_limit_are_closed_and_the_others_go_on(void **state)
 	for (int i = 0; i < 3; i++) {
 		fds[i] = raw_connect(f->addr);
 		assert_true(fds[i] >= 0);
-		assert_true(hello_on(fds[i]));
+		assert_true(raw_hello_on(fds[i], NULL));
 	}
 	extra = raw_connect(f->addr);
 	assert_true(extra >= 0);
 	assert_true(raw_wait_closed(extra, HARNESS_STOP_MS));
 	close(extra);
 	for (int i = 0; i < 3; i++)
-		assert_true(hello_on(fds[i]));
+		assert_true(raw_hello_on(fds[i], NULL));
 	/* Room again once one leaves. */
 	close(fds[0]);
-	assert_true(WAIT_UNTIL(({
-		int fd = raw_connect(f->addr);
-		bool ok = fd >= 0 && hello_on(fd);
-		if (fd >= 0)
-			close(fd);
-		ok;
-	}), HARNESS_STOP_MS));
+	assert_true(WAIT_UNTIL(raw_hello(f->addr, NULL), HARNESS_STOP_MS));
 	close(fds[1]);
 	close(fds[2]);
 }
@@ -75,7 +58,7 @@ test_an_idle_connection_is_closed_after_the_idle_timeout(void **state)
 	assert_int_equal(fixture_start(f, "--idle-timeout", "1", NULL), 0);
 	fd = raw_connect(f->addr);
 	assert_true(fd >= 0);
-	assert_true(hello_on(fd));
+	assert_true(raw_hello_on(fd, NULL));
 	assert_true(raw_wait_closed(fd, 5000));
 	close(fd);
 }
@@ -151,7 +134,7 @@ test_a_worker_at_its_share_leaves_new_connections_to_the_others(void **state)
 	for (int i = 0; i < 10; i++) {
 		fds[i] = raw_connect(f->addr);
 		assert_true(fds[i] >= 0);
-		if (!hello_on(fds[i]))
+		if (!raw_hello_on(fds[i], NULL))
 			fail_msg("connection %d of 10 was refused with room left in a worker", i + 1);
 	}
 	for (int i = 0; i < 10; i++)

@@ -30,29 +30,6 @@ struct hold {
 	int go[2];       /* the parent: close them now */
 };
 
-static bool
-hello_on(int fd)
-{
-	struct proto_header h;
-	unsigned char body[PROTO_HELLO_LEN];
-	size_t got;
-
-	return raw_request(fd, OP_HELLO, 1, NULL, 0, NULL, 0) &&
-	       raw_reply(fd, &h, body, sizeof(body), &got) && h.status == DSHM_SUCCESS;
-}
-
-/* Whether a new connection to addr is served (true) or closed at once (false). */
-static bool
-served(const char *addr)
-{
-	int fd = raw_connect(addr);
-	bool ok = fd >= 0 && hello_on(fd);
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
 /* As nobody: takes want connections, sees the next refused, holds them until told, then frees one. */
 static int
 holder(void *arg)
@@ -66,7 +43,7 @@ holder(void *arg)
 	if (setgid(NOBODY) != 0 || setuid(NOBODY) != 0)
 		return 10;
 	for (int i = 0; i < h->want; i++)
-		if ((fds[i] = raw_connect(h->addr)) < 0 || !hello_on(fds[i]))
+		if ((fds[i] = raw_connect(h->addr)) < 0 || !raw_hello_on(fds[i], NULL))
 			return 20 + i; /* refused within the share */
 	extra = raw_connect(h->addr);
 	if (extra < 0 || !raw_wait_closed(extra, HARNESS_STOP_MS))
@@ -76,10 +53,10 @@ holder(void *arg)
 		return 12;
 	/* The ones held are still served, and one closed makes room for one. */
 	for (int i = 0; i < h->want; i++)
-		if (!hello_on(fds[i]))
+		if (!raw_hello_on(fds[i], NULL))
 			rc = 13;
 	close(fds[0]);
-	if (!WAIT_UNTIL(served(h->addr), HARNESS_STOP_MS))
+	if (!WAIT_UNTIL(raw_hello(h->addr, NULL), HARNESS_STOP_MS))
 		rc = 14;
 	for (int i = 1; i < h->want; i++)
 		close(fds[i]);
@@ -101,7 +78,7 @@ nobody_gets_its_share(const char *addr, int want)
 	close(h.report[1]);
 	close(h.go[0]);
 	if (read(h.report[0], &c, 1) == 1 && c == 'h')
-		assert_true(served(addr)); /* root, while nobody holds all it may */
+		assert_true(raw_hello(addr, NULL)); /* root, while nobody holds all it may */
 	close(h.go[1]);
 	close(h.report[0]);
 	assert_int_equal(wait_child(pid, HARNESS_STOP_MS * 2), 0);
