@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,5 +140,19 @@ naming_split_hostport(const char *addr, char *host, size_t hostlen, char *port,
 	memcpy(host, hs, hl);
 	host[hl] = '\0';
 	memcpy(port, colon + 1, strlen(colon + 1) + 1);
+	return true;
+}
+
+bool
+naming_parse_key(const char *text, key_t *key)
+{
+	char *end;
+	long long k;
+
+	errno = 0;
+	k = strtoll(text, &end, 0);
+	if (errno != 0 || end == text || *end != '\0' || k < INT32_MIN || k > UINT32_MAX)
+		return false;
+	*key = (key_t)(int32_t)(uint32_t)k;
 	return true;
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/ipc.h>
 #include <sys/types.h>
 
 #define NAMING_DEFAULT_TCP "127.0.0.1:8080"
@@ -46,6 +47,14 @@ bool naming_private_dir(const char *socket_path, char *err, size_t errlen);
  * "./x", "/tmp/../tmp/x" seen from /tmp) gives the same key.
  */
 key_t naming_key_for_socket(const char *path);
+
+/*
+ * A System V key as the tools and dshmd take it (--key, -M): a 32-bit
+ * number, decimal or 0x hex, negative as the kernel prints some; false
+ * for anything else.  0 (IPC_PRIVATE) parses: the caller says whether it
+ * may be one.
+ */
+bool naming_parse_key(const char *text, key_t *key);
 
 /*
  * The canonical form of a path that may not exist yet: its directory's

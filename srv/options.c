@@ -236,19 +236,11 @@ options_parse(struct options *o, int argc, char **argv)
 		case O_WORKERS:
 			o->workers = count_arg("--workers", optarg, 1, 256);
 			break;
-		case O_KEY: {
-			char *end;
-			long long k;
-
-			errno = 0;
-			k = strtoll(optarg, &end, 0);
-			if (errno != 0 || end == optarg || *end != '\0' || k == 0 ||
-			    k < INT32_MIN || k > UINT32_MAX)
+		case O_KEY:
+			if (!naming_parse_key(optarg, &o->key) || o->key == IPC_PRIVATE)
 				bad("--key: '%s' is not a 32-bit key (decimal or 0x hex, not 0)", optarg);
-			o->key = (key_t)(int32_t)(uint32_t)k;
 			o->key_given = true;
 			break;
-		}
 		case O_PIDFILE:
 			/* Copied: setproctitle later reuses the memory of argv. */
 			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->pidfile))

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "ipcrm.h"
+#include "naming.h"
 
 #define MAX_TARGETS 256
 
@@ -98,10 +99,13 @@ add_target(struct opts *o, bool by_key, const char *arg)
 	g = &o->targets[o->ntargets++];
 	g->by_key = by_key;
 	g->arg = arg;
-	if (by_key)
-		g->value = (int32_t)(uint32_t)number(arg, 0, INT32_MIN, UINT32_MAX,
-						     "-M: not a 32-bit key:");
-	else
+	if (by_key) {
+		key_t k;
+
+		if (!naming_parse_key(arg, &k))
+			bad("-M: not a 32-bit key:", arg);
+		g->value = k;
+	} else
 		g->value = number(arg, 10, INT32_MIN, INT32_MAX, "-m: not a shmid:");
 }
 

@@ -151,19 +151,11 @@ parse(struct ipcs_opts *o, int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "pwh", longopts, NULL)) != -1) {
 		switch (c) {
-		case O_KEY: {
-			char *end;
-			long long k;
-
-			errno = 0;
-			k = strtoll(optarg, &end, 0);
-			if (errno != 0 || end == optarg || *end != '\0' || k == 0 ||
-			    k < INT32_MIN || k > UINT32_MAX)
+		case O_KEY:
+			if (!naming_parse_key(optarg, &o->key) || o->key == IPC_PRIVATE)
 				bad("--key: '%s' is not a 32-bit key (decimal or 0x hex, not 0)", optarg);
-			o->key = (key_t)(int32_t)(uint32_t)k;
 			o->key_given = true;
 			break;
-		}
 		case O_SERVER:
 			if (optarg[0] == '\0')
 				bad("--server: the address is empty");

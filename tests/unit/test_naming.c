@@ -303,6 +303,30 @@ test_a_default_sockets_directory_made_by_another_user_is_refused(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+static void
+test_keys_parse_as_the_tools_and_dshmd_take_them(void **state)
+{
+	key_t k;
+
+	(void)state;
+	assert_true(naming_parse_key("0x5eed0001", &k));
+	assert_int_equal(k, 0x5eed0001);
+	assert_true(naming_parse_key("1234", &k));
+	assert_int_equal(k, 1234);
+	/* All 32 bits, as unsigned hex or as the negative number ipcs prints for it. */
+	assert_true(naming_parse_key("0xffffffff", &k));
+	assert_int_equal(k, -1);
+	assert_true(naming_parse_key("-2", &k));
+	assert_int_equal(k, -2);
+	assert_true(naming_parse_key("0", &k)); /* IPC_PRIVATE: the caller decides */
+	assert_int_equal(k, 0);
+	assert_false(naming_parse_key("0x100000000", &k));
+	assert_false(naming_parse_key("-2147483649", &k));
+	assert_false(naming_parse_key("12abc", &k));
+	assert_false(naming_parse_key("", &k));
+	assert_false(naming_parse_key("key", &k));
+}
+
 int
 main(void)
 {
@@ -325,6 +349,7 @@ main(void)
 		cmocka_unit_test(test_default_socket_that_does_not_fit_is_refused),
 		cmocka_unit_test(test_a_default_sockets_directory_must_be_our_own),
 		cmocka_unit_test(test_a_default_sockets_directory_made_by_another_user_is_refused),
+		cmocka_unit_test(test_keys_parse_as_the_tools_and_dshmd_take_them),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
