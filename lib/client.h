@@ -80,4 +80,10 @@ bool client_send(int fd, struct iovec *iov, int iovcnt, int64_t deadline);
 /* Receives exactly len bytes; false on end of stream, failure or the deadline. */
 bool client_recv(int fd, void *buf, size_t len, int64_t deadline);
 
+/* The library's timeout in milliseconds (dshm_set_timeout, $DSHM_TIMEOUT_MS, else 30 s). */
+int client_timeout(void);
+
+/* Waits until fd is ready for events or the deadline passes; false on the deadline or an error. */
+bool client_wait_ready(int fd, short events, int64_t deadline);
+
 #endif /* DSHM_LIB_CLIENT_H */
