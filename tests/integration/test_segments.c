@@ -630,7 +630,7 @@ main(void)
 		TEST_ONE(test_over_the_unix_socket_ident_cannot_change_who_the_kernel_says_we_are),
 		TEST_ONE(test_over_loopback_tcp_the_kernel_says_who_the_client_is),
 		TEST_BOTH(test_an_attachment_keeps_writing_after_the_mode_takes_write_away),
-		TEST_ONE_BARE(test_a_crash_in_a_write_of_several_runs_undoes_every_run),
+		TEST_BOTH_BARE(test_a_crash_in_a_write_of_several_runs_undoes_every_run),
 		TEST_ONE(test_a_segment_larger_than_one_request_syncs_whole),
 		TEST_BOTH(test_a_sync_brings_in_only_the_pages_others_changed),
 		TEST_ONE(test_a_copied_attachment_sees_a_coherent_ones_stores_at_its_sync),
