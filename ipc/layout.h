@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #define DSHM_TABLE_MAGIC UINT64_C(0x4453484d5441424c) /* "DSHMTABL" */
-#define DSHM_LAYOUT_VERSION 6
+#define DSHM_LAYOUT_VERSION 7
 
 /* Page trees: FANOUT entries a chunk, at most PT_MAX_HEIGHT levels. */
 #define PT_SHIFT 6
@@ -34,6 +34,12 @@ struct dshm_lock {
 	pthread_mutex_t mutex;
 	_Atomic int32_t holder;
 	_Atomic uint32_t repairs; /* times this lock was recovered from a dead holder */
+	/*
+	 * Times it was taken (bumped by each holder, wrapping): a waiter that
+	 * timed out knows, at its next wait, whether the lock moved since.
+	 */
+	_Atomic uint32_t taken;
+	uint32_t pad;
 };
 
 enum owner_state {
@@ -193,7 +199,7 @@ struct user_conns {
 	_Atomic uint32_t conns;
 };
 
-/* A worker's row in the scoreboard: written only by that worker (respawns by the master). */
+/* A worker's row in the scoreboard: written only by that worker (respawns and heartbeat_ms's reset by the master). */
 struct worker_slot {
 	_Atomic int32_t pid;
 	_Atomic uint32_t state;
@@ -206,6 +212,12 @@ struct worker_slot {
 	_Atomic int64_t last_activity; /* time(NULL) */
 	_Atomic uint64_t respawns;     /* written by the master */
 	_Atomic uint64_t conns_refused; /* accept failures (out of descriptors or memory) */
+	/*
+	 * clock_now_ms() (CLOCK_MONOTONIC) at the worker's last turn of its
+	 * event loop, which takes one at least every 250 ms even when idle:
+	 * the master kills a serving worker silent past --worker-stall.
+	 */
+	_Atomic int64_t heartbeat_ms;
 	_Atomic uint64_t op_requests[STATS_OPS];
 	_Atomic uint64_t errors[STATS_ERRORS];
 	struct undo_record undo;

@@ -5,6 +5,13 @@
  * lock_acquire then runs the caller's repair function on the state the
  * lock guards *before* marking the mutex consistent, so nobody ever sees
  * the half-done work of a dead holder.
+ *
+ * A holder that is alive but stopped (SIGSTOP, a debugger, a frozen
+ * cgroup) still holds its locks: a worker sets a wait bound
+ * (lock_set_wait_ms), so that such a lock costs its requests a timeout
+ * (ETIMEDOUT, nothing taken) instead of its event loop; the master kills
+ * a worker that stops answering, and the repair then runs as for any
+ * death.  Tools and tests keep the default: they wait as long as it takes.
  */
 #ifndef DSHM_IPC_LOCK_H
 #define DSHM_IPC_LOCK_H
@@ -18,11 +25,24 @@ typedef void (*lock_repair_fn)(void *ctx);
 int lock_init(struct dshm_lock *lock);
 
 /*
+ * How long this process's lock_acquire waits for a lock another holds,
+ * in milliseconds; 0 (the default): without bound.  A lock that already
+ * made this process wait the whole bound and was taken by nobody since
+ * is waited on for LOCK_STUCK_WAIT_MS only, so that requests queued
+ * behind one stopped holder do not each cost the whole bound.
+ */
+void lock_set_wait_ms(unsigned ms);
+#define LOCK_STUCK_WAIT_MS 10
+
+/*
  * Takes the lock.  When its previous holder died, repair(ctx) runs first
  * (repair may be NULL when the lock guards nothing that can be left
  * half-done); a repairer that dies too leaves the lock owner-dead, and the
- * next taker repairs again.  Returns 0, or an errno value when the mutex
- * cannot be taken (ENOTRECOVERABLE: someone unlocked it unrepaired).
+ * next taker repairs again.  A repair, once begun, is finished: the locks
+ * it takes are waited for without bound (a stopped holder of one of them
+ * is killed by the master).  Returns 0, or an errno value when the mutex
+ * was not taken: ETIMEDOUT when the wait bound passed (nothing was done),
+ * ENOTRECOVERABLE when someone unlocked it unrepaired.
  */
 int lock_acquire(struct dshm_lock *lock, lock_repair_fn repair, void *ctx);
 

@@ -76,27 +76,42 @@ index_probe(struct table *t, uint32_t kind, int64_t id, bool want_free)
 	return ~free_pos;
 }
 
-/* Lockless lookup; retries while the index is being rebuilt under it. */
-static int64_t
-index_lookup(struct table *t, uint32_t kind, int64_t id)
+int
+owners_lock_status(int err)
+{
+	return err == ETIMEDOUT ? DSHM_BUSY : DSHM_ERROR;
+}
+
+/*
+ * Lockless lookup; retries while the index is being rebuilt under it.
+ * DSHM_SUCCESS (*slot set), DSHM_NOT_FOUND, or the status of an alloc
+ * lock that could not be taken.
+ */
+static int
+index_lookup(struct table *t, uint32_t kind, int64_t id, int64_t *slot)
 {
 	for (;;) {
 		uint32_t gen = atomic_load_explicit(&t->hdr->index_gen, memory_order_acquire);
 		int64_t pos;
+		int err;
 
 		if (gen & 1) {
 			/*
 			 * A rebuild is under way, or its maker died half-way: wait
 			 * for the alloc lock, whose taker repairs a dead rebuild.
 			 */
-			if (owners_alloc_lock(t) != 0)
-				return -1;
+			if ((err = owners_alloc_lock(t)) != 0)
+				return owners_lock_status(err);
 			owners_alloc_unlock(t);
 			continue;
 		}
 		pos = index_probe(t, kind, id, false);
-		if (atomic_load_explicit(&t->hdr->index_gen, memory_order_acquire) == gen)
-			return pos < 0 ? -1 : (int64_t)atomic_load(&t->index[pos]) - 1;
+		if (atomic_load_explicit(&t->hdr->index_gen, memory_order_acquire) == gen) {
+			if (pos < 0)
+				return DSHM_NOT_FOUND;
+			*slot = (int64_t)atomic_load(&t->index[pos]) - 1;
+			return DSHM_SUCCESS;
+		}
 	}
 }
 
@@ -297,19 +312,22 @@ owners_recover_all(struct table *t)
 		owners_recover_worker(t, (int)w);
 }
 
-bool
+int
 owners_find_locked(struct table *t, uint32_t kind, int64_t id, uint32_t *slot)
 {
 	for (;;) {
-		int64_t s = index_lookup(t, kind, id);
+		int64_t s = -1;
+		int rc = index_lookup(t, kind, id, &s), err;
 
+		if (rc != DSHM_SUCCESS)
+			return rc;
 		if (s < 0 || s >= t->hdr->max_owners)
-			return false;
-		if (owner_lock(t, (uint32_t)s) != 0)
-			return false;
+			return DSHM_NOT_FOUND;
+		if ((err = owner_lock(t, (uint32_t)s)) != 0)
+			return owners_lock_status(err);
 		if (owner_is(t, (uint32_t)s, kind, id)) {
 			*slot = (uint32_t)s;
-			return true;
+			return DSHM_SUCCESS;
 		}
 		/* Released (and perhaps reused) while we waited: look again. */
 		lock_release(&t->owners[s].lock);
@@ -392,10 +410,10 @@ int
 owners_create(struct table *t, uint32_t kind, int64_t id, uint32_t npages, uint32_t uid)
 {
 	int64_t s;
-	int rc = DSHM_SUCCESS;
+	int rc = DSHM_SUCCESS, err;
 
-	if (owners_alloc_lock(t) != 0)
-		return DSHM_ERROR;
+	if ((err = owners_alloc_lock(t)) != 0)
+		return owners_lock_status(err);
 	if (index_probe(t, kind, id, false) >= 0)
 		rc = DSHM_PROCESS_EXISTS;
 	else if (t->hdr->frames_free < npages)
@@ -413,9 +431,10 @@ int
 owners_grow(struct table *t, uint32_t slot, uint32_t add)
 {
 	struct owner *o = &t->owners[slot];
+	int err;
 
-	if (owners_alloc_lock(t) != 0)
-		return DSHM_ERROR;
+	if ((err = owners_alloc_lock(t)) != 0)
+		return owners_lock_status(err);
 	if (t->hdr->frames_free < add) {
 		owners_alloc_unlock(t);
 		return DSHM_NO_SPACE;
@@ -448,10 +467,12 @@ release_slot(struct table *t, uint32_t slot)
 	atomic_store(&o->state, OWNER_FREE);
 }
 
-void
+int
 owners_release(struct table *t, uint32_t slot)
 {
-	if (owners_alloc_lock(t) == 0) {
+	int err = owners_alloc_lock(t);
+
+	if (err == 0) {
 		journal(t, JOURNAL_RELEASE, slot, 0);
 		index_remove(t, slot);
 		release_slot(t, slot);
@@ -462,6 +483,7 @@ owners_release(struct table *t, uint32_t slot)
 		owners_alloc_unlock(t);
 	}
 	owners_unlock(t, slot);
+	return err == 0 ? DSHM_SUCCESS : owners_lock_status(err);
 }
 
 /* Writes the ranges with nothing to undo them (no undo area: tools and tests). */

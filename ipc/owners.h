@@ -29,17 +29,21 @@ struct byte_run {
 #define OWNERS_UNDO_EACH ((size_t)PROTO_MAX_BODY + (64u << 10) - PROTO_MAX_BODY % (64u << 10))
 
 /*
- * Finds the owner (kind, id) and returns with its lock held, or returns
- * false (nothing held) when there is none.
+ * Finds the owner (kind, id) and returns DSHM_SUCCESS with its lock held;
+ * else nothing is held: DSHM_NOT_FOUND when there is none, DSHM_BUSY when
+ * a lock stayed held past this process's wait bound (lock.h).
  */
-bool owners_find_locked(struct table *t, uint32_t kind, int64_t id, uint32_t *slot);
+int owners_find_locked(struct table *t, uint32_t kind, int64_t id, uint32_t *slot);
+
+/* What a lock_acquire error means to a client: DSHM_BUSY for a timeout, else DSHM_ERROR. */
+int owners_lock_status(int err);
 
 void owners_unlock(struct table *t, uint32_t slot);
 
 /*
  * Creates owner (kind, id) with npages zero-filled pages.  Returns
- * DSHM_SUCCESS, DSHM_PROCESS_EXISTS, DSHM_TABLE_FULL or DSHM_NO_SPACE; on
- * failure nothing is allocated.
+ * DSHM_SUCCESS, DSHM_PROCESS_EXISTS, DSHM_TABLE_FULL, DSHM_NO_SPACE or
+ * DSHM_BUSY; on failure nothing is allocated.
  */
 int owners_create(struct table *t, uint32_t kind, int64_t id, uint32_t npages, uint32_t uid);
 
@@ -55,11 +59,15 @@ int64_t owners_free_slot(struct table *t);
 bool owners_create_locked(struct table *t, uint32_t slot, uint32_t kind, int64_t id,
 			  uint32_t npages, uint32_t uid);
 
-/* Adds pages to a locked owner: DSHM_SUCCESS or DSHM_NO_SPACE (nothing allocated). */
+/* Adds pages to a locked owner: DSHM_SUCCESS, or DSHM_NO_SPACE or DSHM_BUSY (nothing allocated). */
 int owners_grow(struct table *t, uint32_t slot, uint32_t add);
 
-/* Frees a locked owner and all its frames, then releases its lock. */
-void owners_release(struct table *t, uint32_t slot);
+/*
+ * Frees a locked owner and all its frames, then releases its lock:
+ * DSHM_SUCCESS, or DSHM_BUSY when the alloc lock could not be taken in
+ * time (then the owner is as it was, only unlocked).
+ */
+int owners_release(struct table *t, uint32_t slot);
 
 /*
  * Copies len bytes at byte offset pos of a locked owner's pages to

@@ -3,7 +3,8 @@
  *
  * Checks run in a fixed order, so each bad request gets one predictable
  * code: arguments first (BAD_REQUEST, OUT_OF_FRAME), then the process
- * (NO_SUCH_PROCESS), then whether the caller may use it (NOT_PERMITTED),
+ * (NO_SUCH_PROCESS, or BUSY when its lock stayed held past the worker's
+ * bound: then nothing was done), then whether the caller may use it (NOT_PERMITTED),
  * then the range (PAGE_FAULT, SEGMENTATION_FAULT).
  *
  * Ownership: a process made by a caller the kernel vouched for belongs
@@ -18,6 +19,15 @@
 
 #include "../lib/dshm.h"
 #include "owners.h"
+
+/* Finds pid's slot, locked: DSHM_SUCCESS, else DSHM_NO_SUCH_PROCESS or DSHM_BUSY (nothing held). */
+static int
+find_locked(struct table *t, int64_t pid, uint32_t *slot)
+{
+	int rc = owners_find_locked(t, OWNER_PROCESS, pid, slot);
+
+	return rc == DSHM_NOT_FOUND ? DSHM_NO_SUCH_PROCESS : rc;
+}
 
 static bool
 may_use(const struct table *t, uint32_t slot)
@@ -45,8 +55,8 @@ procs_assign(struct table *t, int64_t pid, int64_t pages)
 
 	if (pid < 0 || pages < 0)
 		return DSHM_BAD_REQUEST;
-	if (!owners_find_locked(t, OWNER_PROCESS, pid, &slot))
-		return DSHM_NO_SUCH_PROCESS;
+	if ((rc = find_locked(t, pid, &slot)) != DSHM_SUCCESS)
+		return rc;
 	if (!may_use(t, slot))
 		rc = DSHM_NOT_PERMITTED;
 	else if ((uint64_t)pages > t->hdr->nframes ||
@@ -62,17 +72,17 @@ int
 procs_finalize(struct table *t, int64_t pid)
 {
 	uint32_t slot;
+	int rc;
 
 	if (pid < 0)
 		return DSHM_BAD_REQUEST;
-	if (!owners_find_locked(t, OWNER_PROCESS, pid, &slot))
-		return DSHM_NO_SUCH_PROCESS;
+	if ((rc = find_locked(t, pid, &slot)) != DSHM_SUCCESS)
+		return rc;
 	if (!may_use(t, slot)) {
 		owners_unlock(t, slot);
 		return DSHM_NOT_PERMITTED;
 	}
-	owners_release(t, slot);
-	return DSHM_SUCCESS;
+	return owners_release(t, slot);
 }
 
 /* Checks the arguments every access takes, before looking the process up. */
@@ -121,8 +131,8 @@ access_range(struct table *t, const struct procs_pin *pin, int64_t pid, int64_t 
 	if (pinned) {
 		assert(pin->pid == pid); /* a pin holds one process's lock, no other */
 		*slot = pin->slot;
-	} else if (!owners_find_locked(t, OWNER_PROCESS, pid, slot)) {
-		return DSHM_NO_SUCH_PROCESS;
+	} else if ((rc = find_locked(t, pid, slot)) != DSHM_SUCCESS) {
+		return rc;
 	}
 	rc = check_range(t, *slot, page, offset, size, pos);
 	if (rc != DSHM_SUCCESS && !pinned)

@@ -3,10 +3,12 @@
  * owns npages pages, each one frame of the shared arena, and is read and
  * written at (page, offset) with ranges that run on into later pages.
  *
- * Every function returns a DSHM_* code (see <dshm.h>).  Each read and
- * write holds the process's lock for its whole range, so it is atomic
- * with respect to every other request on that process, and validation is
- * complete before any byte moves: a failed write changes nothing.
+ * Every function returns a DSHM_* code (see <dshm.h>); DSHM_BUSY when a
+ * lock it needed stayed held past the worker's wait bound, and then it
+ * did nothing (try again).  Each read and write holds the process's lock
+ * for its whole range, so it is atomic with respect to every other
+ * request on that process, and validation is complete before any byte
+ * moves: a failed write changes nothing.
  */
 #ifndef DSHM_IPC_PROCS_H
 #define DSHM_IPC_PROCS_H

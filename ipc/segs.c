@@ -56,36 +56,49 @@ is_owner(const struct segment *g, const struct seg_cred *c)
 	return c->uid == g->cuid || c->uid == g->uid || c->privileged;
 }
 
-/* Frees the locked segment in slot, then its file.  Unlocks. */
-static void
+/*
+ * Frees the locked segment in slot, then its file.  Unlocks.  DSHM_BUSY
+ * when the alloc lock stayed held: then the segment and its file stay,
+ * and whoever finds it next (find_locked) frees it.
+ */
+static int
 release(struct table *t, uint32_t slot)
 {
 	int32_t shmid = (int32_t)atomic_load(&t->owners[slot].id);
+	int rc = owners_release(t, slot);
 
-	owners_release(t, slot);
 	/* A crash between the two leaves a file no segment names: the server's stop removes it. */
-	segfile_unlink(t, shmid);
+	if (rc == DSHM_SUCCESS)
+		segfile_unlink(t, shmid);
+	return rc;
 }
 
 static uint64_t count_rows(struct table *t, uint32_t slot, int32_t shmid);
 static void drop_row(struct table *t, uint32_t slot, uint32_t i);
 
 /*
- * Finds segment shmid and returns with its lock held.  A removed segment
- * whose every attacher is dead is gone already, as with the kernel, even
- * before the workers of those attachers have seen their connections
- * close: it is freed here, and not found.
+ * Finds segment shmid and returns DSHM_SUCCESS with its lock held; else
+ * DSHM_INVALID (no such segment) or DSHM_BUSY (a lock stayed held past
+ * the worker's bound), nothing held.  A removed segment whose every
+ * attacher is dead is gone already, as with the kernel, even before the
+ * workers of those attachers have seen their connections close: it is
+ * freed here, and not found.
  */
-static bool
+static int
 find_locked(struct table *t, int32_t shmid, uint32_t *slot)
 {
-	if (shmid < 0 || !owners_find_locked(t, OWNER_SEGMENT, shmid, slot))
-		return false;
+	int rc;
+
+	if (shmid < 0)
+		return DSHM_INVALID;
+	rc = owners_find_locked(t, OWNER_SEGMENT, shmid, slot);
+	if (rc != DSHM_SUCCESS)
+		return rc == DSHM_NOT_FOUND ? DSHM_INVALID : rc;
 	if ((t->segments[*slot].mode & SEG_MODE_DEST) && count_rows(t, *slot, shmid) == 0) {
-		release(t, *slot);
-		return false;
+		release(t, *slot); /* if busy, the next finder frees it: gone all the same */
+		return DSHM_INVALID;
 	}
-	return true;
+	return DSHM_SUCCESS;
 }
 
 /*
@@ -191,8 +204,8 @@ segs_get(struct table *t, const struct seg_cred *c, int32_t key, uint64_t size, 
 	int64_t s;
 	int rc;
 
-	if (owners_alloc_lock(t) != 0)
-		return DSHM_ERROR;
+	if ((rc = owners_alloc_lock(t)) != 0)
+		return owners_lock_status(rc);
 	if (key == IPC_PRIVATE)
 		rc = create(t, c, key, size, flags, shmid);
 	else if ((s = find_key(t, key)) < 0)
@@ -254,8 +267,8 @@ segs_stat(struct table *t, const struct seg_cred *c, int32_t shmid, bool by_inde
 			return DSHM_INVALID;
 		shmid = (int32_t)atomic_load(&t->owners[shmid].id);
 	}
-	if (!find_locked(t, shmid, &slot))
-		return DSHM_INVALID;
+	if ((rc = find_locked(t, shmid, &slot)) != DSHM_SUCCESS)
+		return rc;
 	if (!any && !perm_ok(&t->segments[slot], c, S_IRUGO))
 		rc = DSHM_ACCESS;
 	else
@@ -272,8 +285,10 @@ segs_stat(struct table *t, const struct seg_cred *c, int32_t shmid, bool by_inde
 static int
 find_owned_locked(struct table *t, const struct seg_cred *c, int32_t shmid, uint32_t *slot)
 {
-	if (!find_locked(t, shmid, slot))
-		return DSHM_INVALID;
+	int rc = find_locked(t, shmid, slot);
+
+	if (rc != DSHM_SUCCESS)
+		return rc;
 	if (!is_owner(&t->segments[*slot], c)) {
 		owners_unlock(t, *slot);
 		return DSHM_NOT_PERMITTED;
@@ -287,15 +302,15 @@ segs_set(struct table *t, const struct seg_cred *c, int32_t shmid, uint32_t uid,
 {
 	struct segment *g;
 	uint32_t slot;
-	int rc = find_owned_locked(t, c, shmid, &slot);
+	int rc = find_owned_locked(t, c, shmid, &slot), err;
 
 	if (rc != DSHM_SUCCESS)
 		return rc;
 	g = &t->segments[slot];
 	if (uid == UINT32_MAX || gid == UINT32_MAX)
 		rc = DSHM_INVALID; /* (uid_t)-1 is no user: the kernel's uid_valid() */
-	else if (owners_alloc_lock(t) != 0)
-		rc = DSHM_ERROR;
+	else if ((err = owners_alloc_lock(t)) != 0)
+		rc = owners_lock_status(err);
 	else {
 		g->uid = uid;
 		g->gid = gid;
@@ -312,18 +327,16 @@ segs_rmid(struct table *t, const struct seg_cred *c, int32_t shmid)
 {
 	struct segment *g;
 	uint32_t slot;
-	int rc = find_owned_locked(t, c, shmid, &slot);
+	int rc = find_owned_locked(t, c, shmid, &slot), err;
 
 	if (rc != DSHM_SUCCESS)
 		return rc;
 	g = &t->segments[slot];
-	if (count_rows(t, slot, shmid) == 0) {
-		release(t, slot); /* unlocks */
-		return DSHM_SUCCESS;
-	}
+	if (count_rows(t, slot, shmid) == 0)
+		return release(t, slot); /* unlocks */
 	/* Still attached: it lives on, keyless, until the last detach. */
-	if (owners_alloc_lock(t) != 0)
-		rc = DSHM_ERROR;
+	if ((err = owners_alloc_lock(t)) != 0)
+		rc = owners_lock_status(err);
 	else {
 		g->mode |= SEG_MODE_DEST;
 		g->key = IPC_PRIVATE;
@@ -338,13 +351,13 @@ segs_lock(struct table *t, const struct seg_cred *c, int32_t shmid, bool lock)
 {
 	struct segment *g;
 	uint32_t slot;
-	int rc = find_owned_locked(t, c, shmid, &slot);
+	int rc = find_owned_locked(t, c, shmid, &slot), err;
 
 	if (rc != DSHM_SUCCESS)
 		return rc;
 	g = &t->segments[slot];
-	if (owners_alloc_lock(t) != 0)
-		rc = DSHM_ERROR;
+	if ((err = owners_alloc_lock(t)) != 0)
+		rc = owners_lock_status(err);
 	else {
 		g->mode = lock ? g->mode | SEG_MODE_LOCKED : g->mode & ~SEG_MODE_LOCKED;
 		owners_alloc_unlock(t);
@@ -395,7 +408,10 @@ drop_row(struct table *t, uint32_t slot, uint32_t i)
 	atomic_store(&r->state, 0);
 }
 
-/* After a detach: a removed segment goes with its last attachment.  Unlocks. */
+/*
+ * After a detach: a removed segment goes with its last attachment
+ * (or, when the alloc lock is busy, with the next find_locked).  Unlocks.
+ */
 static void
 release_if_done(struct table *t, uint32_t slot, int32_t shmid)
 {
@@ -424,11 +440,12 @@ segs_attach(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
 	int acc = (flags & SHM_RDONLY) ? S_IRUGO : S_IRUGO | S_IWUGO;
 	struct segment *g;
 	uint32_t slot;
+	int rc;
 
 	if (flags & SHM_EXEC)
 		acc |= S_IXUGO;
-	if (!find_locked(t, shmid, &slot))
-		return DSHM_INVALID;
+	if ((rc = find_locked(t, shmid, &slot)) != DSHM_SUCCESS)
+		return rc;
 	g = &t->segments[slot];
 	if (!perm_ok(g, c, acc)) {
 		owners_unlock(t, slot);
@@ -440,9 +457,7 @@ segs_attach(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
 		return DSHM_ATTACH_FULL;
 	}
 	/* Nor one user the whole table (the kernel has no such limit to reach). */
-	int rc = quota_may_attach(t, c->uid);
-
-	if (rc != DSHM_SUCCESS) {
+	if ((rc = quota_may_attach(t, c->uid)) != DSHM_SUCCESS) {
 		owners_unlock(t, slot);
 		return rc;
 	}
@@ -476,8 +491,8 @@ segs_access(struct table *t, const struct seg_cred *c, int32_t shmid, bool write
 	uint32_t slot;
 	int rc = DSHM_SUCCESS;
 
-	if (!find_locked(t, shmid, &slot))
-		return DSHM_INVALID;
+	if ((rc = find_locked(t, shmid, &slot)) != DSHM_SUCCESS)
+		return rc;
 	if (!perm_ok(&t->segments[slot], c, write ? S_IRUGO | S_IWUGO : S_IRUGO))
 		rc = DSHM_ACCESS;
 	else
@@ -490,9 +505,10 @@ int
 segs_note_mapped(struct table *t, int32_t shmid)
 {
 	uint32_t slot;
+	int rc;
 
-	if (!find_locked(t, shmid, &slot))
-		return DSHM_INVALID;
+	if ((rc = find_locked(t, shmid, &slot)) != DSHM_SUCCESS)
+		return rc;
 	atomic_fetch_or(&t->segments[slot].shared, SEG_SHARED_MAPPED);
 	owners_unlock(t, slot);
 	return DSHM_SUCCESS;
@@ -502,9 +518,10 @@ int
 segs_set_remote(struct table *t, int32_t shmid, bool remote)
 {
 	uint32_t slot;
+	int rc;
 
-	if (!find_locked(t, shmid, &slot))
-		return DSHM_INVALID;
+	if ((rc = find_locked(t, shmid, &slot)) != DSHM_SUCCESS)
+		return rc;
 	if (remote)
 		atomic_fetch_or(&t->segments[slot].shared, SEG_SHARED_HOSTS | SEG_SHARED_MAPPED);
 	else
@@ -537,11 +554,12 @@ segs_detach(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
 	    bool rdonly)
 {
 	uint32_t slot;
+	int rc;
 	int64_t i;
 
 	(void)c;
-	if (!find_locked(t, shmid, &slot))
-		return DSHM_INVALID;
+	if ((rc = find_locked(t, shmid, &slot)) != DSHM_SUCCESS)
+		return rc;
 	if ((i = find_row(t, k, shmid, rdonly)) < 0) {
 		owners_unlock(t, slot);
 		return DSHM_INVALID;
@@ -551,19 +569,30 @@ segs_detach(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
 	return DSHM_SUCCESS;
 }
 
-/* Drops every row of worker w (and of connection serial unless all). */
-static void
+/*
+ * Drops every row of worker w (and of connection serial unless all).
+ * False when a segment's lock stayed held past the bound: that segment's
+ * rows stay, for a later call to drop.
+ */
+static bool
 drop_rows(struct table *t, int w, uint64_t serial, bool all)
 {
+	bool done = true;
+
 	for (uint32_t i = 0; i < t->hdr->max_attach; i++) {
 		struct attach_row *r = &t->attach[i];
 		int32_t shmid;
 		uint32_t slot;
+		int rc = DSHM_INVALID;
 
 		if (atomic_load(&r->state) != (uint32_t)w + 1 || (!all && r->conn != serial))
 			continue;
 		shmid = atomic_load(&r->shmid);
-		if (shmid < 0 || !find_locked(t, shmid, &slot)) {
+		if (shmid >= 0 && (rc = find_locked(t, shmid, &slot)) == DSHM_BUSY) {
+			done = false;
+			continue;
+		}
+		if (rc != DSHM_SUCCESS) {
 			/* Half made, or its segment is gone: nothing counts it. */
 			atomic_store(&r->shmid, -1);
 			atomic_store(&r->state, 0);
@@ -575,12 +604,13 @@ drop_rows(struct table *t, int w, uint64_t serial, bool all)
 		} else
 			owners_unlock(t, slot);
 	}
+	return done;
 }
 
-void
+bool
 segs_detach_conn(struct table *t, const struct seg_conn *k)
 {
-	drop_rows(t, k->worker, k->serial, false);
+	return drop_rows(t, k->worker, k->serial, false);
 }
 
 void
@@ -600,7 +630,7 @@ segs_recover_worker(struct table *t, int self)
 		    !(t->segments[s].mode & SEG_MODE_DEST))
 			continue;
 		shmid = (int32_t)atomic_load(&t->owners[s].id);
-		if (find_locked(t, shmid, &slot))
+		if (find_locked(t, shmid, &slot) == DSHM_SUCCESS)
 			release_if_done(t, slot, shmid);
 	}
 }
@@ -648,8 +678,8 @@ segs_read(struct table *t, const struct seg_cred *c, const struct seg_conn *k, i
 	uint32_t slot;
 	int rc;
 
-	if (!find_locked(t, shmid, &slot))
-		return DSHM_INVALID;
+	if ((rc = find_locked(t, shmid, &slot)) != DSHM_SUCCESS)
+		return rc;
 	g = &t->segments[slot];
 	if ((rc = may_read(t, c, k, slot, shmid, off, len)) == DSHM_SUCCESS) {
 		*gen = atomic_load(&g->gen);
@@ -685,8 +715,8 @@ segs_read_changed(struct table *t, const struct seg_cred *c, const struct seg_co
 	*npages = 0;
 	if (off % SEGFILE_NOTICE_PAGE != 0)
 		return DSHM_INVALID;
-	if (!find_locked(t, shmid, &slot))
-		return DSHM_INVALID;
+	if ((rc = find_locked(t, shmid, &slot)) != DSHM_SUCCESS)
+		return rc;
 	g = &t->segments[slot];
 	rc = may_read(t, c, k, slot, shmid, off, len);
 	if (rc == DSHM_SUCCESS && (atomic_load(&g->shared) & SEG_SHARED_MAPPED)) {
@@ -731,8 +761,8 @@ segs_write(struct table *t, const struct seg_cred *c, const struct seg_conn *k, 
 	uint32_t slot;
 	int rc = DSHM_SUCCESS;
 
-	if (!find_locked(t, shmid, &slot))
-		return DSHM_INVALID;
+	if ((rc = find_locked(t, shmid, &slot)) != DSHM_SUCCESS)
+		return rc;
 	g = &t->segments[slot];
 	if (!perm_ok(g, c, S_IWUGO) && !has_rw_row(t, k, shmid)) {
 		owners_unlock(t, slot);

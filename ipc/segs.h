@@ -7,7 +7,9 @@
  * A segment is an owner of kind OWNER_SEGMENT whose id is its shmid;
  * shmid = seq * max_owners + slot, so an id is not reused until its slot
  * has held INT32_MAX / max_owners other segments.  Every function returns
- * a DSHM_* code (DSHM_INVALID for EINVAL, and so on; see <dshm.h>).
+ * a DSHM_* code (DSHM_INVALID for EINVAL, and so on; see <dshm.h>);
+ * DSHM_BUSY (EAGAIN) when a lock stayed held past the worker's wait
+ * bound, and then nothing was done.
  */
 #ifndef DSHM_IPC_SEGS_H
 #define DSHM_IPC_SEGS_H
@@ -99,8 +101,12 @@ int segs_set_remote(struct table *t, int32_t shmid, bool remote);
 /* How many attachments connection k holds. */
 uint32_t segs_conn_attachments(const struct table *t, const struct seg_conn *k);
 
-/* Detaches everything connection k had attached, as the kernel does at exit. */
-void segs_detach_conn(struct table *t, const struct seg_conn *k);
+/*
+ * Detaches everything connection k had attached, as the kernel does at
+ * exit.  False when a segment's lock stayed held past the worker's bound:
+ * its rows stay, and the caller calls again later.
+ */
+bool segs_detach_conn(struct table *t, const struct seg_conn *k);
 
 /* Called as worker self starts: detaches what its dead predecessor's connections had. */
 void segs_recover_worker(struct table *t, int self);

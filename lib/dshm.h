@@ -61,6 +61,12 @@ extern "C" {
 #define DSHM_HELD_REMOTELY (-224)       /* EBUSY: other hosts hold the segment's pages: map it coherently */
 #define DSHM_WRONG_SERVER (-225)        /* EACCES: the server (Unix socket, loopback port) runs as a user not trusted */
 #define DSHM_BAD_ADDRESS (-226)         /* EINVAL: the address is not one (or names no host) */
+/*
+ * EAGAIN: a lock the request needed stayed held past the server's bound
+ * (its holder, a worker, is stopped or slow); nothing was done: try again.
+ * The server kills a worker that stops answering (dshmd --worker-stall).
+ */
+#define DSHM_BUSY (-227)
 #define DSHM_USER_LIMIT (-228)          /* this user holds its share of the server (connections, slots, attachments) */
 
 /*

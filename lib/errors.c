@@ -39,6 +39,9 @@ dshm_strerror(int code)
 		return "bad server address (HOST:PORT, [V6ADDR]:PORT or unix:PATH; see dshm_last_error)";
 	case DSHM_WRONG_SERVER:
 		return "the server runs as a user not trusted (see DSHM_SERVER_UID)";
+	case DSHM_BUSY:
+		return "busy: a lock stayed held past the server's bound (its holder is stopped or "
+		       "slow); nothing was done; try again";
 	case DSHM_HELD_REMOTELY:
 		return "other hosts hold pages of the segment: its bytes are reached through coherent "
 		       "attachments only";

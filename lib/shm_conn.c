@@ -406,6 +406,7 @@ shm_errno(int status)
 	case DSHM_HELD_REMOTELY: return EBUSY;
 	case DSHM_WRONG_SERVER: return EACCES;
 	case DSHM_BAD_ADDRESS: return EINVAL;
+	case DSHM_BUSY: return EAGAIN; /* nothing was done: the call may be made again */
 	default: return EIO; /* the server is unreachable, or failed */
 	}
 }

@@ -8,6 +8,12 @@
  * created, and a failure removes only what this process created.  The
  * master handles signals synchronously (sigtimedwait): no handler runs
  * asynchronously, so no state is ever half-updated by one.
+ *
+ * A worker that stops answering (stopped, or stuck in a loop) may hold
+ * locks that others wait for: the master watches the heartbeat each
+ * worker stamps in its scoreboard row, and kills one silent past
+ * --worker-stall; its death then frees its locks to their repair, and it
+ * is respawned like any worker that died.
  */
 #include "master.h"
 
@@ -53,6 +59,7 @@ struct worker_life {
 	int64_t started_ms;
 	uint32_t quick_deaths; /* deaths within a second of starting, in a row */
 	int64_t respawn_at_ms; /* 0: no respawn due */
+	bool stall_killed;     /* killed for silence: not killed twice while it dies */
 };
 
 struct master {
@@ -78,6 +85,7 @@ struct master {
 	pid_t pager_pid;
 	int64_t pager_respawn_ms;
 	unsigned pager_deaths;
+	int64_t watched_ms; /* when kill_stalled last looked */
 };
 
 /*
@@ -541,7 +549,11 @@ spawn(struct master *m, int index)
 	struct worker_life *l = &m->lives[index - 1];
 	/* Taken before the fork: a child asking getppid() could get the reaper's pid. */
 	pid_t master = getpid();
-	pid_t pid = fork();
+	pid_t pid;
+
+	/* The dead one's last beat is not the new one's: it beats before it is watched. */
+	atomic_store(&m->table.workers[index - 1].heartbeat_ms, 0);
+	pid = fork();
 
 	if (pid < 0) {
 		log_error("fork (worker %d): %s; trying again in %d ms", index, strerror(errno),
@@ -564,6 +576,7 @@ spawn(struct master *m, int index)
 			.io = m->io,
 			.busy_poll_us = m->o->busy_poll_us,
 			.peer_port = m->peer_port,
+			.lock_wait_ms = options_lock_wait_ms(m->o),
 		};
 		sigset_t keep;
 
@@ -580,6 +593,7 @@ spawn(struct master *m, int index)
 	l->pid = pid;
 	l->started_ms = clock_now_ms();
 	l->respawn_at_ms = 0;
+	l->stall_killed = false;
 	atomic_store(&m->table.workers[index - 1].pid, (int32_t)pid);
 	log_debug("worker %d started (pid %d)", index, (int)pid);
 }
@@ -685,6 +699,53 @@ reap(struct master *m, bool stopping)
 	for (uint32_t i = 0; i < m->o->workers; i++)
 		alive += m->lives[i].pid > 0;
 	return alive;
+}
+
+/*
+ * Kills each serving (or stopping) worker whose loop has not turned for
+ * --worker-stall seconds: stopped by a signal or a debugger, or stuck.
+ * Whatever locks it held become owner-dead, and the next taker repairs
+ * what it left half-done; reap() then respawns it.
+ */
+static void
+kill_stalled(struct master *m)
+{
+	int64_t now = clock_now_ms(), bound = (int64_t)m->o->worker_stall * 1000;
+	int64_t away = now - m->watched_ms;
+
+	m->watched_ms = now;
+	/*
+	 * The master was stopped itself (its whole process group, say): the
+	 * workers' silence is its own, and they get a bound's time to beat.
+	 */
+	if (bound == 0 || away > bound / 2 + 1000)
+		return;
+	for (uint32_t i = 0; i < m->o->workers; i++) {
+		struct worker_life *l = &m->lives[i];
+		struct worker_slot *ws = &m->table.workers[i];
+		uint32_t state = atomic_load(&ws->state);
+		int64_t beat = atomic_load(&ws->heartbeat_ms);
+
+		if (l->pid <= 0 || l->stall_killed || beat == 0 || now - beat <= bound ||
+		    (state != WORKER_SERVING && state != WORKER_STOPPING))
+			continue;
+		log_warn("worker %u (pid %d) stopped answering for %lld s; killing it", i + 1,
+			 (int)l->pid, (long long)(now - beat) / 1000);
+		if (kill(l->pid, SIGKILL) < 0)
+			log_error("kill(worker %u, pid %d, SIGKILL): %s", i + 1, (int)l->pid,
+				  strerror(errno));
+		else
+			l->stall_killed = true;
+	}
+}
+
+/* How long the master may sleep: it looks at the heartbeats a few times per --worker-stall. */
+static int64_t
+watch_interval_ms(const struct master *m)
+{
+	int64_t quarter = (int64_t)m->o->worker_stall * 250;
+
+	return quarter > 0 && quarter < 1000 ? quarter : 1000;
 }
 
 static void
@@ -797,7 +858,7 @@ master_run(const struct options *o)
 	log_ready(&m);
 
 	for (;;) {
-		int64_t now = clock_now_ms(), next = now + 1000;
+		int64_t now = clock_now_ms(), next = now + watch_interval_ms(&m);
 		struct timespec ts;
 		int sig;
 
@@ -814,6 +875,7 @@ master_run(const struct options *o)
 			break;
 		}
 		reap(&m, false);
+		kill_stalled(&m);
 		now = clock_now_ms();
 		for (uint32_t i = 0; i < o->workers; i++)
 			if (m.lives[i].pid == 0 && m.lives[i].respawn_at_ms > 0 &&

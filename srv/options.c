@@ -31,6 +31,7 @@
 #define DEFAULT_MAX_CONNS 4096u
 #define DEFAULT_RESERVED_CONNS 16
 #define DEFAULT_IDLE_TIMEOUT 3600u
+#define DEFAULT_WORKER_STALL 5u
 
 static void
 usage(FILE *f)
@@ -95,6 +96,10 @@ usage(FILE *f)
 		"  --busy-poll USEC    spin up to USEC microseconds for work before sleeping\n"
 		"                      (default 0: never); lowers a lone client's latency at the\n"
 		"                      cost of CPU\n"
+		"  --worker-stall SECS a worker whose event loop has not turned for SECS (it\n"
+		"                      beats every 250 ms) is logged, killed and respawned; a\n"
+		"                      request waits at most min(1 s, SECS / 4) for a lock\n"
+		"                      before it is answered busy (default %u; 0: never kill)\n"
 		"  --peer-listen HOST:PORT  where the pagers of other hosts' dshmds connect, to\n"
 		"                      share this server's segments coherently (default: none;\n"
 		"                      needs --auth-file beyond loopback)\n"
@@ -110,7 +115,7 @@ usage(FILE *f)
 		"port or pidfile held by another server; 4 kernel refused memory or segment.\n",
 		NAMING_DEFAULT_TCP, sock, DEFAULT_OWNERS_PER_FRAMES, DEFAULT_MIN_PROCESSES,
 		DEFAULT_MAX_PROCESSES, DEFAULT_MAX_CONNS,
-		DEFAULT_IDLE_TIMEOUT, CONN_STALL_SECONDS);
+		DEFAULT_IDLE_TIMEOUT, CONN_STALL_SECONDS, DEFAULT_WORKER_STALL);
 }
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
@@ -154,7 +159,7 @@ options_parse(struct options *o, int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_UNIX, O_MEMORY, O_FRAME, O_WORKERS, O_KEY, O_PIDFILE,
 	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_MAXCONN, O_MAXCONNW, O_MAXCONNU, O_RESCONN, O_MAXPROCU, O_MAXATTU, O_OVERCOMMIT, O_IDLE, O_AUTH, O_MAXDATA, O_UNIXGROUP,
-	       O_IO, O_BUSYPOLL, O_PEERLISTEN, O_PEERAUTH, O_HELP, O_VERSION };
+	       O_IO, O_BUSYPOLL, O_PEERLISTEN, O_PEERAUTH, O_STALL, O_HELP, O_VERSION };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, O_LISTEN},
 		{"unix", required_argument, NULL, O_UNIX},
@@ -181,6 +186,7 @@ options_parse(struct options *o, int argc, char **argv)
 		{"busy-poll", required_argument, NULL, O_BUSYPOLL},
 		{"peer-listen", required_argument, NULL, O_PEERLISTEN},
 		{"peer-auth", required_argument, NULL, O_PEERAUTH},
+		{"worker-stall", required_argument, NULL, O_STALL},
 		{"help", no_argument, NULL, O_HELP},
 		{"version", no_argument, NULL, O_VERSION},
 		{NULL, 0, NULL, 0},
@@ -200,6 +206,7 @@ options_parse(struct options *o, int argc, char **argv)
 	o->max_processes = 0; /* the default depends on the arena: see below */
 	o->max_conns = DEFAULT_MAX_CONNS;
 	o->idle_timeout = DEFAULT_IDLE_TIMEOUT;
+	o->worker_stall = DEFAULT_WORKER_STALL;
 	o->max_data = PROTO_MAX_DATA;
 	o->unix_gid = (gid_t)-1;
 
@@ -321,6 +328,9 @@ options_parse(struct options *o, int argc, char **argv)
 			break;
 		case O_BUSYPOLL:
 			o->busy_poll_us = count_arg("--busy-poll", optarg, 0, 100000);
+			break;
+		case O_STALL:
+			o->worker_stall = count_arg("--worker-stall", optarg, 0, 86400);
 			break;
 		case O_PEERLISTEN:
 			if (!naming_split_hostport(optarg, host, sizeof(host), port, sizeof(port)) ||

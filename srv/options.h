@@ -49,7 +49,15 @@ struct options {
 	char peer_auth[4096];          /* --peer-auth FILE: our credential at other homes ("" none) */
 	int io;                        /* --io: IO_AUTO, or a WORKER_IO_* of worker.h */
 	uint32_t busy_poll_us;         /* --busy-poll: microseconds to spin before sleeping */
+	uint32_t worker_stall;         /* --worker-stall seconds: a silent worker is killed; 0: never */
 };
+
+/* How long a worker's request waits for a lock: a quarter of --worker-stall, at most 1 s. */
+static inline uint32_t
+options_lock_wait_ms(const struct options *o)
+{
+	return o->worker_stall == 0 || o->worker_stall >= 4 ? 1000 : o->worker_stall * 250;
+}
 
 #define IO_AUTO 0 /* io_uring where it works, else epoll */
 

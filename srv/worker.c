@@ -7,6 +7,11 @@
  * SIGTERM arrives through a signalfd: the worker stops accepting, serves
  * the requests it already holds, flushes replies (for at most
  * STOP_GRACE_MS), and exits 0.
+ *
+ * No wait may stop the loop: a lock is waited for only a bound
+ * (lock_set_wait_ms; a request that times out is answered DSHM_BUSY),
+ * and the loop stamps a heartbeat every turn and at least every
+ * WORKER_BEAT_MS, which the master watches (--worker-stall).
  */
 #include "worker.h"
 
@@ -24,6 +29,7 @@
 
 #include "auth.h"
 #include "clock.h"
+#include "lock.h"
 #include "log.h"
 #include "options.h"
 #include "owners.h"
@@ -58,8 +64,11 @@ worker_after_turn(struct worker *w, struct conn *c, const struct conn_stats *st,
 		atomic_fetch_add(&w->slot->bytes_in, st->bytes_in);
 	if (st->bytes_out)
 		atomic_fetch_add(&w->slot->bytes_out, st->bytes_out);
-	if (st->requests || st->bytes_in || st->bytes_out)
+	if (st->requests || st->bytes_in || st->bytes_out) {
 		c->progress_ms = clock_now_ms();
+		/* A turn that answered (DSHM_BUSY included) is a beat: busy waits do not add up to silence. */
+		atomic_store(&w->slot->heartbeat_ms, c->progress_ms);
+	}
 	if (st->requests)
 		atomic_store(&w->slot->last_activity, (int64_t)time(NULL));
 	if (more && !c->ready) {
@@ -71,6 +80,41 @@ worker_after_turn(struct worker *w, struct conn *c, const struct conn_stats *st,
 
 static void set_full(struct worker *w, bool full);
 
+/* A closed connection whose rows stay (a segment's lock was busy): the sweep retries. */
+static void
+remember_undetached(struct worker *w, uint64_t serial)
+{
+	if (w->n_undetached == w->cap_undetached) {
+		unsigned cap = w->cap_undetached ? 2 * w->cap_undetached : 16;
+		uint64_t *p = realloc(w->undetached, cap * sizeof(*p));
+
+		if (p == NULL) {
+			/* Its rows stay until this worker is replaced, whose start drops them. */
+			log_warn("out of memory: the attachments of a closed connection stay until "
+				 "this worker restarts");
+			return;
+		}
+		w->undetached = p;
+		w->cap_undetached = cap;
+	}
+	w->undetached[w->n_undetached++] = serial;
+}
+
+/* Detaches what closed connections still had, where the locks are free now. */
+static void
+retry_undetached(struct worker *w)
+{
+	unsigned kept = 0;
+
+	for (unsigned i = 0; i < w->n_undetached; i++) {
+		struct seg_conn k = {w->t->self, w->undetached[i]};
+
+		if (!segs_detach_conn(w->t, &k))
+			w->undetached[kept++] = k.serial;
+	}
+	w->n_undetached = kept;
+}
+
 void
 worker_close_conn(struct worker *w, struct conn *c)
 {
@@ -78,7 +122,8 @@ worker_close_conn(struct worker *w, struct conn *c)
 	bool deferred = w->ops->forget(w, c);
 
 	/* What the client left attached is detached, as the kernel does at exit. */
-	segs_detach_conn(w->t, &k);
+	if (!segs_detach_conn(w->t, &k))
+		remember_undetached(w, k.serial);
 	if (c->counted)
 		usershare_remove(w->slot, c->counted_uid);
 	if (c->prev)
@@ -307,6 +352,7 @@ sweep_timeouts(struct worker *w)
 
 	/* A freed segment's memory is not kept by the descriptor this worker used last. */
 	segfile_sweep(w->t);
+	retry_undetached(w);
 	for (struct conn *c = w->conns, *next; c; c = next) {
 		bool pending = buf_len(&c->in) > 0 || buf_len(&c->out) > 0;
 		int64_t idle = (int64_t)w->limits->idle_timeout;
@@ -337,6 +383,7 @@ worker_tick(struct worker *w)
 {
 	int64_t now = clock_now_ms();
 
+	atomic_store(&w->slot->heartbeat_ms, now);
 	if (w->accept_paused && now >= w->accept_resume_ms) {
 		w->accept_paused = false;
 		if (!w->stopping && !w->full)
@@ -359,7 +406,7 @@ worker_tick(struct worker *w)
 int
 worker_timeout_ms(const struct worker *w)
 {
-	return w->ready ? 0 : w->stopping || w->accept_paused ? 50 : 1000;
+	return w->ready ? 0 : w->stopping || w->accept_paused ? 50 : WORKER_BEAT_MS;
 }
 
 void
@@ -418,6 +465,12 @@ worker_setup(struct worker *w, const struct worker_args *a, const struct loop_op
 	owners_recover_worker(w->t, w->t->self);
 	/* Its connections died with it: what they had attached is detached. */
 	segs_recover_worker(w->t, w->t->self);
+	/*
+	 * Recovery waited as long as it took (a stopped holder is killed by
+	 * the master); from here on a request waits only the bound, and a
+	 * lock still held then is answered DSHM_BUSY.
+	 */
+	lock_set_wait_ms(a->lock_wait_ms);
 	w->master = a->master;
 	/* Exit with the master: it is the one that cleans up. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -446,6 +499,8 @@ worker_ready(struct worker *w)
 	usershare_clear(w->slot);
 	atomic_store(&w->slot->started, (int64_t)time(NULL));
 	atomic_store(&w->slot->last_activity, (int64_t)time(NULL));
+	/* The first beat before the master may watch it (it watches serving workers). */
+	atomic_store(&w->slot->heartbeat_ms, clock_now_ms());
 	atomic_store(&w->slot->state, WORKER_SERVING);
 	if (getppid() != w->master) /* the master died before PDEATHSIG was set */
 		worker_begin_stop(w);

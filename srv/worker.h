@@ -27,6 +27,7 @@ struct worker_args {
 	enum worker_io io;             /* --io, as the master resolved it */
 	uint32_t busy_poll_us;         /* --busy-poll: spin this long before sleeping; 0: never */
 	uint32_t peer_port;            /* the pager's --peer-listen port, 0: none (OP_PEER_PORT) */
+	uint32_t lock_wait_ms;         /* how long a request waits for a lock (lock_set_wait_ms) */
 };
 
 /* Runs the worker until it is told to stop or its master dies; never returns. */

@@ -23,6 +23,11 @@
 #define SOURCE_SIGNAL 2
 #define SOURCE_CONN 3
 #define STOP_GRACE_MS 3000
+/*
+ * The longest a loop sleeps: each turn stamps the worker's heartbeat
+ * (worker_slot.heartbeat_ms), so an idle worker still beats this often.
+ */
+#define WORKER_BEAT_MS 250
 
 struct source {
 	int kind;
@@ -62,6 +67,13 @@ struct worker {
 	bool accept_paused; /* out of descriptors: accept again after a pause */
 	bool full;          /* at its connection share: not accepting */
 	int64_t accept_resume_ms;
+	/*
+	 * Closed connections whose attachments could not all be detached
+	 * (a segment's lock stayed held past the wait bound): the sweep
+	 * tries again until they are.
+	 */
+	uint64_t *undetached;
+	unsigned n_undetached, cap_undetached;
 };
 
 /* The common part of a worker's start: the table, its slot, recovery, the signalfd. */
@@ -96,7 +108,10 @@ void worker_after_turn(struct worker *w, struct conn *c, const struct conn_stats
 /* Whether c is done (closing or at end of stream, nothing left to serve or send). */
 bool worker_conn_finished(const struct conn *c);
 
-/* Once a second: the master's presence, the timeouts, the accept pause. */
+/*
+ * After every turn of the loop: the heartbeat; once a second, the
+ * master's presence, the timeouts, the accept pause.
+ */
 void worker_tick(struct worker *w);
 
 /* SIGTERM or SIGINT: stop accepting, serve what was received, then exit. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "ipcs.h"
 
 static void
@@ -125,6 +126,15 @@ json_segments(FILE *f, const struct ipcs *v)
 	free(g);
 }
 
+/* Milliseconds since the worker's loop last turned; -1 before its first. */
+static int64_t
+heartbeat_age_ms(const struct worker_slot *w)
+{
+	int64_t beat = atomic_load(&w->heartbeat_ms), now = clock_now_ms();
+
+	return beat == 0 ? -1 : now > beat ? now - beat : 0;
+}
+
 static void
 json_workers(FILE *f, const struct ipcs *v)
 {
@@ -139,14 +149,14 @@ json_workers(FILE *f, const struct ipcs *v)
 		json_string(f, ipcs_worker_state(atomic_load(&w->state)), 16);
 		fprintf(f, ", \"conns_now\": %llu, \"conns_total\": %llu, \"requests\": %llu, "
 			"\"bytes_in\": %llu, \"bytes_out\": %llu, \"started\": %lld, "
-			"\"last_activity\": %lld, \"respawns\": %llu}",
+			"\"last_activity\": %lld, \"heartbeat_age_ms\": %lld, \"respawns\": %llu}",
 			(unsigned long long)atomic_load(&w->conns_now),
 			(unsigned long long)atomic_load(&w->conns_total),
 			(unsigned long long)atomic_load(&w->requests),
 			(unsigned long long)atomic_load(&w->bytes_in),
 			(unsigned long long)atomic_load(&w->bytes_out),
 			(long long)atomic_load(&w->started), (long long)atomic_load(&w->last_activity),
-			(unsigned long long)atomic_load(&w->respawns));
+			(long long)heartbeat_age_ms(w), (unsigned long long)atomic_load(&w->respawns));
 	}
 	fputs(t->hdr->nworkers ? "\n  ]" : "]", f);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "ipcs.h"
 
 void
@@ -101,24 +102,31 @@ ipcs_print_workers(FILE *f, const struct ipcs *v)
 	int64_t now = time(NULL);
 
 	fprintf(f, "\n------ workers ------\n");
-	fprintf(f, "%-5s %-8s %-9s %5s %8s %10s %12s %12s  %s\n", "index", "pid", "state", "conns",
-		"total", "requests", "bytes-in", "bytes-out", "last-activity");
+	fprintf(f, "%-5s %-8s %-9s %5s %8s %10s %12s %12s %8s  %s\n", "index", "pid", "state",
+		"conns", "total", "requests", "bytes-in", "bytes-out", "beat-ms", "last-activity");
 	for (uint32_t i = 0; i < t->hdr->nworkers; i++) {
 		const struct worker_slot *w = &t->workers[i];
 		int64_t last = atomic_load(&w->last_activity);
-		char ago[32];
+		int64_t beat = atomic_load(&w->heartbeat_ms), mono = clock_now_ms();
+		char ago[32], beat_ago[24];
 
 		if (last == 0)
 			snprintf(ago, sizeof(ago), "never");
 		else
 			snprintf(ago, sizeof(ago), "%llds ago", (long long)(now > last ? now - last : 0));
-		fprintf(f, "%-5u %-8d %-9s %5llu %8llu %10llu %12llu %12llu  %s\n", i,
+		/* How long since the worker's loop last turned: the master's --worker-stall watch. */
+		if (beat == 0)
+			snprintf(beat_ago, sizeof(beat_ago), "-");
+		else
+			snprintf(beat_ago, sizeof(beat_ago), "%lld",
+				 (long long)(mono > beat ? mono - beat : 0));
+		fprintf(f, "%-5u %-8d %-9s %5llu %8llu %10llu %12llu %12llu %8s  %s\n", i,
 			atomic_load(&w->pid), ipcs_worker_state(atomic_load(&w->state)),
 			(unsigned long long)atomic_load(&w->conns_now),
 			(unsigned long long)atomic_load(&w->conns_total),
 			(unsigned long long)atomic_load(&w->requests),
 			(unsigned long long)atomic_load(&w->bytes_in),
-			(unsigned long long)atomic_load(&w->bytes_out), ago);
+			(unsigned long long)atomic_load(&w->bytes_out), beat_ago, ago);
 	}
 	if (t->hdr->nworkers == 0)
 		fprintf(f, "(none)\n");

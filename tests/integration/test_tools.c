@@ -376,7 +376,7 @@ test_w_lists_both_workers_from_the_scoreboard(void **state)
 	assert_int_equal(r.status, 0);
 	assert_int_equal(nw, 2);
 	expect_in(&r, "index pid      state     conns    total   requests     bytes-in    bytes-out"
-		      "  last-activity\n");
+		      "  beat-ms  last-activity\n");
 	for (int i = 0; i < 2; i++) {
 		unsigned idx;
 		int pid;

@@ -111,7 +111,7 @@ slot_of(struct table *t, int64_t id)
 {
 	uint32_t slot;
 
-	if (!owners_find_locked(t, OWNER_PROCESS, id, &slot))
+	if (owners_find_locked(t, OWNER_PROCESS, id, &slot) != DSHM_SUCCESS)
 		return -1;
 	owners_unlock(t, slot);
 	return slot;

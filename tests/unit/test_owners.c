@@ -36,7 +36,7 @@ test_find_locked_returns_the_slot_with_its_lock_held(void **state)
 	uint32_t slot = 99;
 
 	assert_int_equal(owners_create(t, OWNER_PROCESS, 77, 2, 1000), DSHM_SUCCESS);
-	assert_true(owners_find_locked(t, OWNER_PROCESS, 77, &slot));
+	assert_int_equal(owners_find_locked(t, OWNER_PROCESS, 77, &slot), DSHM_SUCCESS);
 	assert_true(slot < MAXOWNERS);
 	assert_int_equal(atomic_load(&t->owners[slot].lock.holder), getpid());
 	assert_int_equal(atomic_load(&t->owners[slot].npages), 2);
@@ -52,8 +52,8 @@ test_find_of_an_unknown_id_returns_false_and_holds_nothing(void **state)
 	uint32_t slot = 99;
 
 	assert_int_equal(owners_create(t, OWNER_PROCESS, 1, 1, 0), DSHM_SUCCESS);
-	assert_false(owners_find_locked(t, OWNER_PROCESS, 2, &slot));
-	assert_false(owners_find_locked(t, OWNER_PROCESS + 1, 1, &slot)); /* another kind */
+	assert_int_equal(owners_find_locked(t, OWNER_PROCESS, 2, &slot), DSHM_NOT_FOUND);
+	assert_int_equal(owners_find_locked(t, OWNER_PROCESS + 1, 1, &slot), DSHM_NOT_FOUND); /* another kind */
 	assert_int_equal(slot, 99);
 	for (uint32_t s = 0; s < MAXOWNERS; s++)
 		assert_int_equal(atomic_load(&t->owners[s].lock.holder), 0);
@@ -100,7 +100,7 @@ test_grow_adds_pages_or_allocates_nothing(void **state)
 	uint32_t slot;
 
 	assert_int_equal(owners_create(t, OWNER_PROCESS, 5, 10, 0), DSHM_SUCCESS);
-	assert_true(owners_find_locked(t, OWNER_PROCESS, 5, &slot));
+	assert_int_equal(owners_find_locked(t, OWNER_PROCESS, 5, &slot), DSHM_SUCCESS);
 	assert_int_equal(owners_grow(t, slot, NFRAMES - 10 + 1), DSHM_NO_SPACE);
 	assert_int_equal(atomic_load(&t->owners[slot].npages), 10);
 	assert_int_equal(t->hdr->frames_free, NFRAMES - 10);
@@ -119,7 +119,7 @@ test_release_frees_the_frames_the_slot_and_the_lock(void **state)
 	uint32_t slot;
 
 	assert_int_equal(owners_create(t, OWNER_PROCESS, 5, 20, 0), DSHM_SUCCESS);
-	assert_true(owners_find_locked(t, OWNER_PROCESS, 5, &slot));
+	assert_int_equal(owners_find_locked(t, OWNER_PROCESS, 5, &slot), DSHM_SUCCESS);
 	owners_release(t, slot);
 	assert_int_equal(atomic_load(&t->owners[slot].lock.holder), 0);
 	assert_int_equal(atomic_load(&t->owners[slot].state), OWNER_FREE);
@@ -143,7 +143,7 @@ test_copy_moves_bytes_across_frame_boundaries(void **state)
 	for (size_t i = 0; i < sizeof(in); i++)
 		in[i] = (unsigned char)(i ^ 0x5a);
 	assert_int_equal(owners_create(t, OWNER_PROCESS, 1, 4, 0), DSHM_SUCCESS);
-	assert_true(owners_find_locked(t, OWNER_PROCESS, 1, &slot));
+	assert_int_equal(owners_find_locked(t, OWNER_PROCESS, 1, &slot), DSHM_SUCCESS);
 	owners_copy(t, slot, FS / 2, in, sizeof(in), true);
 	memset(out, 0, sizeof(out));
 	owners_copy(t, slot, FS / 2, out, sizeof(out), false);
@@ -167,13 +167,13 @@ test_repair_of_a_healthy_table_changes_nothing(void **state)
 
 	assert_int_equal(owners_create(t, OWNER_PROCESS, 1, 7, 0), DSHM_SUCCESS);
 	assert_int_equal(owners_create(t, OWNER_PROCESS, 2, 15, 0), DSHM_SUCCESS);
-	assert_true(owners_find_locked(t, OWNER_PROCESS, 2, &slot));
+	assert_int_equal(owners_find_locked(t, OWNER_PROCESS, 2, &slot), DSHM_SUCCESS);
 	owners_copy(t, slot, 3, b, 4, true);
 	owners_unlock(t, slot);
 	owners_repair(t);
 	assert_int_equal(t->hdr->frames_free, NFRAMES - 7 - 15);
 	assert_int_equal(t->hdr->owners_used, 2);
-	assert_true(owners_find_locked(t, OWNER_PROCESS, 2, &slot));
+	assert_int_equal(owners_find_locked(t, OWNER_PROCESS, 2, &slot), DSHM_SUCCESS);
 	memset(b, 0, 4);
 	owners_copy(t, slot, 3, b, 4, false);
 	owners_unlock(t, slot);

@@ -488,7 +488,8 @@ child_die_holding_alloc_lock_mid_grow(struct table *t, int64_t pid)
 {
 	uint32_t slot;
 
-	if (!owners_find_locked(t, OWNER_PROCESS, pid, &slot) || owners_alloc_lock(t) != 0)
+	if (owners_find_locked(t, OWNER_PROCESS, pid, &slot) != DSHM_SUCCESS ||
+	    owners_alloc_lock(t) != 0)
 		_exit(1);
 	open_journal(t, JOURNAL_GROW, slot, atomic_load(&t->owners[slot].npages));
 	pagetree_grow(t, slot, 300);
@@ -573,7 +574,7 @@ race_with_dead_releaser(struct table *t, int64_t pid, int (*request)(struct tabl
 	assert_int_equal(pipe(held), 0);
 	a = fork_child();
 	if (a == 0) {
-		if (!owners_find_locked(t, OWNER_PROCESS, pid, &slot))
+		if (owners_find_locked(t, OWNER_PROCESS, pid, &slot) != DSHM_SUCCESS)
 			_exit(1);
 		setenv("DSHM_FAULT", "release_truncated", 1);
 		close(go[1]);
@@ -702,7 +703,7 @@ random_child(struct table *t, uint64_t seed)
 			/* die while holding a lock: an owner's, or the alloc lock, or both */
 			if (r / 7 % 24 != 0)
 				break;
-			if (owners_find_locked(t, OWNER_PROCESS, pid, &slot) && r % 3 == 0)
+			if (owners_find_locked(t, OWNER_PROCESS, pid, &slot) == DSHM_SUCCESS && r % 3 == 0)
 				kill(getpid(), SIGKILL);
 			if (owners_alloc_lock(t) == 0)
 				kill(getpid(), SIGKILL);
@@ -841,7 +842,7 @@ child_write_2_runs(struct table *t, int64_t pid)
 
 	t->self = 0;
 	memset(buf, 0x99, sizeof(buf));
-	if (owners_find_locked(t, OWNER_PROCESS, pid, &slot))
+	if (owners_find_locked(t, OWNER_PROCESS, pid, &slot) == DSHM_SUCCESS)
 		owners_write_runs(t, slot, runs, 2, buf);
 }
 
