@@ -745,6 +745,16 @@ test_connections_are_spread_over_the_workers(void **state)
 	struct fixture *f = *state;
 	int fds[8];
 
+	/*
+	 * Which worker the kernel wakes for a new connection is its choice,
+	 * and on a busy machine one may take nearly all; a worker at its share
+	 * leaves the rest to the other, so with a share of 4 the 8 split
+	 * exactly, over both transports, and each is served by whichever
+	 * worker took it.
+	 */
+	assert_int_equal(fixture_start(f, "--workers", "2", "--max-connections-per-worker", "4",
+				       NULL),
+			 0);
 	assert_true(server_attach(&f->srv));
 	for (int i = 0; i < 8; i++) {
 		fds[i] = open_conn(i % 2 ? f->srv.tcp_addr : f->srv.unix_addr);
@@ -753,7 +763,7 @@ test_connections_are_spread_over_the_workers(void **state)
 	for (int w = 0; w < 2; w++) {
 		uint64_t now = atomic_load(&f->srv.table.workers[w].conns_now);
 
-		if (now < 2)
+		if (now != 4)
 			fail_msg("worker %d holds %llu of 8 connections", w + 1,
 				 (unsigned long long)now);
 	}
@@ -1303,7 +1313,7 @@ main(void)
 		TEST_ONE(test_killed_worker_is_respawned_and_clients_keep_working),
 		TEST_ONE_BARE(test_worker_dying_again_right_after_its_respawn_is_respawned_after_a_back_off),
 		TEST_ONE(test_workers_exit_when_the_master_is_killed),
-		TEST_ONE(test_connections_are_spread_over_the_workers),
+		TEST_ONE_BARE(test_connections_are_spread_over_the_workers),
 		TEST_ONE_BARE(test_unix_group_lets_that_group_connect_and_nobody_else),
 		TEST_ONE(test_many_concurrent_clients_all_succeed_with_the_right_data),
 		TEST_ONE(test_concurrent_writes_spanning_3_pages_are_seen_whole),
