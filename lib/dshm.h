@@ -65,6 +65,8 @@ extern "C" {
  * EAGAIN: a lock the request needed stayed held past the server's bound
  * (its holder, a worker, is stopped or slow); nothing was done: try again.
  * The server kills a worker that stops answering (dshmd --worker-stall).
+ * The segment calls ask again themselves for as long as the library's
+ * timeout, as the kernel's calls wait for a lock, and only then fail.
  */
 #define DSHM_BUSY (-227)
 #define DSHM_USER_LIMIT (-228)          /* this user holds its share of the server (connections, slots, attachments) */

@@ -22,9 +22,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "clock.h"
 #include "dshm.h"
 #include "shm_internal.h"
 
@@ -323,8 +325,8 @@ conn_dead(int fd)
 
 /* One exchange on l's connection (opened if need be); a descriptor goes to *passed. */
 static int
-call_once(struct shm_link *l, struct proto_request *r, const void *data, void *body,
-	  size_t body_cap, size_t *body_len, int *passed)
+call_try(struct shm_link *l, struct proto_request *r, const void *data, void *body,
+	 size_t body_cap, size_t *body_len, int *passed)
 {
 	int rc;
 
@@ -340,6 +342,32 @@ call_once(struct shm_link *l, struct proto_request *r, const void *data, void *b
 	if (rc == DSHM_DISCONNECTED_SERVER || rc == DSHM_VERSION_MISMATCH ||
 	    rc == DSHM_DISCONNECTED_CLIENT)
 		close_link(l);
+	return rc;
+}
+
+/*
+ * A request answered DSHM_BUSY did nothing: a lock it needed stayed held
+ * past the server's bound by a worker that is stopped or slow (dshmd
+ * kills one silent for --worker-stall).  It is asked again, with pauses
+ * growing to 200 ms, for as long as the library's timeout, as the
+ * kernel's own calls would wait for the lock; then EAGAIN.
+ */
+static int
+call_once(struct shm_link *l, struct proto_request *r, const void *data, void *body,
+	  size_t body_cap, size_t *body_len, int *passed)
+{
+	int64_t deadline = clock_now_ms() + client_timeout();
+	long pause_ms = 5;
+	int rc;
+
+	while ((rc = call_try(l, r, data, body, body_cap, body_len, passed)) == DSHM_BUSY &&
+	       clock_now_ms() + pause_ms < deadline) {
+		struct timespec ts = {0, pause_ms * 1000000L};
+
+		nanosleep(&ts, NULL);
+		if (pause_ms < 200)
+			pause_ms *= 2;
+	}
 	return rc;
 }
 
@@ -406,7 +434,7 @@ shm_errno(int status)
 	case DSHM_HELD_REMOTELY: return EBUSY;
 	case DSHM_WRONG_SERVER: return EACCES;
 	case DSHM_BAD_ADDRESS: return EINVAL;
-	case DSHM_BUSY: return EAGAIN; /* nothing was done: the call may be made again */
+	case DSHM_BUSY: return EAGAIN; /* still busy after the library's timeout: nothing was done */
 	default: return EIO; /* the server is unreachable, or failed */
 	}
 }

@@ -4,7 +4,9 @@
  * needs that lock is answered DSHM_BUSY after the workers' wait bound,
  * and every other request (HELLO, another pid, a new pid) is served; the
  * master kills a worker silent past --worker-stall and respawns it, and
- * the write it was stopped in is undone whole.
+ * the write it was stopped in is undone whole.  A segment call that
+ * meets such a lock waits it out (libdshm asks again while the server
+ * says busy), as the kernel's calls wait for a lock.
  *
  * The clients are an unprivileged user's (uid 65534): one streams 16 MiB
  * writes to pid 500, and the test stops the worker serving them at a
@@ -19,6 +21,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +36,7 @@
 #define BIG_PID 500
 #define BIG (16 << 20)
 #define CATCH_MS 60000 /* how long the test may take to stop the worker inside a write */
+#define SEG_KEY 0x5ea1500
 
 static pid_t stopped_worker; /* continued by the teardown if a test fails with it stopped */
 static pid_t writer;         /* the streaming client, killed by the teardown */
@@ -67,18 +71,42 @@ write_stream(void *arg)
 	}
 }
 
-/* The owner slot of pid 500, once the writer made it; -1 before. */
+/* The owner slot of the first owner of kind (pid 500, or the segment at SEG_KEY); -1 before. */
 static int64_t
-big_slot(const struct fixture *f)
+owner_slot(const struct fixture *f, uint32_t kind)
 {
 	const struct table *t = &f->srv.table;
 
 	for (uint32_t s = 0; s < t->hdr->max_owners; s++)
 		if (atomic_load(&t->owners[s].state) == OWNER_USED &&
-		    atomic_load(&t->owners[s].kind) == OWNER_PROCESS &&
-		    atomic_load(&t->owners[s].id) == BIG_PID)
+		    atomic_load(&t->owners[s].kind) == kind &&
+		    (kind != OWNER_PROCESS || atomic_load(&t->owners[s].id) == BIG_PID))
 			return s;
 	return -1;
+}
+
+static int64_t
+big_slot(const struct fixture *f)
+{
+	return owner_slot(f, OWNER_PROCESS);
+}
+
+/* The other client: makes the segment at SEG_KEY and writes all of it, over and over. */
+static int
+write_segment_stream(void *arg)
+{
+	const char *addr = arg;
+	unsigned char *buf = malloc(BIG);
+	int id;
+
+	if (buf == NULL || as_nobody() != 0 || dshm_set_server(addr) != 0 ||
+	    (id = dshm_shmget(SEG_KEY, BIG, IPC_CREAT | 0666)) < 0)
+		return 10;
+	for (unsigned round = 0;; round++) {
+		memset(buf, (int)(round % 255) + 1, BIG);
+		if (dshm_write(id, 0, buf, BIG) != BIG)
+			return 0; /* its worker was killed: the write failed with EIO */
+	}
 }
 
 /* Whether pid is stopped (state T in /proc/PID/stat). */
@@ -103,16 +131,17 @@ is_stopped(pid_t pid)
  * a stopped worker it names holds the mutex).  Returns that worker.
  */
 static pid_t
-stop_worker_holding_the_lock(struct fixture *f)
+stop_worker_holding(struct fixture *f, uint32_t kind)
 {
 	int64_t deadline = harness_now_ms() + CATCH_MS, slot;
 	struct dshm_lock *lock;
 
 	server_open_to_all(&f->srv);
 	assert_true(server_attach(&f->srv));
-	writer = fork_child(write_stream, (void *)f->srv.unix_addr);
+	writer = fork_child(kind == OWNER_PROCESS ? write_stream : write_segment_stream,
+			    (void *)f->srv.unix_addr);
 	assert_true(writer > 0);
-	assert_true(WAIT_UNTIL((slot = big_slot(f)) >= 0, HARNESS_READY_MS));
+	assert_true(WAIT_UNTIL((slot = owner_slot(f, kind)) >= 0, HARNESS_READY_MS));
 	lock = &f->srv.table.owners[slot].lock;
 	while (harness_now_ms() < deadline) {
 		pid_t h = atomic_load(&lock->holder);
@@ -129,8 +158,14 @@ stop_worker_holding_the_lock(struct fixture *f)
 		kill(h, SIGCONT);
 		stopped_worker = 0;
 	}
-	fail_msg("the worker was never stopped inside a write of pid %d", BIG_PID);
+	fail_msg("the worker was never stopped inside a write");
 	return 0;
+}
+
+static pid_t
+stop_worker_holding_the_lock(struct fixture *f)
+{
+	return stop_worker_holding(f, OWNER_PROCESS);
 }
 
 /*
@@ -272,6 +307,51 @@ test_the_master_kills_a_stopped_worker_and_its_write_is_undone(void **state)
 	assert_true(atomic_load(&f->srv.table.owners[slot].lock.repairs) >= 1);
 }
 
+/*
+ * As nobody: reads the whole segment while a stopped worker holds its
+ * lock.  The library asks again while the server answers busy, as the
+ * kernel's call would wait for the lock, until the master has killed the
+ * stopped worker; the bytes are then one write's, whole.
+ */
+static int
+read_segment_through_the_stall(void *arg)
+{
+	const char *addr = arg;
+	unsigned char *b = malloc(BIG);
+	int id;
+
+	if (b == NULL || as_nobody() != 0 || dshm_set_server(addr) != 0 ||
+	    (id = dshm_shmget(SEG_KEY, 0, 0)) < 0)
+		return 10;
+	errno = 0;
+	if (dshm_read(id, 0, b, BIG) != BIG)
+		return errno == EAGAIN ? 11 : 12;
+	for (size_t i = 1; i < BIG; i++)
+		if (b[i] != b[0])
+			return 13;
+	free(b);
+	return 0;
+}
+
+static void
+test_a_segment_call_waits_out_a_stopped_worker_as_the_kernel_waits_for_a_lock(void **state)
+{
+	struct fixture *f = *state;
+	pid_t worker, reader;
+	char want[96];
+
+	assert_int_equal(fixture_start(f, "--workers", "2", "--worker-stall", "2", NULL), 0);
+	worker = stop_worker_holding(f, OWNER_SEGMENT);
+	reader = fork_child(read_segment_through_the_stall, (void *)f->srv.unix_addr);
+	assert_true(reader > 0);
+	assert_int_equal(wait_child(reader, 60000), 0);
+	/* It got its bytes only once the stopped worker was gone. */
+	snprintf(want, sizeof(want), "(pid %d) was killed by signal 9", (int)worker);
+	assert_true(server_log_has(&f->srv, want));
+	stopped_worker = 0;
+	end_writer();
+}
+
 /* Whatever a failed test left stopped or running goes before the server stops. */
 static int
 teardown(void **state)
@@ -293,6 +373,9 @@ main(void)
 		 fixture_prepare_unix, teardown, NULL},
 		{"test_the_master_kills_a_stopped_worker_and_its_write_is_undone",
 		 test_the_master_kills_a_stopped_worker_and_its_write_is_undone,
+		 fixture_prepare_unix, teardown, NULL},
+		{"test_a_segment_call_waits_out_a_stopped_worker_as_the_kernel_waits_for_a_lock",
+		 test_a_segment_call_waits_out_a_stopped_worker_as_the_kernel_waits_for_a_lock,
 		 fixture_prepare_unix, teardown, NULL},
 	};
 
