@@ -30,25 +30,25 @@ find_locked(struct table *t, int64_t pid, uint32_t *slot)
 }
 
 static bool
-may_use(const struct table *t, uint32_t slot)
+may_use(const struct table *t, uint32_t caller, uint32_t slot)
 {
 	uint32_t owner = t->owners[slot].uid;
 
-	return owner == UINT32_MAX || t->caller_uid == 0 || t->caller_uid == owner;
+	return owner == PROCS_UNKNOWN || caller == PROCS_ROOT || caller == owner;
 }
 
 int
-procs_init(struct table *t, int64_t pid, int64_t pages, uint32_t uid)
+procs_init(struct table *t, uint32_t caller, int64_t pid, int64_t pages)
 {
 	if (pid < 0 || pages < 0)
 		return DSHM_BAD_REQUEST;
 	if ((uint64_t)pages > t->hdr->nframes || (uint64_t)pages > PROCS_MAX_PAGES)
 		return DSHM_NO_SPACE;
-	return owners_create(t, OWNER_PROCESS, pid, (uint32_t)pages, uid);
+	return owners_create(t, OWNER_PROCESS, pid, (uint32_t)pages, caller);
 }
 
 int
-procs_assign(struct table *t, int64_t pid, int64_t pages)
+procs_assign(struct table *t, uint32_t caller, int64_t pid, int64_t pages)
 {
 	uint32_t slot;
 	int rc;
@@ -57,7 +57,7 @@ procs_assign(struct table *t, int64_t pid, int64_t pages)
 		return DSHM_BAD_REQUEST;
 	if ((rc = find_locked(t, pid, &slot)) != DSHM_SUCCESS)
 		return rc;
-	if (!may_use(t, slot))
+	if (!may_use(t, caller, slot))
 		rc = DSHM_NOT_PERMITTED;
 	else if ((uint64_t)pages > t->hdr->nframes ||
 	    atomic_load(&t->owners[slot].npages) + (uint64_t)pages > PROCS_MAX_PAGES)
@@ -69,7 +69,7 @@ procs_assign(struct table *t, int64_t pid, int64_t pages)
 }
 
 int
-procs_finalize(struct table *t, int64_t pid)
+procs_finalize(struct table *t, uint32_t caller, int64_t pid)
 {
 	uint32_t slot;
 	int rc;
@@ -78,7 +78,7 @@ procs_finalize(struct table *t, int64_t pid)
 		return DSHM_BAD_REQUEST;
 	if ((rc = find_locked(t, pid, &slot)) != DSHM_SUCCESS)
 		return rc;
-	if (!may_use(t, slot)) {
+	if (!may_use(t, caller, slot)) {
 		owners_unlock(t, slot);
 		return DSHM_NOT_PERMITTED;
 	}
@@ -98,12 +98,12 @@ check_args(const struct table *t, int64_t pid, int64_t offset, int64_t size)
 
 /* Checks the caller and the range against a locked process; sets *pos. */
 static int
-check_range(const struct table *t, uint32_t slot, int64_t page, int64_t offset, int64_t size,
-	    uint64_t *pos)
+check_range(const struct table *t, uint32_t caller, uint32_t slot, int64_t page, int64_t offset,
+	    int64_t size, uint64_t *pos)
 {
 	uint64_t npages;
 
-	if (!may_use(t, slot))
+	if (!may_use(t, caller, slot))
 		return DSHM_NOT_PERMITTED;
 	npages = atomic_load(&t->owners[slot].npages);
 	if (page < 0 || (uint64_t)page >= npages)
@@ -120,8 +120,8 @@ check_range(const struct table *t, uint32_t slot, int64_t page, int64_t offset, 
  * A held pin already holds pid's lock: it is used, and kept on an error.
  */
 static int
-access_range(struct table *t, const struct procs_pin *pin, int64_t pid, int64_t page,
-	     int64_t offset, int64_t size, uint32_t *slot, uint64_t *pos)
+access_range(struct table *t, uint32_t caller, const struct procs_pin *pin, int64_t pid,
+	     int64_t page, int64_t offset, int64_t size, uint32_t *slot, uint64_t *pos)
 {
 	bool pinned = pin != NULL && pin->held;
 	int rc = check_args(t, pid, offset, size);
@@ -134,19 +134,19 @@ access_range(struct table *t, const struct procs_pin *pin, int64_t pid, int64_t 
 	} else if ((rc = find_locked(t, pid, slot)) != DSHM_SUCCESS) {
 		return rc;
 	}
-	rc = check_range(t, *slot, page, offset, size, pos);
+	rc = check_range(t, caller, *slot, page, offset, size, pos);
 	if (rc != DSHM_SUCCESS && !pinned)
 		owners_unlock(t, *slot);
 	return rc;
 }
 
 int
-procs_write(struct table *t, int64_t pid, int64_t page, int64_t offset, const void *buf,
-	    int64_t size)
+procs_write(struct table *t, uint32_t caller, int64_t pid, int64_t page, int64_t offset,
+	    const void *buf, int64_t size)
 {
 	uint32_t slot;
 	uint64_t pos;
-	int rc = access_range(t, NULL, pid, page, offset, size, &slot, &pos);
+	int rc = access_range(t, caller, NULL, pid, page, offset, size, &slot, &pos);
 
 	if (rc != DSHM_SUCCESS)
 		return rc;
@@ -156,12 +156,12 @@ procs_write(struct table *t, int64_t pid, int64_t page, int64_t offset, const vo
 }
 
 int
-procs_read(struct table *t, int64_t pid, int64_t page, int64_t offset, void *buf,
-	   int64_t size)
+procs_read(struct table *t, uint32_t caller, int64_t pid, int64_t page, int64_t offset,
+	   void *buf, int64_t size)
 {
 	uint32_t slot;
 	uint64_t pos;
-	int rc = access_range(t, NULL, pid, page, offset, size, &slot, &pos);
+	int rc = access_range(t, caller, NULL, pid, page, offset, size, &slot, &pos);
 
 	if (rc != DSHM_SUCCESS)
 		return rc;
@@ -181,12 +181,12 @@ procs_read_pieces(const struct table *t, int64_t offset, int64_t size)
 }
 
 int
-procs_read_pin(struct table *t, struct procs_pin *pin, int64_t pid, int64_t page,
-	       int64_t offset, int64_t size, struct iovec *piece, unsigned *npieces)
+procs_read_pin(struct table *t, uint32_t caller, struct procs_pin *pin, int64_t pid,
+	       int64_t page, int64_t offset, int64_t size, struct iovec *piece, unsigned *npieces)
 {
 	uint32_t slot;
 	uint64_t pos;
-	int rc = access_range(t, pin, pid, page, offset, size, &slot, &pos);
+	int rc = access_range(t, caller, pin, pid, page, offset, size, &slot, &pos);
 
 	*npieces = 0;
 	if (rc != DSHM_SUCCESS)

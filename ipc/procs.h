@@ -19,12 +19,22 @@
 
 #include "table.h"
 
-int procs_init(struct table *t, int64_t pid, int64_t pages, uint32_t uid);
-int procs_assign(struct table *t, int64_t pid, int64_t pages);
-int procs_finalize(struct table *t, int64_t pid);
-int procs_write(struct table *t, int64_t pid, int64_t page, int64_t offset,
+/*
+ * Every call names its caller: the uid the kernel vouched for (the
+ * connection's, docs/SECURITY.md), PROCS_UNKNOWN when none did, or
+ * PROCS_ROOT.  A process belongs to the caller that made it; another
+ * caller's reads, writes, assigns and finalizes are DSHM_NOT_PERMITTED,
+ * except root's (and anyone's on a process whose maker was unknown).
+ */
+#define PROCS_ROOT 0u
+#define PROCS_UNKNOWN UINT32_MAX
+
+int procs_init(struct table *t, uint32_t caller, int64_t pid, int64_t pages);
+int procs_assign(struct table *t, uint32_t caller, int64_t pid, int64_t pages);
+int procs_finalize(struct table *t, uint32_t caller, int64_t pid);
+int procs_write(struct table *t, uint32_t caller, int64_t pid, int64_t page, int64_t offset,
 		const void *buf, int64_t size);
-int procs_read(struct table *t, int64_t pid, int64_t page, int64_t offset,
+int procs_read(struct table *t, uint32_t caller, int64_t pid, int64_t page, int64_t offset,
 	       void *buf, int64_t size);
 
 /*
@@ -50,8 +60,9 @@ uint64_t procs_read_pieces(const struct table *t, int64_t offset, int64_t size);
  * unheld or hold pid already.  On an error nothing more is held than
  * before.
  */
-int procs_read_pin(struct table *t, struct procs_pin *pin, int64_t pid, int64_t page,
-		   int64_t offset, int64_t size, struct iovec *piece, unsigned *npieces);
+int procs_read_pin(struct table *t, uint32_t caller, struct procs_pin *pin, int64_t pid,
+		   int64_t page, int64_t offset, int64_t size, struct iovec *piece,
+		   unsigned *npieces);
 
 /* Releases a held pin (nothing when unheld). */
 void procs_unpin(struct table *t, struct procs_pin *pin);

@@ -117,7 +117,6 @@ bind_pointers(struct table *t, void *mem, unsigned char *arena)
 	t->undo = NULL;
 	t->undo_each = 0;
 	t->self = -1;
-	t->caller_uid = 0;
 	t->segfd = -1;
 	t->segfd_id = -1;
 }

@@ -52,13 +52,6 @@ struct table {
 	size_t undo_each;
 	size_t undo_backed; /* bytes from the start of this worker's undo area known backed */
 	int self;
-	/*
-	 * Who the request being served comes from, for the paging processes'
-	 * ownership (procs.c): a uid the kernel vouched for, or UINT32_MAX
-	 * when none did.  0 (root: everything) in tools and tests; a worker
-	 * sets it before every request.
-	 */
-	uint32_t caller_uid;
 	/* The descriptor of the segment file this process used last (segfile.c), or -1. */
 	int segfd;
 	int32_t segfd_id;

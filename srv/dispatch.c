@@ -80,8 +80,15 @@ reply_hello(struct table *t, const struct proto_request *r, struct buf *out)
 	return true;
 }
 
+/* Who asks, for the paging processes' ownership (procs.h): the uid the kernel vouched for. */
+static uint32_t
+caller(const struct peer *p)
+{
+	return p->cred ? p->uid : PROCS_UNKNOWN;
+}
+
 static bool
-reply_read(struct table *t, const struct proto_request *r, struct buf *out)
+reply_read(struct table *t, uint32_t who, const struct proto_request *r, struct buf *out)
 {
 	int32_t size = r->arg[3];
 	unsigned char *at;
@@ -93,7 +100,7 @@ reply_read(struct table *t, const struct proto_request *r, struct buf *out)
 		return dispatch_reply_status(out, r->opcode, r->id, DSHM_TOO_LARGE);
 	if ((at = buf_reserve(out, PROTO_HEADER_LEN + (size_t)size)) == NULL)
 		return false;
-	rc = procs_read(t, r->arg[0], r->arg[1], r->arg[2], at + PROTO_HEADER_LEN, size);
+	rc = procs_read(t, who, r->arg[0], r->arg[1], r->arg[2], at + PROTO_HEADER_LEN, size);
 	if (rc != DSHM_SUCCESS)
 		size = 0;
 	dispatch_put_header(at, r->opcode, r->id, rc, (uint32_t)size);
@@ -140,32 +147,31 @@ dispatch(struct table *t, const struct proto_request *r, struct peer *p, struct 
 		return dispatch_auth(r, p, out);
 	if (p->auth_required)
 		return dispatch_reply_status(out, r->opcode, r->id, DSHM_AUTH_REQUIRED);
-	/* Paging processes belong to the uid the kernel vouched for (see procs.c). */
-	t->caller_uid = p->cred ? p->uid : UINT32_MAX;
 	if (proto_raw_body(r->opcode))
 		return dispatch_shm(t, r, p, out);
 	switch (r->opcode) {
 	case OP_HELLO:
 		return reply_hello(t, r, out);
 	case OP_PROC_READ:
-		return reply_read(t, r, out);
+		return reply_read(t, caller(p), r, out);
 	case OP_STATS:
 		return reply_stats(t, r, out);
 	case OP_PROC_INIT:
-		rc = procs_init(t, r->arg[0], r->arg[1], t->caller_uid);
+		rc = procs_init(t, caller(p), r->arg[0], r->arg[1]);
 		break;
 	case OP_PROC_ASSIGN:
-		rc = procs_assign(t, r->arg[0], r->arg[1]);
+		rc = procs_assign(t, caller(p), r->arg[0], r->arg[1]);
 		break;
 	case OP_PROC_FINALIZE:
-		rc = procs_finalize(t, r->arg[0]);
+		rc = procs_finalize(t, caller(p), r->arg[0]);
 		break;
 	case OP_PROC_WRITE:
 		/* The body's cap leaves room for arguments; the data itself stops at max_data. */
 		if (r->data_len > dispatch_max_data)
 			rc = DSHM_TOO_LARGE;
 		else
-			rc = procs_write(t, r->arg[0], r->arg[1], r->arg[2], r->data, r->data_len);
+			rc = procs_write(t, caller(p), r->arg[0], r->arg[1], r->arg[2], r->data,
+					 r->data_len);
 		break;
 	default:
 		rc = DSHM_BAD_REQUEST;
@@ -188,6 +194,5 @@ dispatch_gathered(struct table *t, const struct proto_request *r, struct peer *p
 		return gather_settle(g, out) && dispatch(t, r, p, out);
 	if (!gather_fits(g, pid, pieces) && !gather_settle(g, out))
 		return false;
-	t->caller_uid = p->cred ? p->uid : UINT32_MAX;
-	return gather_read(g, t, out, r->id, pid, r->arg[1], offset, size);
+	return gather_read(g, t, caller(p), out, r->id, pid, r->arg[1], offset, size);
 }

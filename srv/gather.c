@@ -12,8 +12,8 @@
 #include "fault.h"
 
 bool
-gather_read(struct gather *g, struct table *t, struct buf *out, uint32_t id, int64_t pid,
-	    int64_t page, int64_t offset, int64_t size)
+gather_read(struct gather *g, struct table *t, uint32_t caller, struct buf *out, uint32_t id,
+	    int64_t pid, int64_t page, int64_t offset, int64_t size)
 {
 	unsigned k;
 	int rc;
@@ -24,7 +24,7 @@ gather_read(struct gather *g, struct table *t, struct buf *out, uint32_t id, int
 	 */
 	if (buf_reserve(out, g->bytes + PROTO_HEADER_LEN + (size > 0 ? (size_t)size : 0)) == NULL)
 		return false;
-	rc = procs_read_pin(t, &g->pin, pid, page, offset, size, g->piece + g->n, &k);
+	rc = procs_read_pin(t, caller, &g->pin, pid, page, offset, size, g->piece + g->n, &k);
 	if (rc != DSHM_SUCCESS)
 		return dispatch_reply_status(out, OP_PROC_READ, id, rc);
 	g->t = t;

@@ -43,8 +43,8 @@ struct gather {
  * pid.  The caller checked that GATHER_MAX - n pieces are enough.
  * Returns false when out cannot grow (nothing was added).
  */
-bool gather_read(struct gather *g, struct table *t, struct buf *out, uint32_t id, int64_t pid,
-		 int64_t page, int64_t offset, int64_t size);
+bool gather_read(struct gather *g, struct table *t, uint32_t caller, struct buf *out,
+		 uint32_t id, int64_t pid, int64_t page, int64_t offset, int64_t size);
 
 /* Whether a read of pid over pieces frames may join what g holds (else settle first). */
 bool gather_fits(const struct gather *g, int64_t pid, uint64_t pieces);

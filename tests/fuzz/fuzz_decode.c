@@ -118,8 +118,8 @@ populate(struct table *t)
 	uint64_t segsz, gen;
 	int32_t a, b;
 
-	if (procs_init(t, 1, 4, 0) != DSHM_SUCCESS ||
-	    procs_write(t, 1, 0, 0, "fuzz", 4) != DSHM_SUCCESS ||
+	if (procs_init(t, PROCS_ROOT, 1, 4) != DSHM_SUCCESS ||
+	    procs_write(t, PROCS_ROOT, 1, 0, 0, "fuzz", 4) != DSHM_SUCCESS ||
 	    segs_get(t, &root, 0x1234, 1000, IPC_CREAT | 0600, &a) != DSHM_SUCCESS ||
 	    segs_get(t, &user, 0x5678, 600, IPC_CREAT | 0666, &b) != DSHM_SUCCESS ||
 	    segs_attach(t, &root, &k, a, 0, root.pid, &segsz, &gen) != DSHM_SUCCESS)

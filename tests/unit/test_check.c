@@ -55,11 +55,11 @@ setup(void **state)
 {
 	struct fixture *f = fixture_make(NFRAMES, FS, MAXPROCS);
 
-	assert_int_equal(procs_init(&f->t, 10, 5, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_init(&f->t, 20, 70, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_init(&f->t, 99, 3, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_init(&f->t, 30, 1, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_finalize(&f->t, 99), DSHM_SUCCESS); /* leaves a tombstone */
+	assert_int_equal(procs_init(&f->t, PROCS_ROOT, 10, 5), DSHM_SUCCESS);
+	assert_int_equal(procs_init(&f->t, PROCS_ROOT, 20, 70), DSHM_SUCCESS);
+	assert_int_equal(procs_init(&f->t, PROCS_ROOT, 99, 3), DSHM_SUCCESS);
+	assert_int_equal(procs_init(&f->t, PROCS_ROOT, 30, 1), DSHM_SUCCESS);
+	assert_int_equal(procs_finalize(&f->t, PROCS_ROOT, 99), DSHM_SUCCESS); /* leaves a tombstone */
 	*state = f;
 	return 0;
 }
@@ -202,7 +202,7 @@ test_table_with_processes_has_no_violations(void **state)
 	struct fixture *f = *state;
 	struct reports r = {0};
 
-	assert_int_equal(procs_assign(&f->t, 10, 70), DSHM_SUCCESS);
+	assert_int_equal(procs_assign(&f->t, PROCS_ROOT, 10, 70), DSHM_SUCCESS);
 	assert_int_equal(check_table(&f->t, collect, &r), 0);
 	print_reports(&r);
 	assert_int_equal(r.n, 0);

@@ -44,10 +44,10 @@ test_init_gives_pages_that_read_as_zero(void **state)
 	struct table *t = T(state);
 	unsigned char buf[3 * FS];
 
-	assert_int_equal(procs_init(t, 10, 3, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 10, 3), DSHM_SUCCESS);
 	assert_int_equal(t->hdr->frames_free, NFRAMES - 3);
 	memset(buf, 0xff, sizeof(buf));
-	assert_int_equal(procs_read(t, 10, 0, 0, buf, sizeof(buf)), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 10, 0, 0, buf, sizeof(buf)), DSHM_SUCCESS);
 	assert_true(all_zero(buf, sizeof(buf)));
 	assert_table_consistent(t);
 }
@@ -58,13 +58,13 @@ test_write_then_read_returns_the_bytes(void **state)
 	struct table *t = T(state);
 	unsigned char out[16];
 
-	assert_int_equal(procs_init(t, 1, 2, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_write(t, 1, 1, 100, "sixteen bytes!!", 16), DSHM_SUCCESS);
-	assert_int_equal(procs_read(t, 1, 1, 100, out, 16), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 2), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 1, 1, 100, "sixteen bytes!!", 16), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 1, 100, out, 16), DSHM_SUCCESS);
 	assert_memory_equal(out, "sixteen bytes!!", 16);
-	assert_int_equal(procs_read(t, 1, 1, 99, out, 1), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 1, 99, out, 1), DSHM_SUCCESS);
 	assert_int_equal(out[0], 0); /* the byte before is untouched */
-	assert_int_equal(procs_read(t, 1, 1, 116, out, 1), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 1, 116, out, 1), DSHM_SUCCESS);
 	assert_int_equal(out[0], 0); /* and the byte after */
 	assert_table_consistent(t);
 }
@@ -77,18 +77,18 @@ test_write_crossing_pages_runs_on_into_the_following_pages(void **state)
 
 	for (size_t i = 0; i < sizeof(in); i++)
 		in[i] = (unsigned char)(i * 7 + 1);
-	assert_int_equal(procs_init(t, 5, 4, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 5, 4), DSHM_SUCCESS);
 	/* from the last 10 bytes of page 0, through page 1, into page 2, page 3 too */
-	assert_int_equal(procs_write(t, 5, 0, FS - 10, in, sizeof(in)), DSHM_SUCCESS);
-	assert_int_equal(procs_read(t, 5, 0, FS - 10, out, 10), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 5, 0, FS - 10, in, sizeof(in)), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 5, 0, FS - 10, out, 10), DSHM_SUCCESS);
 	assert_memory_equal(out, in, 10);
-	assert_int_equal(procs_read(t, 5, 1, 0, out, FS), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 5, 1, 0, out, FS), DSHM_SUCCESS);
 	assert_memory_equal(out, in + 10, FS);
-	assert_int_equal(procs_read(t, 5, 2, 0, out, FS), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 5, 2, 0, out, FS), DSHM_SUCCESS);
 	assert_memory_equal(out, in + 10 + FS, FS);
-	assert_int_equal(procs_read(t, 5, 3, 0, out, 10), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 5, 3, 0, out, 10), DSHM_SUCCESS);
 	assert_memory_equal(out, in + 10 + 2 * FS, 10);
-	assert_int_equal(procs_read(t, 5, 3, 10, out, FS - 10), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 5, 3, 10, out, FS - 10), DSHM_SUCCESS);
 	assert_true(all_zero(out, FS - 10));
 	assert_table_consistent(t);
 }
@@ -99,12 +99,12 @@ test_write_up_to_the_last_byte_of_the_last_page_succeeds(void **state)
 	struct table *t = T(state);
 	unsigned char out[2];
 
-	assert_int_equal(procs_init(t, 1, 2, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_write(t, 1, 1, FS - 2, "xy", 2), DSHM_SUCCESS);
-	assert_int_equal(procs_read(t, 1, 1, FS - 2, out, 2), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 2), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 1, 1, FS - 2, "xy", 2), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 1, FS - 2, out, 2), DSHM_SUCCESS);
 	assert_memory_equal(out, "xy", 2);
-	assert_int_equal(procs_write(t, 1, 0, 0, "", 0), DSHM_SUCCESS);
-	assert_int_equal(procs_read(t, 1, 1, FS - 1, out, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 1, 0, 0, "", 0), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 1, FS - 1, out, 0), DSHM_SUCCESS);
 }
 
 static void
@@ -114,12 +114,12 @@ test_write_running_past_the_last_page_is_segmentation_fault_and_writes_nothing(v
 	unsigned char in[2 * FS + 1], out[2 * FS];
 
 	memset(in, 0xab, sizeof(in));
-	assert_int_equal(procs_init(t, 1, 2, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_write(t, 1, 1, FS - 4, in, 5), DSHM_SEGMENTATION_FAULT);
-	assert_int_equal(procs_write(t, 1, 0, 0, in, 2 * FS + 1), DSHM_SEGMENTATION_FAULT);
-	assert_int_equal(procs_write(t, 1, 0, 1, in, 2 * FS), DSHM_SEGMENTATION_FAULT);
-	assert_int_equal(procs_write(t, 1, 0, 0, in, INT64_MAX), DSHM_SEGMENTATION_FAULT);
-	assert_int_equal(procs_read(t, 1, 0, 0, out, sizeof(out)), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 2), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 1, 1, FS - 4, in, 5), DSHM_SEGMENTATION_FAULT);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 1, 0, 0, in, 2 * FS + 1), DSHM_SEGMENTATION_FAULT);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 1, 0, 1, in, 2 * FS), DSHM_SEGMENTATION_FAULT);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 1, 0, 0, in, INT64_MAX), DSHM_SEGMENTATION_FAULT);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 0, 0, out, sizeof(out)), DSHM_SUCCESS);
 	assert_true(all_zero(out, sizeof(out)));
 	assert_table_consistent(t);
 }
@@ -130,10 +130,10 @@ test_read_running_past_the_last_page_is_segmentation_fault(void **state)
 	struct table *t = T(state);
 	unsigned char out[2 * FS + 1];
 
-	assert_int_equal(procs_init(t, 1, 2, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 2), DSHM_SUCCESS);
 	memset(out, 0x11, sizeof(out));
-	assert_int_equal(procs_read(t, 1, 1, 1, out, FS), DSHM_SEGMENTATION_FAULT);
-	assert_int_equal(procs_read(t, 1, 0, 0, out, 2 * FS + 1), DSHM_SEGMENTATION_FAULT);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 1, 1, out, FS), DSHM_SEGMENTATION_FAULT);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 0, 0, out, 2 * FS + 1), DSHM_SEGMENTATION_FAULT);
 	assert_int_equal(out[0], 0x11); /* nothing was copied */
 }
 
@@ -143,12 +143,12 @@ test_page_at_or_beyond_npages_is_page_fault(void **state)
 	struct table *t = T(state);
 	unsigned char b[1] = {1};
 
-	assert_int_equal(procs_init(t, 1, 2, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_write(t, 1, 2, 0, b, 1), DSHM_PAGE_FAULT);
-	assert_int_equal(procs_read(t, 1, 2, 0, b, 1), DSHM_PAGE_FAULT);
-	assert_int_equal(procs_read(t, 1, INT32_MAX, 0, b, 0), DSHM_PAGE_FAULT);
-	assert_int_equal(procs_read(t, 1, INT64_MAX, 0, b, 1), DSHM_PAGE_FAULT);
-	assert_int_equal(procs_write(t, 1, -1, 0, b, 1), DSHM_PAGE_FAULT);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 2), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 1, 2, 0, b, 1), DSHM_PAGE_FAULT);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 2, 0, b, 1), DSHM_PAGE_FAULT);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, INT32_MAX, 0, b, 0), DSHM_PAGE_FAULT);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, INT64_MAX, 0, b, 1), DSHM_PAGE_FAULT);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 1, -1, 0, b, 1), DSHM_PAGE_FAULT);
 	assert_table_consistent(t);
 }
 
@@ -158,9 +158,9 @@ test_process_with_no_pages_faults_on_every_page(void **state)
 	struct table *t = T(state);
 	unsigned char b[1];
 
-	assert_int_equal(procs_init(t, 1, 0, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 0), DSHM_SUCCESS);
 	assert_int_equal(t->hdr->frames_free, NFRAMES);
-	assert_int_equal(procs_read(t, 1, 0, 0, b, 0), DSHM_PAGE_FAULT);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 0, 0, b, 0), DSHM_PAGE_FAULT);
 	assert_table_consistent(t);
 }
 
@@ -170,12 +170,12 @@ test_offset_outside_the_frame_is_out_of_frame(void **state)
 	struct table *t = T(state);
 	unsigned char b[1] = {1};
 
-	assert_int_equal(procs_init(t, 1, 2, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_write(t, 1, 0, FS, b, 1), DSHM_OUT_OF_FRAME);
-	assert_int_equal(procs_read(t, 1, 0, FS, b, 1), DSHM_OUT_OF_FRAME);
-	assert_int_equal(procs_read(t, 1, 0, -1, b, 1), DSHM_OUT_OF_FRAME);
-	assert_int_equal(procs_read(t, 1, 0, INT64_MAX, b, 1), DSHM_OUT_OF_FRAME);
-	assert_int_equal(procs_read(t, 1, 0, FS - 1, b, 1), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 2), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 1, 0, FS, b, 1), DSHM_OUT_OF_FRAME);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 0, FS, b, 1), DSHM_OUT_OF_FRAME);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 0, -1, b, 1), DSHM_OUT_OF_FRAME);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 0, INT64_MAX, b, 1), DSHM_OUT_OF_FRAME);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 0, FS - 1, b, 1), DSHM_SUCCESS);
 }
 
 static void
@@ -184,9 +184,9 @@ test_negative_size_is_bad_request(void **state)
 	struct table *t = T(state);
 	unsigned char b[1] = {1};
 
-	assert_int_equal(procs_init(t, 1, 2, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_write(t, 1, 0, 0, b, -1), DSHM_BAD_REQUEST);
-	assert_int_equal(procs_read(t, 1, 0, 0, b, INT64_MIN), DSHM_BAD_REQUEST);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 2), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 1, 0, 0, b, -1), DSHM_BAD_REQUEST);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 0, 0, b, INT64_MIN), DSHM_BAD_REQUEST);
 }
 
 static void
@@ -195,14 +195,14 @@ test_negative_pid_or_pages_is_bad_request(void **state)
 	struct table *t = T(state);
 	unsigned char b[1] = {1};
 
-	assert_int_equal(procs_init(t, -1, 1, 0), DSHM_BAD_REQUEST);
-	assert_int_equal(procs_init(t, 1, -1, 0), DSHM_BAD_REQUEST);
-	assert_int_equal(procs_init(t, 1, 1, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_assign(t, 1, -1), DSHM_BAD_REQUEST);
-	assert_int_equal(procs_assign(t, -1, 1), DSHM_BAD_REQUEST);
-	assert_int_equal(procs_finalize(t, -1), DSHM_BAD_REQUEST);
-	assert_int_equal(procs_write(t, -1, 0, 0, b, 1), DSHM_BAD_REQUEST);
-	assert_int_equal(procs_read(t, -1, 0, 0, b, 1), DSHM_BAD_REQUEST);
+	assert_int_equal(procs_init(t, PROCS_ROOT, -1, 1), DSHM_BAD_REQUEST);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, -1), DSHM_BAD_REQUEST);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 1), DSHM_SUCCESS);
+	assert_int_equal(procs_assign(t, PROCS_ROOT, 1, -1), DSHM_BAD_REQUEST);
+	assert_int_equal(procs_assign(t, PROCS_ROOT, -1, 1), DSHM_BAD_REQUEST);
+	assert_int_equal(procs_finalize(t, PROCS_ROOT, -1), DSHM_BAD_REQUEST);
+	assert_int_equal(procs_write(t, PROCS_ROOT, -1, 0, 0, b, 1), DSHM_BAD_REQUEST);
+	assert_int_equal(procs_read(t, PROCS_ROOT, -1, 0, 0, b, 1), DSHM_BAD_REQUEST);
 	assert_int_equal(t->hdr->frames_free, NFRAMES - 1);
 	assert_table_consistent(t);
 }
@@ -214,11 +214,11 @@ test_argument_errors_come_before_no_such_process(void **state)
 	unsigned char b[1];
 
 	/* the fixed order of procs.c: arguments, then the process, then the range */
-	assert_int_equal(procs_read(t, 99, 0, 0, b, -1), DSHM_BAD_REQUEST);
-	assert_int_equal(procs_read(t, 99, 0, FS, b, 1), DSHM_OUT_OF_FRAME);
-	assert_int_equal(procs_read(t, 99, 5, 0, b, 1), DSHM_NO_SUCH_PROCESS);
-	assert_int_equal(procs_init(t, 99, 1, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_read(t, 99, 5, 0, b, FS * 9), DSHM_PAGE_FAULT);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 99, 0, 0, b, -1), DSHM_BAD_REQUEST);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 99, 0, FS, b, 1), DSHM_OUT_OF_FRAME);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 99, 5, 0, b, 1), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 99, 1), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 99, 5, 0, b, FS * 9), DSHM_PAGE_FAULT);
 }
 
 static void
@@ -227,11 +227,11 @@ test_unknown_pid_is_no_such_process(void **state)
 	struct table *t = T(state);
 	unsigned char b[1] = {1};
 
-	assert_int_equal(procs_init(t, 1, 1, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_read(t, 2, 0, 0, b, 1), DSHM_NO_SUCH_PROCESS);
-	assert_int_equal(procs_write(t, 2, 0, 0, b, 1), DSHM_NO_SUCH_PROCESS);
-	assert_int_equal(procs_assign(t, 2, 1), DSHM_NO_SUCH_PROCESS);
-	assert_int_equal(procs_finalize(t, 2), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 1), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 2, 0, 0, b, 1), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 2, 0, 0, b, 1), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_assign(t, PROCS_ROOT, 2, 1), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_finalize(t, PROCS_ROOT, 2), DSHM_NO_SUCH_PROCESS);
 	assert_int_equal(t->hdr->frames_free, NFRAMES - 1);
 	assert_table_consistent(t);
 }
@@ -242,14 +242,14 @@ test_init_of_an_existing_pid_is_process_exists_and_keeps_it(void **state)
 	struct table *t = T(state);
 	unsigned char out[4];
 
-	assert_int_equal(procs_init(t, 3, 2, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_write(t, 3, 1, 0, "keep", 4), DSHM_SUCCESS);
-	assert_int_equal(procs_init(t, 3, 5, 0), DSHM_PROCESS_EXISTS);
-	assert_int_equal(procs_init(t, 3, 0, 0), DSHM_PROCESS_EXISTS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 3, 2), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 3, 1, 0, "keep", 4), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 3, 5), DSHM_PROCESS_EXISTS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 3, 0), DSHM_PROCESS_EXISTS);
 	assert_int_equal(t->hdr->frames_free, NFRAMES - 2);
-	assert_int_equal(procs_read(t, 3, 1, 0, out, 4), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 3, 1, 0, out, 4), DSHM_SUCCESS);
 	assert_memory_equal(out, "keep", 4);
-	assert_int_equal(procs_read(t, 3, 2, 0, out, 1), DSHM_PAGE_FAULT);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 3, 2, 0, out, 1), DSHM_PAGE_FAULT);
 	assert_table_consistent(t);
 }
 
@@ -258,18 +258,18 @@ test_init_with_too_few_free_frames_is_no_space_and_allocates_nothing(void **stat
 {
 	struct table *t = T(state);
 
-	assert_int_equal(procs_init(t, 1, NFRAMES - 5, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_init(t, 2, 6, 0), DSHM_NO_SPACE);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, NFRAMES - 5), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 2, 6), DSHM_NO_SPACE);
 	assert_int_equal(t->hdr->frames_free, 5);
-	assert_int_equal(procs_read(t, 2, 0, 0, NULL, 0), DSHM_NO_SUCH_PROCESS);
-	assert_int_equal(procs_init(t, 2, NFRAMES + 1, 0), DSHM_NO_SPACE);
-	assert_int_equal(procs_init(t, 2, INT64_MAX, 0), DSHM_NO_SPACE);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 2, 0, 0, NULL, 0), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 2, NFRAMES + 1), DSHM_NO_SPACE);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 2, INT64_MAX), DSHM_NO_SPACE);
 	/* 2^32 + 1 pages must not wrap to 1 */
-	assert_int_equal(procs_init(t, 2, (INT64_C(1) << 32) + 1, 0), DSHM_NO_SPACE);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 2, (INT64_C(1) << 32) + 1), DSHM_NO_SPACE);
 	assert_int_equal(t->hdr->frames_free, 5);
 	assert_int_equal(t->hdr->owners_used, 1);
 	assert_table_consistent(t);
-	assert_int_equal(procs_init(t, 2, 5, 0), DSHM_SUCCESS); /* exactly what is left */
+	assert_int_equal(procs_init(t, PROCS_ROOT, 2, 5), DSHM_SUCCESS); /* exactly what is left */
 	assert_int_equal(t->hdr->frames_free, 0);
 	assert_table_consistent(t);
 }
@@ -280,15 +280,15 @@ test_assign_with_too_few_free_frames_is_no_space_and_allocates_nothing(void **st
 	struct table *t = T(state);
 	unsigned char out[1];
 
-	assert_int_equal(procs_init(t, 1, 10, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_init(t, 2, NFRAMES - 12, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_assign(t, 1, 3), DSHM_NO_SPACE);
-	assert_int_equal(procs_assign(t, 1, NFRAMES + 1), DSHM_NO_SPACE);
-	assert_int_equal(procs_assign(t, 1, INT64_MAX), DSHM_NO_SPACE);
-	assert_int_equal(procs_assign(t, 1, (INT64_C(1) << 32) + 1), DSHM_NO_SPACE);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 10), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 2, NFRAMES - 12), DSHM_SUCCESS);
+	assert_int_equal(procs_assign(t, PROCS_ROOT, 1, 3), DSHM_NO_SPACE);
+	assert_int_equal(procs_assign(t, PROCS_ROOT, 1, NFRAMES + 1), DSHM_NO_SPACE);
+	assert_int_equal(procs_assign(t, PROCS_ROOT, 1, INT64_MAX), DSHM_NO_SPACE);
+	assert_int_equal(procs_assign(t, PROCS_ROOT, 1, (INT64_C(1) << 32) + 1), DSHM_NO_SPACE);
 	assert_int_equal(t->hdr->frames_free, 2);
 	assert_int_equal(atomic_load(&t->owners[slot_of(t, 1)].npages), 10);
-	assert_int_equal(procs_read(t, 1, 10, 0, out, 1), DSHM_PAGE_FAULT);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 10, 0, out, 1), DSHM_PAGE_FAULT);
 	assert_table_consistent(t);
 }
 
@@ -298,15 +298,15 @@ test_init_when_the_table_is_full_is_table_full(void **state)
 	struct table *t = T(state);
 
 	for (int64_t pid = 0; pid < MAXPROCS; pid++)
-		assert_int_equal(procs_init(t, pid, 1, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_init(t, 100, 1, 0), DSHM_TABLE_FULL);
-	assert_int_equal(procs_init(t, 101, 0, 0), DSHM_TABLE_FULL);
+		assert_int_equal(procs_init(t, PROCS_ROOT, pid, 1), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 100, 1), DSHM_TABLE_FULL);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 101, 0), DSHM_TABLE_FULL);
 	assert_int_equal(t->hdr->frames_free, NFRAMES - MAXPROCS);
-	assert_int_equal(procs_read(t, 100, 0, 0, NULL, 0), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 100, 0, 0, NULL, 0), DSHM_NO_SUCH_PROCESS);
 	assert_table_consistent(t);
 	/* a finalize makes room again */
-	assert_int_equal(procs_finalize(t, 3), DSHM_SUCCESS);
-	assert_int_equal(procs_init(t, 100, 1, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_finalize(t, PROCS_ROOT, 3), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 100, 1), DSHM_SUCCESS);
 	assert_table_consistent(t);
 }
 
@@ -317,17 +317,17 @@ test_finalize_frees_every_frame_and_a_new_process_reads_zeros(void **state)
 	unsigned char big[NFRAMES * FS];
 
 	memset(big, 0xcd, sizeof(big));
-	assert_int_equal(procs_init(t, 7, NFRAMES, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_write(t, 7, 0, 0, big, sizeof(big)), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 7, NFRAMES), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 7, 0, 0, big, sizeof(big)), DSHM_SUCCESS);
 	assert_int_equal(t->hdr->frames_free, 0);
-	assert_int_equal(procs_finalize(t, 7), DSHM_SUCCESS);
+	assert_int_equal(procs_finalize(t, PROCS_ROOT, 7), DSHM_SUCCESS);
 	assert_int_equal(t->hdr->frames_free, NFRAMES);
-	assert_int_equal(procs_read(t, 7, 0, 0, big, 1), DSHM_NO_SUCH_PROCESS);
-	assert_int_equal(procs_finalize(t, 7), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 7, 0, 0, big, 1), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_finalize(t, PROCS_ROOT, 7), DSHM_NO_SUCH_PROCESS);
 	assert_table_consistent(t);
 	/* the same frames, now someone else's: all zero */
-	assert_int_equal(procs_init(t, 8, NFRAMES, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_read(t, 8, 0, 0, big, sizeof(big)), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 8, NFRAMES), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 8, 0, 0, big, sizeof(big)), DSHM_SUCCESS);
 	assert_true(all_zero(big, sizeof(big)));
 	assert_table_consistent(t);
 }
@@ -340,22 +340,22 @@ test_assign_adds_pages_that_read_zero_and_keeps_the_old_bytes(void **state)
 
 	/* dirty every frame once, then free them all */
 	memset(junk, 0x77, sizeof(junk));
-	assert_int_equal(procs_init(t, 9, NFRAMES, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 9, NFRAMES), DSHM_SUCCESS);
 	for (int64_t p = 0; p < NFRAMES; p += 4)
-		assert_int_equal(procs_write(t, 9, p, 0, junk, sizeof(junk)), DSHM_SUCCESS);
-	assert_int_equal(procs_finalize(t, 9), DSHM_SUCCESS);
+		assert_int_equal(procs_write(t, PROCS_ROOT, 9, p, 0, junk, sizeof(junk)), DSHM_SUCCESS);
+	assert_int_equal(procs_finalize(t, PROCS_ROOT, 9), DSHM_SUCCESS);
 
-	assert_int_equal(procs_init(t, 1, 1, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_write(t, 1, 0, FS - 3, "old", 3), DSHM_SUCCESS);
-	assert_int_equal(procs_assign(t, 1, 3), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 1), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 1, 0, FS - 3, "old", 3), DSHM_SUCCESS);
+	assert_int_equal(procs_assign(t, PROCS_ROOT, 1, 3), DSHM_SUCCESS);
 	assert_int_equal(t->hdr->frames_free, NFRAMES - 4);
-	assert_int_equal(procs_read(t, 1, 0, 0, out, sizeof(out)), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 0, 0, out, sizeof(out)), DSHM_SUCCESS);
 	assert_true(all_zero(out, FS - 3));
 	assert_memory_equal(out + FS - 3, "old", 3);
 	assert_true(all_zero(out + FS, 3 * FS));
 	/* the new pages are usable, across the old boundary too */
-	assert_int_equal(procs_write(t, 1, 0, FS - 1, "xyz", 3), DSHM_SUCCESS);
-	assert_int_equal(procs_assign(t, 1, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 1, 0, FS - 1, "xyz", 3), DSHM_SUCCESS);
+	assert_int_equal(procs_assign(t, PROCS_ROOT, 1, 0), DSHM_SUCCESS);
 	assert_table_consistent(t);
 }
 
@@ -365,15 +365,15 @@ test_pid_zero_is_a_valid_process(void **state)
 	struct table *t = T(state);
 	unsigned char out[4];
 
-	assert_int_equal(procs_init(t, 0, 1, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_write(t, 0, 0, 0, "zero", 4), DSHM_SUCCESS);
-	assert_int_equal(procs_read(t, 0, 0, 0, out, 4), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 0, 1), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 0, 0, 0, "zero", 4), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 0, 0, 0, out, 4), DSHM_SUCCESS);
 	assert_memory_equal(out, "zero", 4);
-	assert_int_equal(procs_assign(t, 0, 1), DSHM_SUCCESS);
-	assert_int_equal(procs_init(t, 0, 1, 0), DSHM_PROCESS_EXISTS);
+	assert_int_equal(procs_assign(t, PROCS_ROOT, 0, 1), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 0, 1), DSHM_PROCESS_EXISTS);
 	assert_table_consistent(t);
-	assert_int_equal(procs_finalize(t, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_read(t, 0, 0, 0, out, 1), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_finalize(t, PROCS_ROOT, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 0, 0, 0, out, 1), DSHM_NO_SUCH_PROCESS);
 	assert_table_consistent(t);
 }
 
@@ -383,11 +383,11 @@ test_processes_do_not_see_each_others_bytes(void **state)
 	struct table *t = T(state);
 	unsigned char out[FS];
 
-	assert_int_equal(procs_init(t, 1, 2, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_init(t, 2, 2, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 2), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 2, 2), DSHM_SUCCESS);
 	memset(out, 0x31, sizeof(out));
-	assert_int_equal(procs_write(t, 1, 0, 0, out, FS), DSHM_SUCCESS);
-	assert_int_equal(procs_read(t, 2, 0, 0, out, FS), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 1, 0, 0, out, FS), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 2, 0, 0, out, FS), DSHM_SUCCESS);
 	assert_true(all_zero(out, FS));
 }
 
@@ -413,22 +413,22 @@ test_many_processes_created_and_finalized_still_find_each_other(void **state)
 			unsigned char tag[8];
 
 			memcpy(tag, &pid, 8);
-			assert_int_equal(procs_init(t, pid, 1 + (int64_t)(rng >> 40) % 8, 0),
+			assert_int_equal(procs_init(t, PROCS_ROOT, pid, 1 + (int64_t)(rng >> 40) % 8),
 					 DSHM_SUCCESS);
-			assert_int_equal(procs_write(t, pid, 0, 0, tag, 8), DSHM_SUCCESS);
+			assert_int_equal(procs_write(t, PROCS_ROOT, pid, 0, 0, tag, 8), DSHM_SUCCESS);
 			live[nlive++] = pid;
 		} else {
 			int victim = (int)((rng >> 20) % (uint64_t)nlive);
 
-			assert_int_equal(procs_finalize(t, live[victim]), DSHM_SUCCESS);
-			assert_int_equal(procs_read(t, live[victim], 0, 0, NULL, 0),
+			assert_int_equal(procs_finalize(t, PROCS_ROOT, live[victim]), DSHM_SUCCESS);
+			assert_int_equal(procs_read(t, PROCS_ROOT, live[victim], 0, 0, NULL, 0),
 					 DSHM_NO_SUCH_PROCESS);
 			live[victim] = live[--nlive];
 		}
 		for (int i = 0; i < nlive; i++) {
 			unsigned char tag[8];
 
-			assert_int_equal(procs_read(t, live[i], 0, 0, tag, 8), DSHM_SUCCESS);
+			assert_int_equal(procs_read(t, PROCS_ROOT, live[i], 0, 0, tag, 8), DSHM_SUCCESS);
 			assert_memory_equal(tag, &live[i], 8);
 		}
 		if (round % 50 == 0)
@@ -448,9 +448,9 @@ test_finalize_that_rebuilds_the_index_leaves_only_live_owners_in_it(void **state
 	/* index_size is 16 for 8 owners: the 5th tombstone triggers a rebuild */
 	assert_int_equal(limit, 4);
 	for (int64_t pid = 0; pid <= limit; pid++)
-		assert_int_equal(procs_init(t, pid, 1, 0), DSHM_SUCCESS);
+		assert_int_equal(procs_init(t, PROCS_ROOT, pid, 1), DSHM_SUCCESS);
 	for (int64_t pid = 0; pid <= limit; pid++) {
-		assert_int_equal(procs_finalize(t, pid), DSHM_SUCCESS);
+		assert_int_equal(procs_finalize(t, PROCS_ROOT, pid), DSHM_SUCCESS);
 		assert_table_consistent(t);
 	}
 	assert_int_equal(t->hdr->index_tombs, 0);
@@ -500,11 +500,11 @@ test_pinned_read_lists_one_piece_per_frame_and_holds_the_lock_until_unpinned(voi
 
 	for (size_t i = 0; i < sizeof(in); i++)
 		in[i] = (unsigned char)(i * 13 + 5);
-	assert_int_equal(procs_init(t, 5, 4, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_write(t, 5, 0, FS - 10, in, sizeof(in)), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 5, 4), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 5, 0, FS - 10, in, sizeof(in)), DSHM_SUCCESS);
 	/* 10 bytes of page 0, pages 1 and 2 whole, 10 bytes of page 3. */
 	assert_int_equal(procs_read_pieces(t, FS - 10, sizeof(in)), 4);
-	assert_int_equal(procs_read_pin(t, &pin, 5, 0, FS - 10, sizeof(in), piece, &n),
+	assert_int_equal(procs_read_pin(t, PROCS_ROOT, &pin, 5, 0, FS - 10, sizeof(in), piece, &n),
 			 DSHM_SUCCESS);
 	assert_int_equal(n, 4);
 	assert_int_equal(piece[0].iov_len, 10);
@@ -514,11 +514,11 @@ test_pinned_read_lists_one_piece_per_frame_and_holds_the_lock_until_unpinned(voi
 	assert_true(pin.held);
 	assert_false(unlocked(t, 5));
 	/* A second read of the same process under the same pin. */
-	assert_int_equal(procs_read_pin(t, &pin, 5, 1, 0, FS, piece, &n), DSHM_SUCCESS);
+	assert_int_equal(procs_read_pin(t, PROCS_ROOT, &pin, 5, 1, 0, FS, piece, &n), DSHM_SUCCESS);
 	assert_int_equal(n, 1);
 	assert_memory_equal(piece[0].iov_base, in + 10, FS);
 	/* An error under a held pin keeps it held: the pieces listed before stay valid. */
-	assert_int_equal(procs_read_pin(t, &pin, 5, 4, 0, 1, piece, &n), DSHM_PAGE_FAULT);
+	assert_int_equal(procs_read_pin(t, PROCS_ROOT, &pin, 5, 4, 0, 1, piece, &n), DSHM_PAGE_FAULT);
 	assert_int_equal(n, 0);
 	assert_true(pin.held);
 	assert_false(unlocked(t, 5));
@@ -537,24 +537,22 @@ test_failed_pinned_read_holds_nothing(void **state)
 	struct iovec piece[4];
 	unsigned n;
 
-	assert_int_equal(procs_init(t, 5, 2, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_read_pin(t, &pin, 6, 0, 0, 1, piece, &n), DSHM_NO_SUCH_PROCESS);
-	assert_int_equal(procs_read_pin(t, &pin, 5, 0, FS, 1, piece, &n), DSHM_OUT_OF_FRAME);
-	assert_int_equal(procs_read_pin(t, &pin, 5, 2, 0, 1, piece, &n), DSHM_PAGE_FAULT);
-	assert_int_equal(procs_read_pin(t, &pin, 5, 1, 1, FS, piece, &n),
+	assert_int_equal(procs_init(t, PROCS_ROOT, 5, 2), DSHM_SUCCESS);
+	assert_int_equal(procs_read_pin(t, PROCS_ROOT, &pin, 6, 0, 0, 1, piece, &n), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_read_pin(t, PROCS_ROOT, &pin, 5, 0, FS, 1, piece, &n), DSHM_OUT_OF_FRAME);
+	assert_int_equal(procs_read_pin(t, PROCS_ROOT, &pin, 5, 2, 0, 1, piece, &n), DSHM_PAGE_FAULT);
+	assert_int_equal(procs_read_pin(t, PROCS_ROOT, &pin, 5, 1, 1, FS, piece, &n),
 			 DSHM_SEGMENTATION_FAULT);
-	assert_int_equal(procs_read_pin(t, &pin, 5, 0, 0, -1, piece, &n), DSHM_BAD_REQUEST);
+	assert_int_equal(procs_read_pin(t, PROCS_ROOT, &pin, 5, 0, 0, -1, piece, &n), DSHM_BAD_REQUEST);
 	assert_false(pin.held);
 	assert_true(unlocked(t, 5));
 	/* Another caller's process is refused, pinned or not. */
-	t->caller_uid = 1000;
-	assert_int_equal(procs_init(t, 7, 1, 1001), DSHM_SUCCESS);
-	assert_int_equal(procs_read_pin(t, &pin, 7, 0, 0, 1, piece, &n), DSHM_NOT_PERMITTED);
+	assert_int_equal(procs_init(t, 1001, 7, 1), DSHM_SUCCESS);
+	assert_int_equal(procs_read_pin(t, 1000, &pin, 7, 0, 0, 1, piece, &n), DSHM_NOT_PERMITTED);
 	assert_false(pin.held);
 	assert_true(unlocked(t, 7));
-	t->caller_uid = 0;
 	/* A read of nothing pins too, with no pieces. */
-	assert_int_equal(procs_read_pin(t, &pin, 5, 0, 0, 0, piece, &n), DSHM_SUCCESS);
+	assert_int_equal(procs_read_pin(t, PROCS_ROOT, &pin, 5, 0, 0, 0, piece, &n), DSHM_SUCCESS);
 	assert_int_equal(n, 0);
 	assert_true(pin.held);
 	procs_unpin(t, &pin);

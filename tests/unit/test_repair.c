@@ -49,7 +49,7 @@ fill_pages(struct table *t, int64_t pid, int64_t first, int64_t n, unsigned char
 
 	memset(buf, byte, sizeof(buf));
 	for (int64_t p = first; p < first + n; p++)
-		assert_int_equal(procs_write(t, pid, p, 0, buf, FS), DSHM_SUCCESS);
+		assert_int_equal(procs_write(t, PROCS_ROOT, pid, p, 0, buf, FS), DSHM_SUCCESS);
 }
 
 static void
@@ -58,7 +58,7 @@ assert_pages_hold(struct table *t, int64_t pid, int64_t npages, unsigned char by
 	unsigned char buf[FS];
 
 	for (int64_t p = 0; p < npages; p++) {
-		assert_int_equal(procs_read(t, pid, p, 0, buf, FS), DSHM_SUCCESS);
+		assert_int_equal(procs_read(t, PROCS_ROOT, pid, p, 0, buf, FS), DSHM_SUCCESS);
 		for (uint32_t i = 0; i < FS; i++)
 			if (buf[i] != byte)
 				fail_msg("pid %lld page %lld byte %u is 0x%02x, not 0x%02x",
@@ -92,7 +92,7 @@ test_repair_undoes_a_grow_that_died_after_mapping_its_pages(void **state)
 	struct table *t = T(state);
 	uint32_t s, extra[100];
 
-	assert_int_equal(procs_init(t, 1, 10, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 10), DSHM_SUCCESS);
 	fill_pages(t, 1, 0, 10, 0x11);
 	s = (uint32_t)slot_of(t, 1);
 	/* owners_grow died after pagetree_grow, before npages was updated */
@@ -111,7 +111,7 @@ test_repair_undoes_a_grow_that_died_after_mapping_its_pages(void **state)
 		assert_true(frame_is_zero(t, extra[i]));
 	}
 	assert_pages_hold(t, 1, 10, 0x11);
-	assert_int_equal(procs_read(t, 1, 10, 0, NULL, 0), DSHM_PAGE_FAULT);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 10, 0, NULL, 0), DSHM_PAGE_FAULT);
 	assert_table_consistent(t);
 }
 
@@ -121,7 +121,7 @@ test_repair_undoes_a_grow_that_died_after_updating_npages(void **state)
 	struct table *t = T(state);
 	uint32_t s;
 
-	assert_int_equal(procs_init(t, 1, 70, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 70), DSHM_SUCCESS);
 	fill_pages(t, 1, 0, 70, 0x22);
 	s = (uint32_t)slot_of(t, 1);
 	/* died after npages, before the journal was closed */
@@ -150,7 +150,7 @@ test_repair_undoes_a_grow_that_died_between_new_root_and_new_height(void **state
 	struct owner *o;
 	uint32_t s, c = 1;
 
-	assert_int_equal(procs_init(t, 1, 64, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 64), DSHM_SUCCESS);
 	fill_pages(t, 1, 0, 64, 0x19);
 	s = (uint32_t)slot_of(t, 1);
 	o = &t->owners[s];
@@ -176,7 +176,7 @@ test_repair_undoes_a_create_that_died_before_the_owner_was_visible(void **state)
 	struct owner *o = &t->owners[1];
 	uint32_t frames[20];
 
-	assert_int_equal(procs_init(t, 1, 3, 0), DSHM_SUCCESS); /* slot 0 */
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 3), DSHM_SUCCESS); /* slot 0 */
 	/* owners_create of pid 2 died at "create_grown" in slot 1 */
 	open_journal(t, JOURNAL_GROW, 1, 0);
 	atomic_store(&o->kind, OWNER_PROCESS);
@@ -194,9 +194,9 @@ test_repair_undoes_a_create_that_died_before_the_owner_was_visible(void **state)
 	assert_int_equal(t->hdr->owners_used, 1);
 	for (int i = 0; i < 20; i++)
 		assert_true(frame_is_zero(t, frames[i]));
-	assert_int_equal(procs_read(t, 2, 0, 0, NULL, 0), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 2, 0, 0, NULL, 0), DSHM_NO_SUCH_PROCESS);
 	assert_table_consistent(t);
-	assert_int_equal(procs_init(t, 2, 20, 0), DSHM_SUCCESS); /* the pid is free again */
+	assert_int_equal(procs_init(t, PROCS_ROOT, 2, 20), DSHM_SUCCESS); /* the pid is free again */
 	assert_pages_hold(t, 2, 20, 0);
 	assert_table_consistent(t);
 }
@@ -207,8 +207,8 @@ test_repair_finishes_a_release_that_died_half_way(void **state)
 	struct table *t = T(state);
 	uint32_t s, frames[150];
 
-	assert_int_equal(procs_init(t, 1, 150, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_init(t, 2, 5, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 150), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 2, 5), DSHM_SUCCESS);
 	fill_pages(t, 1, 0, 150, 0x33);
 	fill_pages(t, 2, 0, 5, 0x44);
 	s = (uint32_t)slot_of(t, 1);
@@ -223,7 +223,7 @@ test_repair_finishes_a_release_that_died_half_way(void **state)
 	assert_int_equal(t->hdr->frames_free, NFRAMES - 5);
 	for (int i = 0; i < 150; i++)
 		assert_true(frame_is_zero(t, frames[i]));
-	assert_int_equal(procs_read(t, 1, 0, 0, NULL, 0), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 0, 0, NULL, 0), DSHM_NO_SUCH_PROCESS);
 	assert_pages_hold(t, 2, 5, 0x44);
 	assert_table_consistent(t);
 }
@@ -234,7 +234,7 @@ test_repair_finishes_a_release_that_died_before_freeing_anything(void **state)
 	struct table *t = T(state);
 	uint32_t s;
 
-	assert_int_equal(procs_init(t, 1, 100, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 100), DSHM_SUCCESS);
 	fill_pages(t, 1, 0, 100, 0x55);
 	s = (uint32_t)slot_of(t, 1);
 	open_journal(t, JOURNAL_RELEASE, s, 0);
@@ -243,7 +243,7 @@ test_repair_finishes_a_release_that_died_before_freeing_anything(void **state)
 
 	assert_int_equal(t->hdr->frames_free, NFRAMES);
 	assert_int_equal(t->hdr->owners_used, 0);
-	assert_int_equal(procs_finalize(t, 1), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_finalize(t, PROCS_ROOT, 1), DSHM_NO_SUCH_PROCESS);
 	assert_table_consistent(t);
 }
 
@@ -253,7 +253,7 @@ test_repair_frees_a_frame_taken_but_never_mapped(void **state)
 	struct table *t = T(state);
 	uint32_t s, f;
 
-	assert_int_equal(procs_init(t, 1, 4, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 4), DSHM_SUCCESS);
 	s = (uint32_t)slot_of(t, 1);
 	/* pagetree_grow died between frames_take and storing the leaf entry */
 	open_journal(t, JOURNAL_GROW, s, 4);
@@ -276,7 +276,7 @@ test_repair_frees_a_chunk_taken_but_never_linked(void **state)
 	struct table *t = T(state);
 	uint32_t c = 7;
 
-	assert_int_equal(procs_init(t, 1, 4, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 4), DSHM_SUCCESS);
 	assert_false(bit_test(t->chunk_bits, c));
 	/* a chunk_take whose caller died before linking it, half filled */
 	bit_set(t->chunk_bits, c);
@@ -295,8 +295,8 @@ test_repair_recounts_counters_a_dead_holder_left_wrong(void **state)
 {
 	struct table *t = T(state);
 
-	assert_int_equal(procs_init(t, 1, 4, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_init(t, 2, 6, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 4), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 2, 6), DSHM_SUCCESS);
 	t->hdr->frames_free = 3;
 	t->hdr->chunks_free = 0;
 	t->hdr->owners_used = 9;
@@ -369,19 +369,19 @@ recover(struct table *t)
 static void
 child_init_40(struct table *t, int64_t pid)
 {
-	procs_init(t, pid, 40, 0);
+	procs_init(t, PROCS_ROOT, pid, 40);
 }
 
 static void
 child_assign_100(struct table *t, int64_t pid)
 {
-	procs_assign(t, pid, 100);
+	procs_assign(t, PROCS_ROOT, pid, 100);
 }
 
 static void
 child_finalize(struct table *t, int64_t pid)
 {
-	procs_finalize(t, pid);
+	procs_finalize(t, PROCS_ROOT, pid);
 }
 
 static void
@@ -390,7 +390,7 @@ child_write_all(struct table *t, int64_t pid)
 	unsigned char buf[2 * FS];
 
 	memset(buf, 0x99, sizeof(buf));
-	procs_write(t, pid, 0, 0, buf, sizeof(buf));
+	procs_write(t, PROCS_ROOT, pid, 0, 0, buf, sizeof(buf));
 }
 
 static void
@@ -399,14 +399,14 @@ test_create_killed_after_mapping_leaves_no_process_and_no_frames(void **state)
 	struct table *t = T(state);
 
 	NEEDS_CRASH_POINTS();
-	assert_int_equal(procs_init(t, 1, 5, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 5), DSHM_SUCCESS);
 	assert_killed(in_child(t, "create_grown", child_init_40, 2));
-	assert_int_equal(procs_read(t, 2, 0, 0, NULL, 0), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 2, 0, 0, NULL, 0), DSHM_NO_SUCH_PROCESS);
 	recover(t);
 	assert_int_equal(atomic_load(&t->hdr->alloc_lock.repairs), 1);
 	assert_int_equal(t->hdr->frames_free, NFRAMES - 5);
 	assert_table_consistent(t);
-	assert_int_equal(procs_init(t, 2, 40, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 2, 40), DSHM_SUCCESS);
 	assert_pages_hold(t, 2, 40, 0);
 	assert_table_consistent(t);
 }
@@ -417,18 +417,18 @@ test_grow_killed_after_mapping_keeps_the_old_pages_only(void **state)
 	struct table *t = T(state);
 
 	NEEDS_CRASH_POINTS();
-	assert_int_equal(procs_init(t, 1, 30, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 30), DSHM_SUCCESS);
 	fill_pages(t, 1, 0, 30, 0x61);
 	assert_killed(in_child(t, "grow_grown", child_assign_100, 1));
 	/* the owner lock died with the child, and is taken again */
 	assert_pages_hold(t, 1, 30, 0x61);
-	assert_int_equal(procs_read(t, 1, 30, 0, NULL, 0), DSHM_PAGE_FAULT);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 30, 0, NULL, 0), DSHM_PAGE_FAULT);
 	recover(t);
 	assert_int_equal(t->hdr->frames_free, NFRAMES - 30);
 	assert_table_consistent(t);
-	assert_int_equal(procs_assign(t, 1, 100), DSHM_SUCCESS);
+	assert_int_equal(procs_assign(t, PROCS_ROOT, 1, 100), DSHM_SUCCESS);
 	assert_pages_hold(t, 1, 30, 0x61);
-	assert_int_equal(procs_read(t, 1, 129, 0, NULL, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 129, 0, NULL, 0), DSHM_SUCCESS);
 	assert_table_consistent(t);
 }
 
@@ -438,15 +438,15 @@ test_release_killed_after_truncating_is_finished_by_the_next_taker(void **state)
 	struct table *t = T(state);
 
 	NEEDS_CRASH_POINTS();
-	assert_int_equal(procs_init(t, 1, 200, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_init(t, 2, 3, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 200), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 2, 3), DSHM_SUCCESS);
 	fill_pages(t, 1, 0, 200, 0x71);
 	assert_killed(in_child(t, "release_truncated", child_finalize, 1));
-	assert_int_equal(procs_read(t, 1, 0, 0, NULL, 0), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 1, 0, 0, NULL, 0), DSHM_NO_SUCH_PROCESS);
 	recover(t);
 	assert_int_equal(t->hdr->frames_free, NFRAMES - 3);
 	assert_table_consistent(t);
-	assert_int_equal(procs_init(t, 1, 200, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 200), DSHM_SUCCESS);
 	assert_pages_hold(t, 1, 200, 0);
 	assert_table_consistent(t);
 }
@@ -459,12 +459,12 @@ test_death_while_releasing_a_lock_after_finished_work_keeps_the_work(void **stat
 	NEEDS_CRASH_POINTS();
 	/* the first lock_release of procs_init is the alloc lock's */
 	assert_killed(in_child(t, "lock_release:1", child_init_40, 4));
-	assert_int_equal(procs_read(t, 4, 39, 0, NULL, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 4, 39, 0, NULL, 0), DSHM_SUCCESS);
 	recover(t);
 	assert_table_consistent(t);
 	/* procs_finalize releases the alloc lock, then the owner's */
 	assert_killed(in_child(t, "lock_release:2", child_finalize, 4));
-	assert_int_equal(procs_read(t, 4, 0, 0, NULL, 0), DSHM_NO_SUCH_PROCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 4, 0, 0, NULL, 0), DSHM_NO_SUCH_PROCESS);
 	assert_int_equal(t->hdr->frames_free, NFRAMES);
 	recover(t);
 	assert_table_consistent(t);
@@ -476,10 +476,10 @@ test_death_holding_an_owner_lock_after_a_write_keeps_the_bytes(void **state)
 	struct table *t = T(state);
 
 	NEEDS_CRASH_POINTS();
-	assert_int_equal(procs_init(t, 3, 2, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 3, 2), DSHM_SUCCESS);
 	assert_killed(in_child(t, "lock_release", child_write_all, 3));
 	assert_pages_hold(t, 3, 2, 0x99);
-	assert_int_equal(procs_finalize(t, 3), DSHM_SUCCESS);
+	assert_int_equal(procs_finalize(t, PROCS_ROOT, 3), DSHM_SUCCESS);
 	assert_table_consistent(t);
 }
 
@@ -501,10 +501,10 @@ test_alloc_lock_of_a_dead_holder_is_repaired_once_by_the_next_taker(void **state
 {
 	struct table *t = T(state);
 
-	assert_int_equal(procs_init(t, 1, 8, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 8), DSHM_SUCCESS);
 	assert_killed(in_child(t, NULL, child_die_holding_alloc_lock_mid_grow, 1));
 	assert_int_equal(t->hdr->frames_free, NFRAMES - 308);
-	assert_int_equal(procs_init(t, 2, 1, 0), DSHM_SUCCESS); /* repairs first */
+	assert_int_equal(procs_init(t, PROCS_ROOT, 2, 1), DSHM_SUCCESS); /* repairs first */
 	assert_int_equal(atomic_load(&t->hdr->alloc_lock.repairs), 1);
 	assert_int_equal(t->hdr->frames_free, NFRAMES - 9);
 	recover(t);
@@ -532,7 +532,7 @@ child_read_pid_1(struct table *t, int64_t unused)
 
 	(void)unused;
 	alarm(5); /* a lookup that never ends fails the test instead of hanging it */
-	_exit(procs_read(t, 1, 0, 0, b, 1) == DSHM_SUCCESS && b[0] == 0x5e ? 0 : 2);
+	_exit(procs_read(t, PROCS_ROOT, 1, 0, 0, b, 1) == DSHM_SUCCESS && b[0] == 0x5e ? 0 : 2);
 }
 
 /* Regression: lookups spun for ever after a rebuild of the index died half-way. */
@@ -542,16 +542,16 @@ test_lookup_after_an_index_rebuild_died_half_way_finds_every_process(void **stat
 	struct table *t = T(state);
 	int status;
 
-	assert_int_equal(procs_init(t, 1, 1, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_write(t, 1, 0, 0, "\x5e", 1), DSHM_SUCCESS);
-	assert_int_equal(procs_init(t, 2, 1, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 1), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 1, 0, 0, "\x5e", 1), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 2, 1), DSHM_SUCCESS);
 	assert_killed(in_child(t, NULL, child_die_mid_index_rebuild, 0));
 	/* nobody takes the alloc lock: the lookup itself must get the index repaired */
 	status = in_child(t, NULL, child_read_pid_1, 0);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fail_msg("reading pid 1 after the dead rebuild failed (status 0x%x)", status);
 	assert_int_equal(atomic_load(&t->hdr->index_gen) & 1, 0);
-	assert_int_equal(procs_read(t, 2, 0, 0, NULL, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_read(t, PROCS_ROOT, 2, 0, 0, NULL, 0), DSHM_SUCCESS);
 	assert_table_consistent(t);
 }
 
@@ -611,13 +611,13 @@ read_last_page(struct table *t, int64_t pid)
 {
 	unsigned char buf[FS];
 
-	return procs_read(t, pid, 199, 0, buf, FS);
+	return procs_read(t, PROCS_ROOT, pid, 199, 0, buf, FS);
 }
 
 static int
 assign_ten(struct table *t, int64_t pid)
 {
-	return procs_assign(t, pid, 10);
+	return procs_assign(t, PROCS_ROOT, pid, 10);
 }
 
 /* Regression: the waiter read through a half-freed page tree. */
@@ -627,7 +627,7 @@ test_read_waiting_on_a_dead_releaser_finds_no_process(void **state)
 	struct table *t = T(state);
 
 	NEEDS_CRASH_POINTS();
-	assert_int_equal(procs_init(t, 1, 200, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 200), DSHM_SUCCESS);
 	race_with_dead_releaser(t, 1, read_last_page, DSHM_NO_SUCH_PROCESS);
 	recover(t);
 	assert_int_equal(t->hdr->frames_free, NFRAMES);
@@ -641,7 +641,7 @@ test_assign_waiting_on_a_dead_releaser_finds_no_process(void **state)
 	struct table *t = T(state);
 
 	NEEDS_CRASH_POINTS();
-	assert_int_equal(procs_init(t, 1, 200, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 200), DSHM_SUCCESS);
 	race_with_dead_releaser(t, 1, assign_ten, DSHM_NO_SUCH_PROCESS);
 	recover(t);
 	assert_int_equal(t->hdr->frames_free, NFRAMES);
@@ -685,19 +685,19 @@ random_child(struct table *t, uint64_t seed)
 		switch (r % 7) {
 		case 0:
 		case 1:
-			procs_init(t, pid, r / 7 % 40, 0);
+			procs_init(t, PROCS_ROOT, pid, r / 7 % 40);
 			break;
 		case 2:
-			procs_assign(t, pid, r / 7 % 20);
+			procs_assign(t, PROCS_ROOT, pid, r / 7 % 20);
 			break;
 		case 3:
-			procs_finalize(t, pid);
+			procs_finalize(t, PROCS_ROOT, pid);
 			break;
 		case 4:
-			procs_write(t, pid, r / 7 % 4, r / 29 % FS, buf, r / 31 % sizeof(buf));
+			procs_write(t, PROCS_ROOT, pid, r / 7 % 4, r / 29 % FS, buf, r / 31 % sizeof(buf));
 			break;
 		case 5:
-			procs_read(t, pid, r / 7 % 4, r / 29 % FS, buf, r / 31 % sizeof(buf));
+			procs_read(t, PROCS_ROOT, pid, r / 7 % 4, r / 29 % FS, buf, r / 31 % sizeof(buf));
 			break;
 		case 6:
 			/* die while holding a lock: an owner's, or the alloc lock, or both */
@@ -748,7 +748,7 @@ test_children_dying_at_random_points_never_corrupt_the_table(void **state)
 				continue;
 			uint32_t n = atomic_load(&t->owners[slot].npages);
 			if (n > 0)
-				assert_int_equal(procs_read(t, pid, n - 1, FS - 1, NULL, 0),
+				assert_int_equal(procs_read(t, PROCS_ROOT, pid, n - 1, FS - 1, NULL, 0),
 						 DSHM_SUCCESS);
 		}
 	}
@@ -790,7 +790,7 @@ child_write_4_pages(struct table *t, int64_t pid)
 
 	t->self = 0;
 	memset(buf, 0x99, sizeof(buf));
-	procs_write(t, pid, 0, 0, buf, sizeof(buf));
+	procs_write(t, PROCS_ROOT, pid, 0, 0, buf, sizeof(buf));
 }
 
 static void
@@ -800,7 +800,7 @@ test_write_killed_between_frames_is_undone_by_the_next_taker_of_its_lock(void **
 
 	NEEDS_CRASH_POINTS();
 	give_undo_area(t, 5 * FS); /* 4 pages' bytes and the list of ranges */
-	assert_int_equal(procs_init(t, 1, 4, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 4), DSHM_SUCCESS);
 	fill_pages(t, 1, 0, 4, 0x31);
 	assert_killed(in_child(t, "write_copying", child_write_4_pages, 1));
 	assert_true(atomic_load(&t->workers[0].undo.active));
@@ -820,7 +820,7 @@ test_worker_restarting_in_a_dead_writers_slot_undoes_the_write_first(void **stat
 
 	NEEDS_CRASH_POINTS();
 	give_undo_area(t, 5 * FS); /* 4 pages' bytes and the list of ranges */
-	assert_int_equal(procs_init(t, 1, 4, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 4), DSHM_SUCCESS);
 	fill_pages(t, 1, 0, 4, 0x42);
 	assert_killed(in_child(t, "write_copying", child_write_4_pages, 1));
 
@@ -853,7 +853,7 @@ test_write_of_two_ranges_killed_between_them_is_undone_whole(void **state)
 
 	NEEDS_CRASH_POINTS();
 	give_undo_area(t, 4 * FS);
-	assert_int_equal(procs_init(t, 1, 4, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 4), DSHM_SUCCESS);
 	fill_pages(t, 1, 0, 4, 0x27);
 	assert_killed(in_child(t, "write_between_runs", child_write_2_runs, 1));
 	assert_true(atomic_load(&t->workers[0].undo.active));
@@ -874,9 +874,9 @@ test_write_that_completes_leaves_no_undo_record(void **state)
 
 	give_undo_area(t, 5 * FS); /* 4 pages' bytes and the list of ranges */
 	t->self = 0;
-	assert_int_equal(procs_init(t, 1, 2, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(t, PROCS_ROOT, 1, 2), DSHM_SUCCESS);
 	memset(buf, 0x55, sizeof(buf));
-	assert_int_equal(procs_write(t, 1, 0, 0, buf, sizeof(buf)), DSHM_SUCCESS);
+	assert_int_equal(procs_write(t, PROCS_ROOT, 1, 0, 0, buf, sizeof(buf)), DSHM_SUCCESS);
 	assert_false(atomic_load(&t->workers[0].undo.active));
 	assert_int_equal(atomic_load(&t->owners[slot_of(t, 1)].undo_worker), 0);
 	assert_pages_hold(t, 1, 2, 0x55);

@@ -85,8 +85,8 @@ test_bind_accepts_a_formatted_table_and_finds_the_same_regions(void **state)
 	assert_ptr_equal(t2.workers, f->t.workers);
 	assert_int_equal(t2.frame_shift, 8);
 	/* a second view works on the same table */
-	assert_int_equal(procs_init(&t2, 1, 3, 0), DSHM_SUCCESS);
-	assert_int_equal(procs_read(&f->t, 1, 2, 0, NULL, 0), DSHM_SUCCESS);
+	assert_int_equal(procs_init(&t2, PROCS_ROOT, 1, 3), DSHM_SUCCESS);
+	assert_int_equal(procs_read(&f->t, PROCS_ROOT, 1, 2, 0, NULL, 0), DSHM_SUCCESS);
 	fixture_free(f);
 }
 
