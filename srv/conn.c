@@ -5,7 +5,7 @@
  * before any of its body is buffered, and a body is decoded only once it
  * is complete.  A paging read served in place keeps its process locked
  * from conn_serve until the conn_flush that follows it; every reply
- * appended meanwhile goes after a settle (reply_status,
+ * appended meanwhile goes after a settle (answer,
  * dispatch_gathered), so the room kept for the pieces stays theirs.
  */
 #include "conn.h"
@@ -42,9 +42,9 @@ conn_settle(struct conn *c)
  * room kept for them.
  */
 static bool
-reply_status(struct conn *c, uint8_t opcode, uint32_t id, int32_t status)
+answer(struct conn *c, uint8_t opcode, uint32_t id, int32_t status)
 {
-	return conn_settle(c) && dispatch_reply_status(&c->out, opcode, id, status);
+	return conn_settle(c) && reply_status(&c->out, opcode, id, status);
 }
 
 /* Replies waiting: the buffer's bytes and the pieces still in the arena. */
@@ -222,12 +222,12 @@ conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 		rc = check_header(&h);
 		if (rc == DSHM_BAD_REQUEST || rc == DSHM_VERSION_MISMATCH) {
 			/* The stream cannot be trusted past this header: answer, then close. */
-			reply_status(c, h.opcode, h.id, rc);
+			answer(c, h.opcode, h.id, rc);
 			c->closing = true;
 			break;
 		}
 		if (rc == DSHM_TOO_LARGE) {
-			if (!reply_status(c, h.opcode, h.id, rc))
+			if (!answer(c, h.opcode, h.id, rc))
 				return c->closing = true, false;
 			buf_consume(&c->in, PROTO_HEADER_LEN);
 			c->swallow = h.len;
@@ -239,14 +239,14 @@ conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 		}
 		if (refused_before_auth(c, &h)) {
 			/* Its body is never buffered: the answer, then the end. */
-			reply_status(c, h.opcode, h.id, DSHM_AUTH_REQUIRED);
+			answer(c, h.opcode, h.id, DSHM_AUTH_REQUIRED);
 			c->closing = true;
 			break;
 		}
 		if (buf_len(&c->in) < PROTO_HEADER_LEN + (size_t)h.len)
 			break;
 		rc = proto_decode_request(&h, c->in.data + c->in.start + PROTO_HEADER_LEN, &r);
-		if (rc != DSHM_SUCCESS ? !reply_status(c, h.opcode, h.id, rc)
+		if (rc != DSHM_SUCCESS ? !answer(c, h.opcode, h.id, rc)
 				       : !dispatch_gathered(t, &r, &c->peer, &c->out, &pending)) {
 			c->closing = true; /* out of memory for the reply */
 			break;

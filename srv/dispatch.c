@@ -16,51 +16,6 @@
 uint32_t dispatch_max_data = PROTO_MAX_DATA;
 uint32_t dispatch_peer_port;
 
-/* This worker's scoreboard row, where every reply is counted (NULL: not counted). */
-static struct worker_slot *counters;
-
-void
-dispatch_count_into(struct worker_slot *slot)
-{
-	counters = slot;
-}
-
-/* Every reply passes here: it is counted by opcode and, when an error, by code. */
-void
-dispatch_put_header(unsigned char *at, uint8_t opcode, uint32_t id, int32_t status, uint32_t len)
-{
-	if (counters != NULL) {
-		atomic_fetch_add_explicit(&counters->op_requests[opcode < STATS_OPS ? opcode : 0], 1,
-					  memory_order_relaxed);
-		if (status <= -200 && status > -200 - STATS_ERRORS)
-			atomic_fetch_add_explicit(&counters->errors[-200 - status], 1,
-						  memory_order_relaxed);
-	}
-
-	struct proto_header h = {
-		.magic = PROTO_MAGIC,
-		.version = PROTO_VERSION,
-		.opcode = opcode,
-		.id = id,
-		.status = status,
-		.len = len,
-	};
-
-	proto_put_header(at, &h);
-}
-
-bool
-dispatch_reply_status(struct buf *out, uint8_t opcode, uint32_t id, int32_t status)
-{
-	unsigned char *at = buf_reserve(out, PROTO_HEADER_LEN);
-
-	if (at == NULL)
-		return false;
-	dispatch_put_header(at, opcode, id, status, 0);
-	out->end += PROTO_HEADER_LEN;
-	return true;
-}
-
 static bool
 reply_hello(struct table *t, const struct proto_request *r, struct buf *out)
 {
@@ -74,7 +29,7 @@ reply_hello(struct table *t, const struct proto_request *r, struct buf *out)
 
 	if (at == NULL)
 		return false;
-	dispatch_put_header(at, r->opcode, r->id, DSHM_SUCCESS, PROTO_HELLO_LEN);
+	reply_put_header(at, r->opcode, r->id, DSHM_SUCCESS, PROTO_HELLO_LEN);
 	proto_encode_hello(at + PROTO_HEADER_LEN, &hello);
 	out->end += PROTO_HEADER_LEN + PROTO_HELLO_LEN;
 	return true;
@@ -95,15 +50,15 @@ reply_read(struct table *t, uint32_t who, const struct proto_request *r, struct 
 	int rc;
 
 	if (size < 0)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+		return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
 	if ((uint32_t)size > dispatch_max_data)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_TOO_LARGE);
+		return reply_status(out, r->opcode, r->id, DSHM_TOO_LARGE);
 	if ((at = buf_reserve(out, PROTO_HEADER_LEN + (size_t)size)) == NULL)
 		return false;
 	rc = procs_read(t, who, r->arg[0], r->arg[1], r->arg[2], at + PROTO_HEADER_LEN, size);
 	if (rc != DSHM_SUCCESS)
 		size = 0;
-	dispatch_put_header(at, r->opcode, r->id, rc, (uint32_t)size);
+	reply_put_header(at, r->opcode, r->id, rc, (uint32_t)size);
 	out->end += PROTO_HEADER_LEN + (size_t)size;
 	return true;
 }
@@ -120,21 +75,9 @@ reply_stats(struct table *t, const struct proto_request *r, struct buf *out)
 	len = stats_format(t, (char *)at + PROTO_HEADER_LEN, cap);
 	if (len > cap - 1)
 		len = cap - 1;
-	dispatch_put_header(at, r->opcode, r->id, DSHM_SUCCESS, (uint32_t)len);
+	reply_put_header(at, r->opcode, r->id, DSHM_SUCCESS, (uint32_t)len);
 	out->end += PROTO_HEADER_LEN + len;
 	return true;
-}
-
-unsigned char *
-dispatch_reply_begin(struct buf *out, uint8_t opcode, uint32_t id, int32_t status, uint32_t len)
-{
-	unsigned char *at = buf_reserve(out, PROTO_HEADER_LEN + (size_t)len);
-
-	if (at == NULL)
-		return NULL;
-	dispatch_put_header(at, opcode, id, status, len);
-	out->end += PROTO_HEADER_LEN + (size_t)len;
-	return at + PROTO_HEADER_LEN;
 }
 
 bool
@@ -146,7 +89,7 @@ dispatch(struct table *t, const struct proto_request *r, struct peer *p, struct 
 	if (r->opcode == OP_AUTH)
 		return dispatch_auth(r, p, out);
 	if (p->auth_required)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_AUTH_REQUIRED);
+		return reply_status(out, r->opcode, r->id, DSHM_AUTH_REQUIRED);
 	if (proto_raw_body(r->opcode))
 		return dispatch_shm(t, r, p, out);
 	switch (r->opcode) {
@@ -177,7 +120,7 @@ dispatch(struct table *t, const struct proto_request *r, struct peer *p, struct 
 		rc = DSHM_BAD_REQUEST;
 		break;
 	}
-	return dispatch_reply_status(out, r->opcode, r->id, rc);
+	return reply_status(out, r->opcode, r->id, rc);
 }
 
 bool

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "reply.h"
 #include "proto.h"
 #include "table.h"
 
@@ -80,14 +81,6 @@ bool dispatch_auth(const struct proto_request *r, struct peer *p, struct buf *ou
 bool dispatch_shm(struct table *t, const struct proto_request *r, struct peer *p,
 		  struct buf *out);
 
-/* Writes a reply header at at (counting the reply); the caller moves out->end. */
-void dispatch_put_header(unsigned char *at, uint8_t opcode, uint32_t id, int32_t status,
-			 uint32_t len);
-
-/* Appends a reply header with status and len body bytes to follow; NULL if out cannot grow. */
-unsigned char *dispatch_reply_begin(struct buf *out, uint8_t opcode, uint32_t id, int32_t status,
-				    uint32_t len);
-
 /*
  * The largest read or write this server takes (--max-data, at most
  * PROTO_MAX_DATA); a request body may be that plus 64 bytes.
@@ -96,11 +89,5 @@ extern uint32_t dispatch_max_data;
 
 /* The TCP port where this server's pager takes other hosts' pagers (--peer-listen); 0: none. */
 extern uint32_t dispatch_peer_port;
-
-/* Counts every reply from now on in slot (this worker's scoreboard row). */
-void dispatch_count_into(struct worker_slot *slot);
-
-/* Appends a reply with no body (an error, or a bare success). */
-bool dispatch_reply_status(struct buf *out, uint8_t opcode, uint32_t id, int32_t status);
 
 #endif /* DSHM_SRV_DISPATCH_H */

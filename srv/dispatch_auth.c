@@ -12,13 +12,14 @@
 #include "auth.h"
 #include "dispatch.h"
 #include "dshm.h"
+#include "reply.h"
 
 static bool
 fail(const struct proto_request *r, struct peer *p, struct buf *out, int status)
 {
 	p->challenged = false;
 	p->hang_up = true;
-	return dispatch_reply_status(out, r->opcode, r->id, status);
+	return reply_status(out, r->opcode, r->id, status);
 }
 
 bool
@@ -29,16 +30,16 @@ dispatch_auth(const struct proto_request *r, struct peer *p, struct buf *out)
 	uint32_t uid, gid;
 
 	if (!auth_enabled() || r->data_len < 4)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+		return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
 	switch (proto_get_u32(b)) {
 	case PROTO_AUTH_CHALLENGE:
 		if (r->data_len - 4 > PROTO_AUTH_NAME_MAX)
-			return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+			return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
 		p->auth_name_len = (uint8_t)(r->data_len - 4);
 		memcpy(p->auth_name, b + 4, p->auth_name_len);
 		auth_challenge(p->nonce);
 		p->challenged = true;
-		if ((at = dispatch_reply_begin(out, r->opcode, r->id, DSHM_SUCCESS,
+		if ((at = reply_begin(out, r->opcode, r->id, DSHM_SUCCESS,
 					       PROTO_AUTH_NONCE_LEN)) == NULL)
 			return false;
 		memcpy(at, p->nonce, PROTO_AUTH_NONCE_LEN);
@@ -57,12 +58,12 @@ dispatch_auth(const struct proto_request *r, struct peer *p, struct buf *out)
 		p->gid = gid;
 		p->cred = true;
 		p->auth_required = false;
-		if ((at = dispatch_reply_begin(out, r->opcode, r->id, DSHM_SUCCESS, 8)) == NULL)
+		if ((at = reply_begin(out, r->opcode, r->id, DSHM_SUCCESS, 8)) == NULL)
 			return false;
 		proto_put_u32(at, uid);
 		proto_put_u32(at + 4, gid);
 		return true;
 	default:
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+		return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
 	}
 }

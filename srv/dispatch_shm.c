@@ -15,6 +15,7 @@
 
 #include "dispatch.h"
 #include "dshm.h"
+#include "reply.h"
 #include "segfile.h"
 #include "segs.h"
 
@@ -47,7 +48,7 @@ reply_ident(const struct proto_request *r, struct peer *p, struct buf *out)
 	unsigned char *at;
 
 	if (r->data_len != PROTO_IDENT_LEN)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+		return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
 	/*
 	 * The ids are the kernel's or a credential's, never what the client
 	 * says.  A pid the kernel did not give (TCP, another pid namespace)
@@ -55,7 +56,7 @@ reply_ident(const struct proto_request *r, struct peer *p, struct buf *out)
 	 */
 	if (p->pid == 0)
 		p->pid = i32(b);
-	if ((at = dispatch_reply_begin(out, r->opcode, r->id, DSHM_SUCCESS, PROTO_IDENT_LEN)) == NULL)
+	if ((at = reply_begin(out, r->opcode, r->id, DSHM_SUCCESS, PROTO_IDENT_LEN)) == NULL)
 		return false;
 	proto_put_u32(at, (uint32_t)p->pid);
 	proto_put_u32(at + 4, p->uid);
@@ -73,11 +74,11 @@ reply_get(struct table *t, const struct proto_request *r, const struct peer *p, 
 	int rc;
 
 	if (r->data_len != PROTO_SHM_GET_LEN)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+		return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
 	rc = segs_get(t, &c, i32(b), proto_get_u64(b + 8), i32(b + 4), &shmid);
 	if (rc != DSHM_SUCCESS)
-		return dispatch_reply_status(out, r->opcode, r->id, rc);
-	if ((at = dispatch_reply_begin(out, r->opcode, r->id, rc, 4)) == NULL)
+		return reply_status(out, r->opcode, r->id, rc);
+	if ((at = reply_begin(out, r->opcode, r->id, rc, 4)) == NULL)
 		return false;
 	proto_put_u32(at, (uint32_t)shmid);
 	return true;
@@ -125,12 +126,12 @@ reply_ctl(struct table *t, const struct proto_request *r, const struct peer *p, 
 	int rc;
 
 	if (r->data_len != PROTO_SHM_CTL_LEN)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+		return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
 	shmid = i32(b);
 	cmd = i32(b + 4);
 	/* As shmctl(2): a negative id or command is EINVAL before anything else. */
 	if (shmid < 0 || cmd < 0)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_INVALID);
+		return reply_status(out, r->opcode, r->id, DSHM_INVALID);
 	switch (cmd) {
 	case IPC_STAT:
 	case SHM_STAT:
@@ -164,9 +165,9 @@ reply_ctl(struct table *t, const struct proto_request *r, const struct peer *p, 
 		break;
 	}
 	if (rc != DSHM_SUCCESS)
-		return dispatch_reply_status(out, r->opcode, r->id, rc);
+		return reply_status(out, r->opcode, r->id, rc);
 	proto_put_u32(body, (uint32_t)ret);
-	if ((at = dispatch_reply_begin(out, r->opcode, r->id, rc, sizeof(body))) == NULL)
+	if ((at = reply_begin(out, r->opcode, r->id, rc, sizeof(body))) == NULL)
 		return false;
 	memcpy(at, body, sizeof(body));
 	return true;
@@ -185,13 +186,13 @@ reply_attach(struct table *t, const struct proto_request *r, const struct peer *
 	int rc;
 
 	if (r->data_len != PROTO_SHM_ATTACH_LEN)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+		return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
 	/* A forked child re-attaches what it inherited in its parent's name, as fork does. */
 	lpid = i32(b + 8) > 0 ? i32(b + 8) : c.pid;
 	rc = segs_attach(t, &c, &k, i32(b), i32(b + 4), lpid, &segsz, &gen);
 	if (rc != DSHM_SUCCESS)
-		return dispatch_reply_status(out, r->opcode, r->id, rc);
-	if ((at = dispatch_reply_begin(out, r->opcode, r->id, rc, PROTO_SHM_ATTACH_REPLY_LEN)) ==
+		return reply_status(out, r->opcode, r->id, rc);
+	if ((at = reply_begin(out, r->opcode, r->id, rc, PROTO_SHM_ATTACH_REPLY_LEN)) ==
 	    NULL)
 		return false;
 	proto_put_u64(at, segsz);
@@ -219,15 +220,15 @@ reply_map(struct table *t, const struct proto_request *r, struct peer *p, struct
 	int rc, fd;
 
 	if (r->data_len != PROTO_SHM_MAP_LEN)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+		return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
 	if (!p->local)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_NOT_LOCAL);
+		return reply_status(out, r->opcode, r->id, DSHM_NOT_LOCAL);
 	shmid = i32(b);
 	flags = i32(b + 4);
 	lpid = i32(b + 8) > 0 ? i32(b + 8) : c.pid;
 	rc = segs_attach(t, &c, &k, shmid, flags, lpid, &segsz, &gen);
 	if (rc != DSHM_SUCCESS)
-		return dispatch_reply_status(out, r->opcode, r->id, rc);
+		return reply_status(out, r->opcode, r->id, rc);
 	/* Before the file leaves: from now on copied attachments pull every page. */
 	if ((fd = segfile_open(t, shmid, (flags & SHM_RDONLY) != 0)) < 0 ||
 	    segs_note_mapped(t, shmid) != DSHM_SUCCESS) {
@@ -235,9 +236,9 @@ reply_map(struct table *t, const struct proto_request *r, struct peer *p, struct
 			close(fd);
 		/* Out of descriptors, most likely: the attachment is undone. */
 		segs_detach(t, &c, &k, shmid, (flags & SHM_RDONLY) != 0);
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_ERROR);
+		return reply_status(out, r->opcode, r->id, DSHM_ERROR);
 	}
-	if ((at = dispatch_reply_begin(out, r->opcode, r->id, rc, PROTO_SHM_MAP_REPLY_LEN)) ==
+	if ((at = reply_begin(out, r->opcode, r->id, rc, PROTO_SHM_MAP_REPLY_LEN)) ==
 	    NULL) {
 		close(fd);
 		return false;
@@ -259,9 +260,9 @@ reply_detach(struct table *t, const struct proto_request *r, const struct peer *
 	int rc;
 
 	if (r->data_len != PROTO_SHM_DETACH_LEN)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+		return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
 	rc = segs_detach(t, &c, &k, i32(r->data), i32(r->data + 4) != 0);
-	return dispatch_reply_status(out, r->opcode, r->id, rc);
+	return reply_status(out, r->opcode, r->id, rc);
 }
 
 /*
@@ -282,7 +283,7 @@ reply_read_changed(struct table *t, const struct proto_request *r, const struct 
 	int rc;
 
 	if (pages == NULL)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_ERROR);
+		return reply_status(out, r->opcode, r->id, DSHM_ERROR);
 	if ((at = buf_reserve(out, PROTO_HEADER_LEN + PROTO_SHM_READ_REPLY_LEN +
 					   most * (4 + PROTO_SHM_NOTICE_PAGE))) == NULL) {
 		free(pages);
@@ -294,7 +295,7 @@ reply_read_changed(struct table *t, const struct proto_request *r, const struct 
 			       pages, bytes, &n, &gen, &changed);
 	if (rc != DSHM_SUCCESS) {
 		free(pages);
-		return dispatch_reply_status(out, r->opcode, r->id, rc);
+		return reply_status(out, r->opcode, r->id, rc);
 	}
 	/* The numbers in the wire's byte order, the bytes right after them. */
 	for (uint32_t i = 0; i < n; i++)
@@ -302,7 +303,7 @@ reply_read_changed(struct table *t, const struct proto_request *r, const struct 
 	free(pages);
 	memmove(list + 4 * (size_t)n, bytes, (size_t)n * PROTO_SHM_NOTICE_PAGE);
 	len = 4 * (uint64_t)n + (uint64_t)n * PROTO_SHM_NOTICE_PAGE;
-	dispatch_put_header(at, r->opcode, r->id, rc, (uint32_t)(PROTO_SHM_READ_REPLY_LEN + len));
+	reply_put_header(at, r->opcode, r->id, rc, (uint32_t)(PROTO_SHM_READ_REPLY_LEN + len));
 	proto_put_u64(at + PROTO_HEADER_LEN, gen);
 	proto_put_u32(at + PROTO_HEADER_LEN + 8, changed);
 	proto_put_u32(at + PROTO_HEADER_LEN + 12, n);
@@ -323,9 +324,9 @@ reply_read(struct table *t, const struct proto_request *r, const struct peer *p,
 	int rc;
 
 	if (r->data_len != PROTO_SHM_READ_LEN)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+		return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
 	if ((len = proto_get_u64(b + 16)) > dispatch_max_data)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_TOO_LARGE);
+		return reply_status(out, r->opcode, r->id, DSHM_TOO_LARGE);
 	if (proto_get_u32(b + 4) & PROTO_SHM_READ_CHANGED)
 		return reply_read_changed(t, r, p, out, len);
 	if ((at = buf_reserve(out, PROTO_HEADER_LEN + PROTO_SHM_READ_REPLY_LEN + len)) == NULL)
@@ -334,10 +335,10 @@ reply_read(struct table *t, const struct proto_request *r, const struct peer *p,
 		       at + PROTO_HEADER_LEN + PROTO_SHM_READ_REPLY_LEN, proto_get_u64(b + 24),
 		       proto_get_u32(b + 4) & PROTO_SHM_READ_IF_CHANGED, &gen, &changed);
 	if (rc != DSHM_SUCCESS)
-		return dispatch_reply_status(out, r->opcode, r->id, rc);
+		return reply_status(out, r->opcode, r->id, rc);
 	if (!changed)
 		len = 0;
-	dispatch_put_header(at, r->opcode, r->id, rc, (uint32_t)(PROTO_SHM_READ_REPLY_LEN + len));
+	reply_put_header(at, r->opcode, r->id, rc, (uint32_t)(PROTO_SHM_READ_REPLY_LEN + len));
 	proto_put_u64(at + PROTO_HEADER_LEN, gen);
 	proto_put_u32(at + PROTO_HEADER_LEN + 8, changed);
 	proto_put_u32(at + PROTO_HEADER_LEN + 12, 0);
@@ -360,13 +361,13 @@ reply_write(struct table *t, const struct proto_request *r, const struct peer *p
 	int rc;
 
 	if (r->data_len < PROTO_SHM_WRITE_LEN)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+		return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
 	nruns = proto_get_u32(b + 4);
 	head = PROTO_SHM_WRITE_LEN + (uint64_t)nruns * PROTO_SHM_RUN_LEN;
 	if (head > r->data_len)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+		return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
 	if ((runs = calloc(nruns ? nruns : 1, sizeof(*runs))) == NULL)
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_ERROR);
+		return reply_status(out, r->opcode, r->id, DSHM_ERROR);
 	for (uint32_t i = 0; i < nruns; i++) {
 		runs[i].off = proto_get_u64(b + PROTO_SHM_WRITE_LEN + i * PROTO_SHM_RUN_LEN);
 		runs[i].len = proto_get_u64(b + PROTO_SHM_WRITE_LEN + i * PROTO_SHM_RUN_LEN + 8);
@@ -380,8 +381,8 @@ reply_write(struct table *t, const struct proto_request *r, const struct peer *p
 				&others);
 	free(runs);
 	if (rc != DSHM_SUCCESS)
-		return dispatch_reply_status(out, r->opcode, r->id, rc);
-	if ((at = dispatch_reply_begin(out, r->opcode, r->id, rc, PROTO_SHM_WRITE_REPLY_LEN)) ==
+		return reply_status(out, r->opcode, r->id, rc);
+	if ((at = reply_begin(out, r->opcode, r->id, rc, PROTO_SHM_WRITE_REPLY_LEN)) ==
 	    NULL)
 		return false;
 	proto_put_u64(at, gen);
@@ -410,8 +411,8 @@ dispatch_shm(struct table *t, const struct proto_request *r, struct peer *p, str
 		unsigned char *at;
 
 		if (r->data_len != 0)
-			return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
-		if ((at = dispatch_reply_begin(out, r->opcode, r->id, DSHM_SUCCESS, 4)) == NULL)
+			return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+		if ((at = reply_begin(out, r->opcode, r->id, DSHM_SUCCESS, 4)) == NULL)
 			return false;
 		proto_put_u32(at, dispatch_peer_port);
 		return true;
@@ -421,6 +422,6 @@ dispatch_shm(struct table *t, const struct proto_request *r, struct peer *p, str
 	case OP_SHM_WRITE:
 		return reply_write(t, r, p, out);
 	default:
-		return dispatch_reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
+		return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
 	}
 }

@@ -7,7 +7,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "dispatch.h"
+#include "proto.h"
+#include "reply.h"
 #include "dshm.h"
 #include "fault.h"
 
@@ -26,9 +27,9 @@ gather_read(struct gather *g, struct table *t, uint32_t caller, struct buf *out,
 		return false;
 	rc = procs_read_pin(t, caller, &g->pin, pid, page, offset, size, g->piece + g->n, &k);
 	if (rc != DSHM_SUCCESS)
-		return dispatch_reply_status(out, OP_PROC_READ, id, rc);
+		return reply_status(out, OP_PROC_READ, id, rc);
 	g->t = t;
-	dispatch_put_header(out->data + out->end, OP_PROC_READ, id, rc, (uint32_t)size);
+	reply_put_header(out->data + out->end, OP_PROC_READ, id, rc, (uint32_t)size);
 	out->end += PROTO_HEADER_LEN;
 	for (unsigned i = 0; i < k; i++) {
 		g->at[g->n] = buf_len(out);

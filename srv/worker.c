@@ -460,7 +460,7 @@ worker_setup(struct worker *w, const struct worker_args *a, const struct loop_op
 	dispatch_peer_port = a->peer_port;
 	w->t->self = a->index - 1;
 	w->slot = &a->table->workers[a->index - 1];
-	dispatch_count_into(w->slot);
+	reply_count_into(w->slot);
 	/* A write our dead predecessor left half-done is undone before we write. */
 	owners_recover_worker(w->t, w->t->self);
 	/* Its connections died with it: what they had attached is detached. */

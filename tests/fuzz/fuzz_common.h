@@ -82,7 +82,7 @@ fuzz_world_reset(struct fuzz_world *w)
 	w->t.self = 0;
 	w->t.undo = w->undo;
 	w->t.undo_each = PROTO_MAX_DATA;
-	dispatch_count_into(&w->t.workers[0]);
+	reply_count_into(&w->t.workers[0]);
 }
 
 /*
