@@ -17,16 +17,10 @@
 
 #include "dshm.h"
 #include "harness.h"
+#include "paging_checks.h"
 
 #define PAGE 4096
 #define NPAGES 1000
-
-static void
-fill(unsigned char *p, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (unsigned char)(i * 13 + seed * 7 + (i >> 9));
-}
 
 static void
 test_a_thousand_writes_then_reads_in_one_batch_each(void **state)
@@ -42,7 +36,7 @@ test_a_thousand_writes_then_reads_in_one_batch_each(void **state)
 	assert_non_null(in);
 	assert_int_equal(memory_init_process(fd, 1, NPAGES, NULL), DSHM_SUCCESS);
 	for (int i = 0; i < NPAGES; i++) {
-		fill(out + (size_t)i * PAGE, PAGE, (unsigned)i);
+		fill_pattern(out + (size_t)i * PAGE, PAGE, (unsigned)i);
 		ops[i] = (struct dshm_op){DSHM_OP_WRITE, 1, i, 0, PAGE, out + (size_t)i * PAGE, 0};
 	}
 	assert_int_equal(dshm_batch(fd, ops, NPAGES), DSHM_SUCCESS);
@@ -109,7 +103,7 @@ test_more_replies_than_the_server_buffers_flow_without_a_deadlock(void **state)
 	assert_true(fd >= 0);
 	assert_non_null(src);
 	assert_non_null(dst);
-	fill(src, SIZE, 3);
+	fill_pattern(src, SIZE, 3);
 	assert_int_equal(memory_init_process(fd, 3, PAGES, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_write(fd, 3, 0, 0, SIZE, SIZE, src, NULL), DSHM_SUCCESS);
 	for (int i = 0; i < N; i++)

@@ -20,70 +20,9 @@
 
 #include "dshm.h"
 #include "harness.h"
+#include "paging_checks.h"
 
 #define MIB (1u << 20)
-
-static int
-open_conn(const char *addr)
-{
-	int fd = dshm_connect(addr);
-
-	assert_true(fd >= 0);
-	return fd;
-}
-
-/* A byte pattern that differs at every offset and with every seed. */
-static void
-fill(unsigned char *b, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++)
-		b[i] = (unsigned char)(i * 7 + seed * 13 + (i >> 8));
-}
-
-static void
-expect_read(int fd, int pid, int page, int offset, const void *want, int size)
-{
-	t_read_response *r = memory_read(fd, pid, page, offset, size, NULL);
-
-	assert_non_null(r);
-	assert_int_equal(r->exec_code, DSHM_SUCCESS);
-	assert_int_equal(r->buffer_size, size);
-	assert_non_null(r->buffer);
-	assert_memory_equal(r->buffer, want, (size_t)size);
-	free(r->buffer);
-	free(r);
-}
-
-static void
-expect_zeros(int fd, int pid, int page, int offset, int size)
-{
-	unsigned char *zeros = calloc(1, (size_t)size + 1);
-
-	assert_non_null(zeros);
-	expect_read(fd, pid, page, offset, zeros, size);
-	free(zeros);
-}
-
-static void
-expect_read_error(int fd, int pid, int page, int offset, int size, int code)
-{
-	t_read_response *r = memory_read(fd, pid, page, offset, size, NULL);
-
-	assert_non_null(r);
-	assert_int_equal(r->exec_code, code);
-	assert_int_equal(r->buffer_size, 0);
-	assert_null(r->buffer);
-	free(r);
-}
-
-static uint64_t
-frames_free(const struct fixture *f)
-{
-	struct proto_hello h;
-
-	assert_true(raw_hello(f->addr, &h));
-	return h.frames_free;
-}
 
 /* ---- handshake ---------------------------------------------------------- */
 
@@ -146,7 +85,7 @@ test_write_then_read_returns_the_bytes(void **state)
 	unsigned char data[100];
 	int fd = open_conn(f->addr);
 
-	fill(data, sizeof(data), 1);
+	fill_pattern(data, sizeof(data), 1);
 	assert_int_equal(memory_init_process(fd, 11, 2, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_write(fd, 11, 1, 37, 100, 100, data, NULL), DSHM_SUCCESS);
 	expect_read(fd, 11, 1, 37, data, 100);
@@ -164,7 +103,7 @@ test_write_crossing_pages_lands_on_each_page(void **state)
 	unsigned char data[4096 + 200];
 	int fd = open_conn(f->addr);
 
-	fill(data, sizeof(data), 2);
+	fill_pattern(data, sizeof(data), 2);
 	assert_int_equal(memory_init_process(fd, 12, 3, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_write(fd, 12, 0, 4096 - 100, (int)sizeof(data), (int)sizeof(data),
 				      data, NULL),
@@ -186,7 +125,7 @@ test_crossing_pages_with_256_byte_frames(void **state)
 
 	assert_int_equal(fixture_start(f, "--frame-size", "256", NULL), 0);
 	fd = open_conn(f->addr);
-	fill(data, sizeof(data), 3);
+	fill_pattern(data, sizeof(data), 3);
 	assert_int_equal(memory_init_process(fd, 13, 4, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_write(fd, 13, 0, 100, 600, 600, data, NULL), DSHM_SUCCESS);
 	expect_read(fd, 13, 0, 100, data, 156);
@@ -206,7 +145,7 @@ test_write_up_to_the_last_byte_succeeds(void **state)
 	unsigned char data[20];
 	int fd = open_conn(f->addr);
 
-	fill(data, sizeof(data), 4);
+	fill_pattern(data, sizeof(data), 4);
 	assert_int_equal(memory_init_process(fd, 14, 2, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_write(fd, 14, 1, 4096 - 20, 20, 20, data, NULL), DSHM_SUCCESS);
 	expect_read(fd, 14, 1, 4096 - 20, data, 20);
@@ -223,7 +162,7 @@ test_write_past_the_last_page_is_a_segmentation_fault_and_writes_nothing(void **
 	int fd = open_conn(f->addr);
 
 	assert_non_null(data);
-	fill(data, 2 * 4096, 5);
+	fill_pattern(data, 2 * 4096, 5);
 	assert_int_equal(memory_init_process(fd, 15, 2, NULL), DSHM_SUCCESS);
 	/* One byte too many, starting on the last page. */
 	assert_int_equal(memory_write(fd, 15, 1, 4096 - 10, 11, 11, data, NULL),
@@ -288,7 +227,7 @@ test_size_above_buffer_size_is_a_bad_request(void **state)
 	unsigned char data[16];
 	int fd = open_conn(f->addr);
 
-	fill(data, sizeof(data), 6);
+	fill_pattern(data, sizeof(data), 6);
 	assert_int_equal(memory_init_process(fd, 19, 1, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_write(fd, 19, 0, 0, 16, 8, data, NULL), DSHM_BAD_REQUEST);
 	assert_int_equal(memory_write(fd, 19, 0, 0, -1, 8, data, NULL), DSHM_BAD_REQUEST);
@@ -340,7 +279,7 @@ test_init_of_an_existing_pid_is_process_exists_and_changes_nothing(void **state)
 	uint64_t before;
 	int fd = open_conn(f->addr);
 
-	fill(data, sizeof(data), 7);
+	fill_pattern(data, sizeof(data), 7);
 	assert_int_equal(memory_init_process(fd, 22, 5, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_write(fd, 22, 4, 0, 64, 64, data, NULL), DSHM_SUCCESS);
 	before = frames_free(f);
@@ -410,7 +349,7 @@ test_no_space_is_minus_203_and_allocates_nothing(void **state)
 	/* What remains is still fully usable. */
 	assert_int_equal(memory_init_process(fd, 2, 12, NULL), DSHM_SUCCESS);
 	assert_int_equal(frames_free(f), 0);
-	fill(data, 12 * 4096, 8);
+	fill_pattern(data, 12 * 4096, 8);
 	assert_int_equal(memory_write(fd, 2, 0, 0, 12 * 4096, 12 * 4096, data, NULL),
 			 DSHM_SUCCESS);
 	expect_read(fd, 2, 0, 0, data, 12 * 4096);
@@ -432,7 +371,7 @@ test_assign_pages_past_the_free_frames_is_no_space_and_allocates_nothing(void **
 
 	assert_int_equal(fixture_start(f, "--memory", "64K", NULL), 0);
 	fd = open_conn(f->addr);
-	fill(data, sizeof(data), 9);
+	fill_pattern(data, sizeof(data), 9);
 	assert_int_equal(memory_init_process(fd, 1, 2, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_write(fd, 1, 1, 0, 32, 32, data, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_assign_pages(fd, 1, 15, NULL), DSHM_NO_SPACE);
@@ -453,7 +392,7 @@ test_assign_pages_adds_zeroed_pages_and_keeps_the_old_ones(void **state)
 	unsigned char data[300];
 	int fd = open_conn(f->addr);
 
-	fill(data, sizeof(data), 10);
+	fill_pattern(data, sizeof(data), 10);
 	assert_int_equal(memory_init_process(fd, 30, 1, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_write(fd, 30, 0, 0, 300, 300, data, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_write(fd, 30, 1, 0, 1, 1, data, NULL), DSHM_PAGE_FAULT);
@@ -531,7 +470,7 @@ test_process_table_full_is_table_full_and_a_finalized_slot_is_reused(void **stat
 
 	assert_int_equal(fixture_start(f, "--max-processes", "4", NULL), 0);
 	fd = open_conn(f->addr);
-	fill(data, sizeof(data), 14);
+	fill_pattern(data, sizeof(data), 14);
 	for (int pid = 1; pid <= 4; pid++)
 		assert_int_equal(memory_init_process(fd, pid, 1, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_init_process(fd, 5, 1, NULL), DSHM_TABLE_FULL);
@@ -560,20 +499,20 @@ test_many_processes_created_and_finalized_stay_findable(void **state)
 	for (int round = 0; round < 200; round++) {
 		int pid = 1000 + round * 7;
 
-		fill(mark, sizeof(mark), (unsigned)round);
+		fill_pattern(mark, sizeof(mark), (unsigned)round);
 		assert_int_equal(memory_init_process(fd, pid, 1, NULL), DSHM_SUCCESS);
 		assert_int_equal(memory_write(fd, pid, 0, round, 8, 8, mark, NULL), DSHM_SUCCESS);
 		if (round >= 3) {
 			int old = round - 3, old_pid = 1000 + old * 7;
 
-			fill(mark, sizeof(mark), (unsigned)old);
+			fill_pattern(mark, sizeof(mark), (unsigned)old);
 			expect_read(fd, old_pid, 0, old, mark, 8);
 			assert_int_equal(memory_finalize_process(fd, old_pid, NULL), DSHM_SUCCESS);
 			expect_read_error(fd, old_pid, 0, 0, 1, DSHM_NO_SUCH_PROCESS);
 		}
 	}
 	for (int round = 197; round < 200; round++) {
-		fill(mark, sizeof(mark), (unsigned)round);
+		fill_pattern(mark, sizeof(mark), (unsigned)round);
 		expect_read(fd, 1000 + round * 7, 0, round, mark, 8);
 	}
 	assert_int_equal(frames_free(f), 16384 - 3);
@@ -595,11 +534,11 @@ test_growth_across_page_table_levels_keeps_the_data(void **state)
 			assert_int_equal(memory_assign_pages(fd, 80, pages[i] - pages[i - 1], NULL),
 					 DSHM_SUCCESS);
 		expect_zeros(fd, 80, pages[i], 0, 4096);
-		fill(mark, sizeof(mark), (unsigned)pages[i]);
+		fill_pattern(mark, sizeof(mark), (unsigned)pages[i]);
 		assert_int_equal(memory_write(fd, 80, pages[i], 4080, 16, 16, mark, NULL),
 				 DSHM_SUCCESS);
 		for (size_t k = 0; k <= i; k++) {
-			fill(mark, sizeof(mark), (unsigned)pages[k]);
+			fill_pattern(mark, sizeof(mark), (unsigned)pages[k]);
 			expect_read(fd, 80, pages[k], 4080, mark, 16);
 		}
 	}
@@ -623,7 +562,7 @@ test_fragmented_frames_serve_each_process_its_own_bytes(void **state)
 	assert_int_equal(fixture_start(f, "--memory", "256K", NULL), 0);
 	fd = open_conn(f->addr);
 	for (int pid = 1; pid <= 8; pid++) {
-		fill(data, size8, (unsigned)pid);
+		fill_pattern(data, size8, (unsigned)pid);
 		assert_int_equal(memory_init_process(fd, pid, 8, NULL), DSHM_SUCCESS);
 		assert_int_equal(memory_write(fd, pid, 0, 0, (int)size8, (int)size8, data, NULL),
 				 DSHM_SUCCESS);
@@ -633,12 +572,12 @@ test_fragmented_frames_serve_each_process_its_own_bytes(void **state)
 	assert_int_equal(memory_init_process(fd, 9, 32, NULL), DSHM_SUCCESS);
 	assert_int_equal(frames_free(f), 0);
 	expect_zeros(fd, 9, 0, 0, (int)size32);
-	fill(data, size32, 9);
+	fill_pattern(data, size32, 9);
 	assert_int_equal(memory_write(fd, 9, 0, 0, (int)size32, (int)size32, data, NULL),
 			 DSHM_SUCCESS);
 	expect_read(fd, 9, 0, 0, data, (int)size32);
 	for (int pid = 1; pid <= 8; pid += 2) {
-		fill(data, size8, (unsigned)pid);
+		fill_pattern(data, size8, (unsigned)pid);
 		expect_read(fd, pid, 0, 0, data, (int)size8);
 	}
 	close(fd);
@@ -656,8 +595,8 @@ test_process_made_over_one_connection_is_seen_over_another(void **state)
 	int u2 = open_conn(f->srv.unix_addr);
 	int t1 = open_conn(f->srv.tcp_addr);
 
-	fill(a, sizeof(a), 11);
-	fill(b, sizeof(b), 12);
+	fill_pattern(a, sizeof(a), 11);
+	fill_pattern(b, sizeof(b), 12);
 	assert_int_equal(memory_init_process(u1, 50, 2, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_write(u1, 50, 0, 4000, 200, 200, a, NULL), DSHM_SUCCESS);
 	expect_read(u2, 50, 0, 4000, a, 200);
@@ -684,7 +623,7 @@ test_16_mib_write_and_read_in_one_call(void **state)
 	int fd = open_conn(f->addr);
 
 	assert_non_null(data);
-	fill(data, (size_t)size, 13);
+	fill_pattern(data, (size_t)size, 13);
 	assert_int_equal(memory_init_process(fd, 60, size / 4096 + 1, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_write(fd, 60, 0, 1, size, size, data, NULL), DSHM_SUCCESS);
 	r = memory_read(fd, 60, 0, 1, size, NULL);

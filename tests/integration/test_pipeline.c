@@ -22,6 +22,7 @@
 
 #include "dshm.h"
 #include "harness.h"
+#include "paging_checks.h"
 
 #define PAGE 4096
 #define RUN_MS 30000 /* the bound on one pipelined run */
@@ -174,13 +175,6 @@ connect_nonblocking(const char *addr)
 }
 
 static void
-fill(unsigned char *p, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (unsigned char)(i * 7 + seed * 131 + (i >> 10));
-}
-
-static void
 test_hundreds_of_reads_and_writes_in_flight_answer_in_order(void **state)
 {
 	enum { PAGES = 256, N = 3 * PAGES, DEPTH = 64 };
@@ -197,7 +191,7 @@ test_hundreds_of_reads_and_writes_in_flight_answer_in_order(void **state)
 	assert_int_equal(memory_init_process(fd, 1, PAGES, NULL), DSHM_SUCCESS);
 	/* Each page: a write, then at once a read that must see it; all reads again at the end. */
 	for (int i = 0; i < PAGES; i++) {
-		fill(src + (size_t)i * PAGE, PAGE, (unsigned)i);
+		fill_pattern(src + (size_t)i * PAGE, PAGE, (unsigned)i);
 		ops[2 * i] = (struct dshm_op){DSHM_OP_WRITE, 1, i, 0, PAGE, src + (size_t)i * PAGE, 0};
 		ops[2 * i + 1] = (struct dshm_op){DSHM_OP_READ, 1, i, 0, PAGE, early + (size_t)i * PAGE, 0};
 		ops[2 * PAGES + i] = (struct dshm_op){DSHM_OP_READ, 1, i, 0, PAGE, late + (size_t)i * PAGE, 0};
@@ -239,7 +233,7 @@ test_reads_and_writes_of_many_pages_are_one_request_each(void **state)
 	assert_non_null(got);
 	assert_non_null(got2);
 	assert_non_null(past);
-	fill(src, SPAN, 9);
+	fill_pattern(src, SPAN, 9);
 	memset(past, 0xab, 8 * PAGE);
 	/*
 	 * One request per op, however many pages it spans: the scoreboard
@@ -290,7 +284,7 @@ test_replies_beyond_the_servers_buffer_flow_while_the_caller_reads(void **state)
 
 	assert_non_null(src);
 	assert_non_null(dst);
-	fill(src, SIZE, 4);
+	fill_pattern(src, SIZE, 4);
 	assert_int_equal(memory_init_process(fd, 3, SIZE / PAGE, NULL), DSHM_SUCCESS);
 	ops[0] = (struct dshm_op){DSHM_OP_WRITE, 3, 0, 0, SIZE, src, 0};
 	for (int i = 1; i <= N; i++)
@@ -318,7 +312,7 @@ test_an_op_above_the_servers_max_data_is_refused_in_step(void **state)
 	assert_non_null(src);
 	assert_non_null(got);
 	assert_non_null(got2);
-	fill(src, 2 * CAP, 5);
+	fill_pattern(src, 2 * CAP, 5);
 	struct dshm_op ops[] = {
 		{DSHM_OP_WRITE, 4, 0, 0, CAP, src, 0},
 		{DSHM_OP_WRITE, 4, 0, 0, 2 * CAP, src, 0}, /* its body is swallowed */

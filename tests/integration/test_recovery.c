@@ -24,66 +24,9 @@
 
 #include "dshm.h"
 #include "harness.h"
+#include "paging_checks.h"
 
 #define NFRAMES 16
-
-static int
-open_conn(const char *addr)
-{
-	int fd = dshm_connect(addr);
-
-	assert_true(fd >= 0);
-	return fd;
-}
-
-static void
-fill(unsigned char *b, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++)
-		b[i] = (unsigned char)(i * 5 + seed * 41 + (i >> 7));
-}
-
-static void
-expect_read(int fd, int pid, int page, int offset, const void *want, int size)
-{
-	t_read_response *r = memory_read(fd, pid, page, offset, size, NULL);
-
-	assert_non_null(r);
-	assert_int_equal(r->exec_code, DSHM_SUCCESS);
-	assert_int_equal(r->buffer_size, size);
-	assert_memory_equal(r->buffer, want, (size_t)size);
-	free(r->buffer);
-	free(r);
-}
-
-static void
-expect_zeros(int fd, int pid, int size)
-{
-	unsigned char *zeros = calloc(1, (size_t)size);
-
-	assert_non_null(zeros);
-	expect_read(fd, pid, 0, 0, zeros, size);
-	free(zeros);
-}
-
-static void
-expect_read_error(int fd, int pid, int page, int size, int code)
-{
-	t_read_response *r = memory_read(fd, pid, page, 0, size, NULL);
-
-	assert_non_null(r);
-	assert_int_equal(r->exec_code, code);
-	free(r);
-}
-
-static uint64_t
-frames_free(const struct fixture *f)
-{
-	struct proto_hello h;
-
-	assert_true(raw_hello(f->addr, &h));
-	return h.frames_free;
-}
 
 /* Starts the fixture's server with one worker, 16 frames and DSHM_FAULT=fault. */
 static pid_t
@@ -132,14 +75,14 @@ test_worker_killed_inside_a_create_leaves_no_process_and_loses_no_frame(void **s
 	close(fd);
 
 	fd = open_conn(f->addr);
-	expect_read_error(fd, 1, 0, 1, DSHM_NO_SUCH_PROCESS);
+	expect_read_error(fd, 1, 0, 0, 1, DSHM_NO_SUCH_PROCESS);
 	/* The next taker of the alloc lock repairs: the 5 frames come back, zeroed. */
 	assert_int_equal(memory_finalize_process(fd, 2, NULL), DSHM_SUCCESS);
 	assert_int_equal(atomic_load(&f->srv.table.hdr->alloc_lock.repairs), 1);
 	assert_int_equal(frames_free(f), NFRAMES);
 	assert_int_equal(memory_init_process(fd, 3, NFRAMES, NULL), DSHM_SUCCESS);
-	expect_zeros(fd, 3, NFRAMES * 4096);
-	expect_read_error(fd, 1, 0, 1, DSHM_NO_SUCH_PROCESS);
+	expect_zeros(fd, 3, 0, 0, NFRAMES * 4096);
+	expect_read_error(fd, 1, 0, 0, 1, DSHM_NO_SUCH_PROCESS);
 	close(fd);
 }
 
@@ -151,7 +94,7 @@ test_worker_killed_inside_a_grow_keeps_the_old_pages_and_loses_no_frame(void **s
 	pid_t worker = start_with_fault(f, "grow_grown");
 	int fd = open_conn(f->addr);
 
-	fill(data, sizeof(data), 1);
+	fill_pattern(data, sizeof(data), 1);
 	assert_int_equal(memory_init_process(fd, 1, 2, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_write(fd, 1, 0, 0, (int)sizeof(data), (int)sizeof(data), data,
 				      NULL),
@@ -162,11 +105,11 @@ test_worker_killed_inside_a_grow_keeps_the_old_pages_and_loses_no_frame(void **s
 
 	fd = open_conn(f->addr);
 	expect_read(fd, 1, 0, 0, data, (int)sizeof(data));
-	expect_read_error(fd, 1, 2, 1, DSHM_PAGE_FAULT);
+	expect_read_error(fd, 1, 2, 0, 1, DSHM_PAGE_FAULT);
 	assert_int_equal(memory_init_process(fd, 2, NFRAMES - 2, NULL), DSHM_SUCCESS);
 	assert_int_equal(atomic_load(&f->srv.table.hdr->alloc_lock.repairs), 1);
 	assert_int_equal(frames_free(f), 0);
-	expect_zeros(fd, 2, (NFRAMES - 2) * 4096);
+	expect_zeros(fd, 2, 0, 0, (NFRAMES - 2) * 4096);
 	expect_read(fd, 1, 0, 0, data, (int)sizeof(data));
 	close(fd);
 }
@@ -180,7 +123,7 @@ test_worker_killed_inside_a_finalize_finishes_the_release(void **state)
 	pid_t worker = start_with_fault(f, "release_truncated:2");
 	int fd = open_conn(f->addr);
 
-	fill(data, sizeof(data), 2);
+	fill_pattern(data, sizeof(data), 2);
 	assert_int_equal(memory_init_process(fd, 2, 1, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_init_process(fd, 1, 4, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_write(fd, 1, 0, 0, (int)sizeof(data), (int)sizeof(data), data,
@@ -191,11 +134,11 @@ test_worker_killed_inside_a_finalize_finishes_the_release(void **state)
 	close(fd);
 
 	fd = open_conn(f->addr);
-	expect_read_error(fd, 1, 0, 1, DSHM_NO_SUCH_PROCESS);
+	expect_read_error(fd, 1, 0, 0, 1, DSHM_NO_SUCH_PROCESS);
 	/* The same pid again, over every frame: the release was finished, nothing leaks through. */
 	assert_int_equal(memory_init_process(fd, 1, NFRAMES, NULL), DSHM_SUCCESS);
 	assert_int_equal(atomic_load(&f->srv.table.hdr->alloc_lock.repairs), 1);
-	expect_zeros(fd, 1, NFRAMES * 4096);
+	expect_zeros(fd, 1, 0, 0, NFRAMES * 4096);
 	close(fd);
 }
 
@@ -215,7 +158,7 @@ test_worker_killed_holding_a_process_lock_does_not_block_that_process(void **sta
 	 */
 	assert_int_equal(memory_init_process(fd, 1, 1, NULL), DSHM_SUCCESS);
 	for (round = 0; round < 20; round++) {
-		fill(data, sizeof(data), (unsigned)round);
+		fill_pattern(data, sizeof(data), (unsigned)round);
 		if ((rc = memory_write(fd, 1, 0, 10, 100, 100, data, NULL)) != DSHM_SUCCESS)
 			break;
 	}
@@ -225,7 +168,7 @@ test_worker_killed_holding_a_process_lock_does_not_block_that_process(void **sta
 	/* The respawned worker (fewer than 10 releases here) takes the lock over. */
 	fd = open_conn(f->addr);
 	expect_read(fd, 1, 0, 10, data, 100);
-	fill(data, sizeof(data), 99);
+	fill_pattern(data, sizeof(data), 99);
 	assert_int_equal(memory_write(fd, 1, 0, 10, 100, 100, data, NULL), DSHM_SUCCESS);
 	expect_read(fd, 1, 0, 10, data, 100);
 	close(fd);
@@ -245,7 +188,7 @@ test_worker_killed_sending_a_read_from_the_arena_does_not_block_that_process(voi
 	 * lock keeps them still; this worker dies at its third such send,
 	 * holding that lock.
 	 */
-	fill(data, sizeof(data), 7);
+	fill_pattern(data, sizeof(data), 7);
 	assert_int_equal(memory_init_process(fd, 1, 3, NULL), DSHM_SUCCESS);
 	assert_int_equal(memory_write(fd, 1, 0, 0, (int)sizeof(data), (int)sizeof(data), data, NULL),
 			 DSHM_SUCCESS);
@@ -260,7 +203,7 @@ test_worker_killed_sending_a_read_from_the_arena_does_not_block_that_process(voi
 
 	/* Its successor takes the lock over (two reads before its own third). */
 	fd = open_conn(f->addr);
-	fill(more, sizeof(more), 8);
+	fill_pattern(more, sizeof(more), 8);
 	assert_int_equal(memory_write(fd, 1, 0, 0, (int)sizeof(more), (int)sizeof(more), more, NULL),
 			 DSHM_SUCCESS);
 	expect_read(fd, 1, 0, 0, more, (int)sizeof(more));
@@ -276,8 +219,8 @@ test_worker_killed_in_the_middle_of_a_write_leaves_the_old_bytes_whole(void **st
 	pid_t worker = start_with_fault(f, "write_copying");
 	int fd = open_conn(f->addr);
 
-	fill(old, sizeof(old), 3);
-	fill(new, sizeof(new), 4);
+	fill_pattern(old, sizeof(old), 3);
+	fill_pattern(new, sizeof(new), 4);
 	assert_int_equal(memory_init_process(fd, 1, 3, NULL), DSHM_SUCCESS);
 	/* Page by page: a write inside one frame does not pass the fault point. */
 	for (int p = 0; p < 3; p++)

@@ -30,39 +30,10 @@
 
 #include "dshm.h"
 #include "harness.h"
+#include "paging_checks.h"
 #include "naming.h"
 
 #define MAX_WORKERS 16
-
-static int
-open_conn(const char *addr)
-{
-	int fd = dshm_connect(addr);
-
-	assert_true(fd >= 0);
-	return fd;
-}
-
-static void
-fill(unsigned char *b, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++)
-		b[i] = (unsigned char)(i * 31 + seed * 17 + (i >> 9));
-}
-
-/* Whether a read of (pid, page, offset, size) returns exactly want. */
-static bool
-reads_back(int fd, int pid, int page, int offset, const void *want, int size)
-{
-	t_read_response *r = memory_read(fd, pid, page, offset, size, NULL);
-	bool ok = r != NULL && r->exec_code == DSHM_SUCCESS && r->buffer_size == size &&
-		  memcmp(r->buffer, want, (size_t)size) == 0;
-
-	if (r != NULL)
-		free(r->buffer);
-	free(r);
-	return ok;
-}
 
 /* One HELLO over each transport of s answers. */
 static bool
@@ -617,7 +588,7 @@ test_killed_worker_is_respawned_and_clients_keep_working(void **state)
 	char want[96];
 	int fd, slot, fd2;
 
-	fill(data, sizeof(data), 1);
+	fill_pattern(data, sizeof(data), 1);
 	assert_true(server_attach(&f->srv));
 	fd = open_conn(f->srv.unix_addr);
 	assert_int_equal(memory_init_process(fd, 7, 2, NULL), DSHM_SUCCESS);
@@ -726,7 +697,7 @@ many_requests(void *arg)
 	for (int r = 0; r < j->rounds; r++) {
 		int page = r % 3, offset = (r * 97) % 4096, size = 1 + (r * 13) % 3000;
 
-		fill(data, (size_t)size, (unsigned)(j->index * 1000 + r));
+		fill_pattern(data, (size_t)size, (unsigned)(j->index * 1000 + r));
 		if (memory_write(fd, pid, page, offset, size, size, data, NULL) != DSHM_SUCCESS)
 			return 3;
 		if (!reads_back(fd, pid, page, offset, data, size))
@@ -923,7 +894,7 @@ thread_client(void *arg)
 	if (memory_init_process(j->fd, j->pid, 1, NULL) != DSHM_SUCCESS)
 		return NULL;
 	for (int r = 0; r < j->rounds; r++) {
-		fill(data, sizeof(data), (unsigned)(j->pid * 1000 + r));
+		fill_pattern(data, sizeof(data), (unsigned)(j->pid * 1000 + r));
 		if (memory_write(j->fd, j->pid, 0, r % 2000, 1500, 1500, data, NULL) != DSHM_SUCCESS ||
 		    !reads_back(j->fd, j->pid, 0, r % 2000, data, 1500)) {
 			j->result = 2;
@@ -1074,7 +1045,7 @@ test_client_disconnecting_mid_request_leaves_the_server_and_others_unaffected(vo
 	int32_t args[4];
 	int fd, raw, n;
 
-	fill(data, sizeof(data), 2);
+	fill_pattern(data, sizeof(data), 2);
 	assert_true(server_attach(&f->srv));
 	n = server_workers(&f->srv, before, MAX_WORKERS);
 	fd = open_conn(f->addr);
@@ -1114,7 +1085,7 @@ test_client_disconnecting_mid_request_leaves_the_server_and_others_unaffected(vo
 	close(raw);
 
 	assert_true(WAIT_UNTIL(conns_now(&f->srv) == 1, HARNESS_STOP_MS));
-	fill(data, sizeof(data), 2);
+	fill_pattern(data, sizeof(data), 2);
 	assert_true(reads_back(fd, 5, 0, 0, data, 4096));
 	assert_int_equal(handshake(&fd, NULL), 4096);
 	close(fd);
