@@ -154,47 +154,53 @@ count_arg(const char *opt, const char *v, uint32_t min, uint32_t max)
 	return (uint32_t)n;
 }
 
-void
-options_parse(struct options *o, int argc, char **argv)
+/* The long options, by concern: where it listens, the arena, the limits, how it runs. */
+enum {
+	O_LISTEN = 256, O_UNIX, O_UNIXGROUP, O_KEY, O_PIDFILE, O_PERSIST, O_AUTH, O_PEERLISTEN,
+	O_PEERAUTH,
+	O_MEMORY, O_FRAME, O_MAXPROC, O_OVERCOMMIT, O_MAXDATA,
+	O_MAXCONN, O_MAXCONNW, O_MAXCONNU, O_RESCONN, O_MAXPROCU, O_MAXATTU, O_IDLE, O_STALL,
+	O_WORKERS, O_IO, O_BUSYPOLL, O_LOGLEVEL,
+	O_HELP, O_VERSION
+};
+
+static const struct option longopts[] = {
+	{"listen", required_argument, NULL, O_LISTEN},
+	{"unix", required_argument, NULL, O_UNIX},
+	{"memory", required_argument, NULL, O_MEMORY},
+	{"frame-size", required_argument, NULL, O_FRAME},
+	{"workers", required_argument, NULL, O_WORKERS},
+	{"key", required_argument, NULL, O_KEY},
+	{"pidfile", required_argument, NULL, O_PIDFILE},
+	{"log-level", required_argument, NULL, O_LOGLEVEL},
+	{"max-processes", required_argument, NULL, O_MAXPROC},
+	{"persist", required_argument, NULL, O_PERSIST},
+	{"max-connections", required_argument, NULL, O_MAXCONN},
+	{"max-connections-per-worker", required_argument, NULL, O_MAXCONNW},
+	{"max-connections-per-user", required_argument, NULL, O_MAXCONNU},
+	{"reserved-connections", required_argument, NULL, O_RESCONN},
+	{"max-processes-per-user", required_argument, NULL, O_MAXPROCU},
+	{"overcommit", no_argument, NULL, O_OVERCOMMIT},
+	{"max-attachments-per-user", required_argument, NULL, O_MAXATTU},
+	{"idle-timeout", required_argument, NULL, O_IDLE},
+	{"auth-file", required_argument, NULL, O_AUTH},
+	{"max-data", required_argument, NULL, O_MAXDATA},
+	{"unix-group", required_argument, NULL, O_UNIXGROUP},
+	{"io", required_argument, NULL, O_IO},
+	{"busy-poll", required_argument, NULL, O_BUSYPOLL},
+	{"peer-listen", required_argument, NULL, O_PEERLISTEN},
+	{"peer-auth", required_argument, NULL, O_PEERAUTH},
+	{"worker-stall", required_argument, NULL, O_STALL},
+	{"help", no_argument, NULL, O_HELP},
+	{"version", no_argument, NULL, O_VERSION},
+	{NULL, 0, NULL, 0},
+};
+
+/* The defaults that do not depend on other options. */
+static void
+set_defaults(struct options *o)
 {
-	enum { O_LISTEN = 256, O_UNIX, O_MEMORY, O_FRAME, O_WORKERS, O_KEY, O_PIDFILE,
-	       O_LOGLEVEL, O_MAXPROC, O_PERSIST, O_MAXCONN, O_MAXCONNW, O_MAXCONNU, O_RESCONN, O_MAXPROCU, O_MAXATTU, O_OVERCOMMIT, O_IDLE, O_AUTH, O_MAXDATA, O_UNIXGROUP,
-	       O_IO, O_BUSYPOLL, O_PEERLISTEN, O_PEERAUTH, O_STALL, O_HELP, O_VERSION };
-	static const struct option longopts[] = {
-		{"listen", required_argument, NULL, O_LISTEN},
-		{"unix", required_argument, NULL, O_UNIX},
-		{"memory", required_argument, NULL, O_MEMORY},
-		{"frame-size", required_argument, NULL, O_FRAME},
-		{"workers", required_argument, NULL, O_WORKERS},
-		{"key", required_argument, NULL, O_KEY},
-		{"pidfile", required_argument, NULL, O_PIDFILE},
-		{"log-level", required_argument, NULL, O_LOGLEVEL},
-		{"max-processes", required_argument, NULL, O_MAXPROC},
-		{"persist", required_argument, NULL, O_PERSIST},
-		{"max-connections", required_argument, NULL, O_MAXCONN},
-		{"max-connections-per-worker", required_argument, NULL, O_MAXCONNW},
-		{"max-connections-per-user", required_argument, NULL, O_MAXCONNU},
-		{"reserved-connections", required_argument, NULL, O_RESCONN},
-		{"max-processes-per-user", required_argument, NULL, O_MAXPROCU},
-		{"overcommit", no_argument, NULL, O_OVERCOMMIT},
-		{"max-attachments-per-user", required_argument, NULL, O_MAXATTU},
-		{"idle-timeout", required_argument, NULL, O_IDLE},
-		{"auth-file", required_argument, NULL, O_AUTH},
-		{"max-data", required_argument, NULL, O_MAXDATA},
-		{"unix-group", required_argument, NULL, O_UNIXGROUP},
-		{"io", required_argument, NULL, O_IO},
-		{"busy-poll", required_argument, NULL, O_BUSYPOLL},
-		{"peer-listen", required_argument, NULL, O_PEERLISTEN},
-		{"peer-auth", required_argument, NULL, O_PEERAUTH},
-		{"worker-stall", required_argument, NULL, O_STALL},
-		{"help", no_argument, NULL, O_HELP},
-		{"version", no_argument, NULL, O_VERSION},
-		{NULL, 0, NULL, 0},
-	};
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	char host[256], port[16];
-	uint64_t frames;
-	int c;
 
 	memset(o, 0, sizeof(*o));
 	snprintf(o->tcp, sizeof(o->tcp), "%s", NAMING_DEFAULT_TCP);
@@ -209,168 +215,202 @@ options_parse(struct options *o, int argc, char **argv)
 	o->worker_stall = DEFAULT_WORKER_STALL;
 	o->max_data = PROTO_MAX_DATA;
 	o->unix_gid = (gid_t)-1;
+}
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case O_LISTEN:
-			if (strcmp(optarg, "none") == 0) {
-				o->tcp[0] = '\0';
-				break;
-			}
-			if (!naming_split_hostport(optarg, host, sizeof(host), port, sizeof(port)) ||
-			    strtoul(port, NULL, 10) > 65535)
-				bad("--listen: '%s' is not HOST:PORT, [V6ADDR]:PORT or none", optarg);
-			snprintf(o->tcp, sizeof(o->tcp), "%s", optarg);
-			break;
-		case O_UNIX:
-			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->unix_path))
-				bad("--unix: the path must be 1 to %zu bytes long",
-				    sizeof(o->unix_path) - 1);
-			snprintf(o->unix_path, sizeof(o->unix_path), "%s", optarg);
-			break;
-		case O_MEMORY:
-			o->memory = size_arg("--memory", optarg);
-			break;
-		case O_FRAME: {
-			uint64_t f = size_arg("--frame-size", optarg);
+/* Where dshmd listens, what it is named, who may reach it; false when c is none of those. */
+static bool
+take_place(struct options *o, int c)
+{
+	char host[256], port[16];
 
-			if (f < 64 || f > (1u << 20) || (f & (f - 1)) != 0)
-				bad("--frame-size: '%s' is not a power of two from 64 to 1M", optarg);
-			o->frame_size = (uint32_t)f;
-			break;
+	switch (c) {
+	case O_LISTEN:
+		if (strcmp(optarg, "none") == 0) {
+			o->tcp[0] = '\0';
+			return true;
 		}
-		case O_WORKERS:
-			o->workers = count_arg("--workers", optarg, 1, 256);
-			break;
-		case O_KEY:
-			if (!naming_parse_key(optarg, &o->key) || o->key == IPC_PRIVATE)
-				bad("--key: '%s' is not a 32-bit key (decimal or 0x hex, not 0)", optarg);
-			o->key_given = true;
-			break;
-		case O_PIDFILE:
-			/* Copied: setproctitle later reuses the memory of argv. */
-			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->pidfile))
-				bad("--pidfile: the path must be 1 to %zu bytes long",
-				    sizeof(o->pidfile) - 1);
-			snprintf(o->pidfile, sizeof(o->pidfile), "%s", optarg);
-			break;
-		case O_LOGLEVEL:
-			if ((o->log_level = log_parse_level(optarg)) < 0)
-				bad("--log-level: '%s' is not error, warn, info or debug", optarg);
-			break;
-		case O_MAXPROC:
-			o->max_processes = count_arg("--max-processes", optarg, 1, 1u << 20);
-			break;
-		case O_MAXCONN:
-			o->max_conns = count_arg("--max-connections", optarg, 1, 1u << 20);
-			break;
-		case O_MAXCONNW:
-			o->max_conns_per_worker =
-				count_arg("--max-connections-per-worker", optarg, 1, 1u << 20);
-			break;
-		case O_MAXCONNU:
-			o->max_conns_per_user =
-				count_arg("--max-connections-per-user", optarg, 0, 1u << 20);
-			o->max_conns_per_user_set = true;
-			break;
-		case O_OVERCOMMIT:
-			o->overcommit = true;
-			break;
-		case O_MAXPROCU:
-			o->max_owners_per_user =
-				count_arg("--max-processes-per-user", optarg, 1, 1u << 20);
-			break;
-		case O_MAXATTU:
-			o->max_attach_per_user =
-				count_arg("--max-attachments-per-user", optarg, 1, 1u << 24);
-			break;
-		case O_RESCONN:
-			o->reserved_conns = count_arg("--reserved-connections", optarg, 0, 1u << 20);
-			o->reserved_conns_set = true;
-			break;
-		case O_IDLE:
-			o->idle_timeout = count_arg("--idle-timeout", optarg, 0, 1u << 30);
-			break;
-		case O_UNIXGROUP: {
-			struct group *g = getgrnam(optarg);
-			char *end;
-			unsigned long n;
+		if (!naming_split_hostport(optarg, host, sizeof(host), port, sizeof(port)) ||
+		    strtoul(port, NULL, 10) > 65535)
+			bad("--listen: '%s' is not HOST:PORT, [V6ADDR]:PORT or none", optarg);
+		snprintf(o->tcp, sizeof(o->tcp), "%s", optarg);
+		return true;
+	case O_UNIX:
+		if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->unix_path))
+			bad("--unix: the path must be 1 to %zu bytes long",
+			    sizeof(o->unix_path) - 1);
+		snprintf(o->unix_path, sizeof(o->unix_path), "%s", optarg);
+		return true;
+	case O_UNIXGROUP: {
+		struct group *g = getgrnam(optarg);
+		char *end;
+		unsigned long n;
 
-			errno = 0;
-			n = strtoul(optarg, &end, 10);
-			if (g != NULL)
-				o->unix_gid = g->gr_gid;
-			else if (errno == 0 && end != optarg && *end == '\0' && optarg[0] != '-' &&
-				 n < UINT32_MAX)
-				o->unix_gid = (gid_t)n;
-			else
-				bad("--unix-group: no group '%s'", optarg);
-			break;
-		}
-		case O_MAXDATA: {
-			uint64_t v = size_arg("--max-data", optarg);
-
-			if (v < (64u << 10) || v > PROTO_MAX_DATA)
-				bad("--max-data: '%s' is not from 64K to 16M", optarg);
-			o->max_data = (uint32_t)v;
-			break;
-		}
-		case O_IO:
-			if (strcmp(optarg, "uring") == 0 || strcmp(optarg, "io_uring") == 0)
-				o->io = WORKER_IO_URING;
-			else if (strcmp(optarg, "epoll") == 0)
-				o->io = WORKER_IO_EPOLL;
-			else if (strcmp(optarg, "auto") == 0)
-				o->io = IO_AUTO;
-			else
-				bad("--io: '%s' is not uring, epoll or auto", optarg);
-			break;
-		case O_BUSYPOLL:
-			o->busy_poll_us = count_arg("--busy-poll", optarg, 0, 100000);
-			break;
-		case O_STALL:
-			o->worker_stall = count_arg("--worker-stall", optarg, 0, 86400);
-			break;
-		case O_PEERLISTEN:
-			if (!naming_split_hostport(optarg, host, sizeof(host), port, sizeof(port)) ||
-			    strtoul(port, NULL, 10) > 65535)
-				bad("--peer-listen: '%s' is not HOST:PORT or [V6ADDR]:PORT", optarg);
-			snprintf(o->peer_listen, sizeof(o->peer_listen), "%s", optarg);
-			break;
-		case O_PEERAUTH:
-			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->peer_auth) ||
-			    access(optarg, R_OK) != 0)
-				bad("--peer-auth: '%s' is not a readable file", optarg);
-			snprintf(o->peer_auth, sizeof(o->peer_auth), "%s", optarg);
-			break;
-		case O_AUTH:
-			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->auth_file))
-				bad("--auth-file: the path must be 1 to %zu bytes long",
-				    sizeof(o->auth_file) - 1);
-			snprintf(o->auth_file, sizeof(o->auth_file), "%s", optarg);
-			break;
-		case O_PERSIST:
-			/* A plain name: it becomes a file name under /dev/shm. */
-			if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->persist) ||
-			    strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-					   "0123456789._-") != strlen(optarg) || optarg[0] == '.')
-				bad("--persist: '%s' is not 1 to %zu letters, digits, '.', '_' or '-'",
-				    optarg, sizeof(o->persist) - 1);
-			snprintf(o->persist, sizeof(o->persist), "%s", optarg);
-			break;
-		case O_HELP:
-			usage(stdout);
-			exit(EXIT_CLEAN);
-		case O_VERSION:
-			printf("dshmd %s\n", DSHM_VERSION);
-			exit(EXIT_CLEAN);
-		default:
-			bad("unknown or incomplete option '%s'", argv[optind - 1]);
-		}
+		errno = 0;
+		n = strtoul(optarg, &end, 10);
+		if (g != NULL)
+			o->unix_gid = g->gr_gid;
+		else if (errno == 0 && end != optarg && *end == '\0' && optarg[0] != '-' &&
+			 n < UINT32_MAX)
+			o->unix_gid = (gid_t)n;
+		else
+			bad("--unix-group: no group '%s'", optarg);
+		return true;
 	}
-	if (optind < argc)
-		bad("unexpected argument '%s'", argv[optind]);
+	case O_KEY:
+		if (!naming_parse_key(optarg, &o->key) || o->key == IPC_PRIVATE)
+			bad("--key: '%s' is not a 32-bit key (decimal or 0x hex, not 0)", optarg);
+		o->key_given = true;
+		return true;
+	case O_PIDFILE:
+		/* Copied: setproctitle later reuses the memory of argv. */
+		if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->pidfile))
+			bad("--pidfile: the path must be 1 to %zu bytes long",
+			    sizeof(o->pidfile) - 1);
+		snprintf(o->pidfile, sizeof(o->pidfile), "%s", optarg);
+		return true;
+	case O_PERSIST:
+		/* A plain name: it becomes a file name under /dev/shm. */
+		if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->persist) ||
+		    strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				   "0123456789._-") != strlen(optarg) || optarg[0] == '.')
+			bad("--persist: '%s' is not 1 to %zu letters, digits, '.', '_' or '-'",
+			    optarg, sizeof(o->persist) - 1);
+		snprintf(o->persist, sizeof(o->persist), "%s", optarg);
+		return true;
+	case O_AUTH:
+		if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->auth_file))
+			bad("--auth-file: the path must be 1 to %zu bytes long",
+			    sizeof(o->auth_file) - 1);
+		snprintf(o->auth_file, sizeof(o->auth_file), "%s", optarg);
+		return true;
+	case O_PEERLISTEN:
+		if (!naming_split_hostport(optarg, host, sizeof(host), port, sizeof(port)) ||
+		    strtoul(port, NULL, 10) > 65535)
+			bad("--peer-listen: '%s' is not HOST:PORT or [V6ADDR]:PORT", optarg);
+		snprintf(o->peer_listen, sizeof(o->peer_listen), "%s", optarg);
+		return true;
+	case O_PEERAUTH:
+		if (optarg[0] == '\0' || strlen(optarg) >= sizeof(o->peer_auth) ||
+		    access(optarg, R_OK) != 0)
+			bad("--peer-auth: '%s' is not a readable file", optarg);
+		snprintf(o->peer_auth, sizeof(o->peer_auth), "%s", optarg);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The arena and the table; false when c is not one of them. */
+static bool
+take_memory(struct options *o, int c)
+{
+	switch (c) {
+	case O_MEMORY:
+		o->memory = size_arg("--memory", optarg);
+		return true;
+	case O_FRAME: {
+		uint64_t f = size_arg("--frame-size", optarg);
+
+		if (f < 64 || f > (1u << 20) || (f & (f - 1)) != 0)
+			bad("--frame-size: '%s' is not a power of two from 64 to 1M", optarg);
+		o->frame_size = (uint32_t)f;
+		return true;
+	}
+	case O_MAXPROC:
+		o->max_processes = count_arg("--max-processes", optarg, 1, 1u << 20);
+		return true;
+	case O_OVERCOMMIT:
+		o->overcommit = true;
+		return true;
+	case O_MAXDATA: {
+		uint64_t v = size_arg("--max-data", optarg);
+
+		if (v < (64u << 10) || v > PROTO_MAX_DATA)
+			bad("--max-data: '%s' is not from 64K to 16M", optarg);
+		o->max_data = (uint32_t)v;
+		return true;
+	}
+	default:
+		return false;
+	}
+}
+
+/* What one client, one user or one worker may hold; false when c is not one of them. */
+static bool
+take_limit(struct options *o, int c)
+{
+	switch (c) {
+	case O_MAXCONN:
+		o->max_conns = count_arg("--max-connections", optarg, 1, 1u << 20);
+		return true;
+	case O_MAXCONNW:
+		o->max_conns_per_worker =
+			count_arg("--max-connections-per-worker", optarg, 1, 1u << 20);
+		return true;
+	case O_MAXCONNU:
+		o->max_conns_per_user =
+			count_arg("--max-connections-per-user", optarg, 0, 1u << 20);
+		o->max_conns_per_user_set = true;
+		return true;
+	case O_RESCONN:
+		o->reserved_conns = count_arg("--reserved-connections", optarg, 0, 1u << 20);
+		o->reserved_conns_set = true;
+		return true;
+	case O_MAXPROCU:
+		o->max_owners_per_user =
+			count_arg("--max-processes-per-user", optarg, 1, 1u << 20);
+		return true;
+	case O_MAXATTU:
+		o->max_attach_per_user =
+			count_arg("--max-attachments-per-user", optarg, 1, 1u << 24);
+		return true;
+	case O_IDLE:
+		o->idle_timeout = count_arg("--idle-timeout", optarg, 0, 1u << 30);
+		return true;
+	case O_STALL:
+		o->worker_stall = count_arg("--worker-stall", optarg, 0, 86400);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* How the workers run; false when c is not one of them. */
+static bool
+take_running(struct options *o, int c)
+{
+	switch (c) {
+	case O_WORKERS:
+		o->workers = count_arg("--workers", optarg, 1, 256);
+		return true;
+	case O_IO:
+		if (strcmp(optarg, "uring") == 0 || strcmp(optarg, "io_uring") == 0)
+			o->io = WORKER_IO_URING;
+		else if (strcmp(optarg, "epoll") == 0)
+			o->io = WORKER_IO_EPOLL;
+		else if (strcmp(optarg, "auto") == 0)
+			o->io = IO_AUTO;
+		else
+			bad("--io: '%s' is not uring, epoll or auto", optarg);
+		return true;
+	case O_BUSYPOLL:
+		o->busy_poll_us = count_arg("--busy-poll", optarg, 0, 100000);
+		return true;
+	case O_LOGLEVEL:
+		if ((o->log_level = log_parse_level(optarg)) < 0)
+			bad("--log-level: '%s' is not error, warn, info or debug", optarg);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The defaults that depend on other options, and the checks across them. */
+static void
+derive(struct options *o)
+{
+	uint64_t frames;
+
 	if (o->max_conns_per_worker == 0 || o->max_conns_per_worker > o->max_conns)
 		o->max_conns_per_worker = o->max_conns;
 	/* One user cannot take every connection, and root can always get in. */
@@ -400,4 +440,30 @@ options_parse(struct options *o, int argc, char **argv)
 		    (unsigned long long)frames, o->frame_size, INT32_MAX);
 	if (!o->key_given)
 		o->key = naming_key_for_socket(o->unix_path);
+}
+
+void
+options_parse(struct options *o, int argc, char **argv)
+{
+	int c;
+
+	set_defaults(o);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (take_place(o, c) || take_memory(o, c) || take_limit(o, c) || take_running(o, c))
+			continue;
+		switch (c) {
+		case O_HELP:
+			usage(stdout);
+			exit(EXIT_CLEAN);
+		case O_VERSION:
+			printf("dshmd %s\n", DSHM_VERSION);
+			exit(EXIT_CLEAN);
+		default:
+			bad("unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		bad("unexpected argument '%s'", argv[optind]);
+	derive(o);
 }
