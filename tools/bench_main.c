@@ -215,156 +215,150 @@ free_port(void)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+/* What the command line asked for. */
+struct args {
+	struct bench_config cfg;
+	struct bench_faults_config fc;
+	const char *addr, *label;
+	unsigned long long idle, server_pid, hold;
+	int write_pct;
+	bool have_requests, have_keys, faults;
+};
+
+static const struct option opts[] = {
+	{"backend", required_argument, NULL, 'b'},   {"addr", required_argument, NULL, 'a'},
+	{"workload", required_argument, NULL, 'w'},  {"write-pct", required_argument, NULL, 'W'},
+	{"conns", required_argument, NULL, 'c'},     {"threads", required_argument, NULL, 't'},
+	{"depth", required_argument, NULL, 'd'},     {"size", required_argument, NULL, 's'},
+	{"keys", required_argument, NULL, 'k'},      {"requests", required_argument, NULL, 'n'},
+	{"seconds", required_argument, NULL, 'S'},   {"frame-size", required_argument, NULL, 'f'},
+	{"pid-base", required_argument, NULL, 'p'},  {"server-threads", required_argument, NULL, 'T'},
+	{"no-verify", no_argument, NULL, 'V'},       {"label", required_argument, NULL, 'l'},
+	{"idle", required_argument, NULL, 'i'},      {"server-pid", required_argument, NULL, 'P'},
+	{"hold", required_argument, NULL, 'H'},      {"help", no_argument, NULL, 'h'},
+	{"free-port", no_argument, NULL, 'F'},      {"keep", no_argument, NULL, 'K'},
+	{"reuse", no_argument, NULL, 'R'},          {"client-cpu", required_argument, NULL, 'C'},
+	{"server-cpu", required_argument, NULL, 'D'},
+	{"faults", no_argument, NULL, 'U'},         {"home", required_argument, NULL, 'O'},
+	{"local", required_argument, NULL, 'L'},    {"other", required_argument, NULL, 'Y'},
+	{"rounds", required_argument, NULL, 'r'},
+	{NULL, 0, NULL, 0},
+};
+
+/* Reads the options into a; -1 to go on, else the exit code (help, --free-port, bad usage). */
+static int
+parse_args(int argc, char **argv, struct args *a)
 {
-	static const struct option opts[] = {
-		{"backend", required_argument, NULL, 'b'},   {"addr", required_argument, NULL, 'a'},
-		{"workload", required_argument, NULL, 'w'},  {"write-pct", required_argument, NULL, 'W'},
-		{"conns", required_argument, NULL, 'c'},     {"threads", required_argument, NULL, 't'},
-		{"depth", required_argument, NULL, 'd'},     {"size", required_argument, NULL, 's'},
-		{"keys", required_argument, NULL, 'k'},      {"requests", required_argument, NULL, 'n'},
-		{"seconds", required_argument, NULL, 'S'},   {"frame-size", required_argument, NULL, 'f'},
-		{"pid-base", required_argument, NULL, 'p'},  {"server-threads", required_argument, NULL, 'T'},
-		{"no-verify", no_argument, NULL, 'V'},       {"label", required_argument, NULL, 'l'},
-		{"idle", required_argument, NULL, 'i'},      {"server-pid", required_argument, NULL, 'P'},
-		{"hold", required_argument, NULL, 'H'},      {"help", no_argument, NULL, 'h'},
-		{"free-port", no_argument, NULL, 'F'},      {"keep", no_argument, NULL, 'K'},
-		{"reuse", no_argument, NULL, 'R'},          {"client-cpu", required_argument, NULL, 'C'},
-		{"server-cpu", required_argument, NULL, 'D'},
-		{"faults", no_argument, NULL, 'U'},         {"home", required_argument, NULL, 'O'},
-		{"local", required_argument, NULL, 'L'},    {"other", required_argument, NULL, 'Y'},
-		{"rounds", required_argument, NULL, 'r'},
-		{NULL, 0, NULL, 0},
-	};
-	struct bench_config cfg = {
-		.be = &bench_dshm,
-		.conns = 1,
-		.depth = 1,
-		.size = 4096,
-		.keys = 64,
-		.workload = "read",
-		.seconds = -1,
-		.frame_size = 4096,
-		.pid_base = 900000,
-		.server_threads = 2,
-		.verify = true,
-		.client_cpu = -1,
-		.server_cpu = -1,
-	};
-	struct bench_faults_config fc = {.rounds = 20};
-	const char *addr = NULL, *label = NULL;
-	unsigned long long v, idle = 0, server_pid = 0, hold = 0;
-	int write_pct = -1, opt;
-	bool have_requests = false, have_keys = false, faults = false;
+	unsigned long long v;
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		bool ok = true;
 
 		switch (opt) {
 		case 'b':
-			cfg.be = backend_named(optarg);
-			ok = cfg.be != NULL;
+			a->cfg.be = backend_named(optarg);
+			ok = a->cfg.be != NULL;
 			break;
 		case 'a':
-			addr = optarg;
+			a->addr = optarg;
 			break;
 		case 'w':
-			cfg.workload = optarg;
+			a->cfg.workload = optarg;
 			ok = strcmp(optarg, "read") == 0 || strcmp(optarg, "write") == 0 ||
 			     strcmp(optarg, "mix") == 0;
 			break;
 		case 'W':
 			ok = parse_uint(optarg, 100, &v);
-			write_pct = (int)v;
+			a->write_pct = (int)v;
 			break;
 		case 'c':
 			ok = parse_uint(optarg, 100000, &v) && v > 0;
-			cfg.conns = (unsigned)v;
+			a->cfg.conns = (unsigned)v;
 			break;
 		case 't':
 			ok = parse_uint(optarg, 256, &v) && v > 0;
-			cfg.threads = (unsigned)v;
+			a->cfg.threads = (unsigned)v;
 			break;
 		case 'd':
 			ok = parse_uint(optarg, 4096, &v) && v > 0;
-			cfg.depth = (unsigned)v;
+			a->cfg.depth = (unsigned)v;
 			break;
 		case 's':
 			ok = parse_uint(optarg, PROTO_MAX_DATA, &v) && v >= BENCH_MIN_SIZE;
-			cfg.size = (size_t)v;
+			a->cfg.size = (size_t)v;
 			break;
 		case 'k':
 			ok = parse_uint(optarg, 1u << 24, &v) && v > 0;
-			cfg.keys = (unsigned)v;
-			have_keys = true;
+			a->cfg.keys = (unsigned)v;
+			a->have_keys = true;
 			break;
 		case 'n':
 			ok = parse_uint(optarg, ~0ull >> 1, &v);
-			cfg.requests = v;
-			have_requests = true;
+			a->cfg.requests = v;
+			a->have_requests = true;
 			break;
 		case 'S':
-			cfg.seconds = strtod(optarg, NULL);
-			ok = cfg.seconds >= 0;
+			a->cfg.seconds = strtod(optarg, NULL);
+			ok = a->cfg.seconds >= 0;
 			break;
 		case 'f':
 			ok = parse_uint(optarg, 1u << 20, &v) && v >= 64;
-			cfg.frame_size = (uint32_t)v;
+			a->cfg.frame_size = (uint32_t)v;
 			break;
 		case 'p':
 			ok = parse_uint(optarg, 0x7fffffff, &v);
-			cfg.pid_base = (int32_t)v;
+			a->cfg.pid_base = (int32_t)v;
 			break;
 		case 'T':
 			ok = parse_uint(optarg, 16, &v) && v > 0;
-			cfg.server_threads = (unsigned)v;
+			a->cfg.server_threads = (unsigned)v;
 			break;
 		case 'V':
-			cfg.verify = false;
+			a->cfg.verify = false;
 			break;
 		case 'C':
 			ok = parse_uint(optarg, 1023, &v);
-			cfg.client_cpu = (int)v;
+			a->cfg.client_cpu = (int)v;
 			break;
 		case 'D':
 			ok = parse_uint(optarg, 1023, &v);
-			cfg.server_cpu = (int)v;
+			a->cfg.server_cpu = (int)v;
 			break;
 		case 'K':
-			cfg.keep = true;
+			a->cfg.keep = true;
 			break;
 		case 'R':
-			cfg.reuse = true;
+			a->cfg.reuse = true;
 			break;
 		case 'l':
-			label = optarg;
+			a->label = optarg;
 			break;
 		case 'i':
 			ok = parse_uint(optarg, 1000000, &v) && v > 0;
-			idle = v;
+			a->idle = v;
 			break;
 		case 'P':
-			ok = parse_uint(optarg, 0x7fffffff, &server_pid);
+			ok = parse_uint(optarg, 0x7fffffff, &a->server_pid);
 			break;
 		case 'H':
-			ok = parse_uint(optarg, 86400, &hold);
+			ok = parse_uint(optarg, 86400, &a->hold);
 			break;
 		case 'U':
-			faults = true;
+			a->faults = true;
 			break;
 		case 'O':
-			fc.home = optarg;
+			a->fc.home = optarg;
 			break;
 		case 'L':
-			fc.local = optarg;
+			a->fc.local = optarg;
 			break;
 		case 'Y':
-			fc.other = optarg;
+			a->fc.other = optarg;
 			break;
 		case 'r':
 			ok = parse_uint(optarg, 100000, &v) && v > 0;
-			fc.rounds = (unsigned)v;
+			a->fc.rounds = (unsigned)v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -385,87 +379,144 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	signal(SIGPIPE, SIG_IGN);
-	if (!addr)
-		addr = getenv("DSHM_SERVER");
-	if (idle) {
-		if (!addr) {
-			fprintf(stderr, "dshm-bench: --idle needs --addr or $DSHM_SERVER\n");
-			return 2;
-		}
-		return run_idle(addr, (unsigned)idle, (pid_t)server_pid, (unsigned)hold);
-	}
-	if (faults) {
-		if (!addr || !fc.home || !fc.local) {
-			fprintf(stderr, "dshm-bench: --faults needs --addr (the home over TCP), --home and "
-					"--local\n");
-			return 2;
-		}
-		fc.addr = addr;
-		fc.pages = have_keys ? cfg.keys : 256;
-		fc.seconds = cfg.seconds < 0 ? 2 : cfg.seconds;
-		return bench_faults(&fc);
-	}
-	if (write_pct < 0)
-		write_pct = strcmp(cfg.workload, "write") == 0 ? 100 : strcmp(cfg.workload, "mix") == 0 ? 10 : 0;
+	return -1;
+}
+
+/* The run's defaults that depend on other options, and their checks: 0, or 2 for bad usage. */
+static int
+settle_config(struct args *a)
+{
+	struct bench_config *cfg = &a->cfg;
+
+	if (a->write_pct < 0)
+		a->write_pct = strcmp(cfg->workload, "write") == 0 ? 100
+			       : strcmp(cfg->workload, "mix") == 0 ? 10
+								    : 0;
 	else
-		cfg.workload = "custom";
-	cfg.write_pct = (unsigned)write_pct;
-	if (cfg.threads == 0)
-		cfg.threads = cfg.conns < 2 ? cfg.conns : 2;
-	if (cfg.threads > cfg.conns)
-		cfg.threads = cfg.conns;
-	if (cfg.seconds < 0)
-		cfg.seconds = have_requests ? 0 : 5;
-	if (cfg.seconds == 0 && cfg.requests == 0) {
+		cfg->workload = "custom";
+	cfg->write_pct = (unsigned)a->write_pct;
+	if (cfg->threads == 0)
+		cfg->threads = cfg->conns < 2 ? cfg->conns : 2;
+	if (cfg->threads > cfg->conns)
+		cfg->threads = cfg->conns;
+	if (cfg->seconds < 0)
+		cfg->seconds = a->have_requests ? 0 : 5;
+	if (cfg->seconds == 0 && cfg->requests == 0) {
 		fprintf(stderr, "dshm-bench: give --requests or --seconds a bound\n");
 		return 2;
 	}
 	/* dshm's pids and pages are 32-bit: every connection's process and last page must fit. */
-	if (cfg.be == &bench_dshm &&
-	    ((uint64_t)cfg.pid_base + cfg.conns - 1 > INT32_MAX ||
-	     (uint64_t)cfg.keys * ((cfg.size + cfg.frame_size - 1) / cfg.frame_size) > INT32_MAX)) {
+	if (cfg->be == &bench_dshm &&
+	    ((uint64_t)cfg->pid_base + cfg->conns - 1 > INT32_MAX ||
+	     (uint64_t)cfg->keys * ((cfg->size + cfg->frame_size - 1) / cfg->frame_size) > INT32_MAX)) {
 		fprintf(stderr, "dshm-bench: dshm: pids (--pid-base + --conns) or pages (--keys x "
 				"pages per value) pass 2^31 - 1\n");
 		return 2;
 	}
-	bench_raise_nofile(cfg.conns + 64);
-	cfg.cpu_pid = (long)server_pid;
+	return 0;
+}
 
-	bool baseline = cfg.be == &bench_baseline;
-
-	if (baseline) {
-		if (bench_baseline_start(addr ? addr : "127.0.0.1:0", cfg.server_threads, cfg.server_cpu, cfg.addr,
-					 sizeof(cfg.addr)) < 0)
-			return 1;
-		cfg.verify = false; /* its replies are zeros */
-		cfg.cpu_pid = bench_baseline_pid();
-	} else {
-		if (!addr) {
-			fprintf(stderr, "dshm-bench: no server: give --addr or set $DSHM_SERVER\n");
-			return 2;
-		}
-		snprintf(cfg.addr, sizeof(cfg.addr), "%s", addr);
-	}
-
-	struct bench_result r;
-	int rc = bench_run(&cfg, &r);
-
-	if (baseline)
-		bench_baseline_stop();
-	double secs = r.seconds > 0 ? r.seconds : 1e-9;
+/* The one line a run prints: name=value pairs, for bench_run.sh and the reader alike. */
+static void
+print_result(const struct bench_config *cfg, const struct bench_result *r, const char *label,
+	     int rc)
+{
+	double secs = r->seconds > 0 ? r->seconds : 1e-9;
 
 	printf("backend=%s transport=%s workload=%s conns=%u depth=%u threads=%u size=%zu ops=%llu "
 	       "seconds=%.3f ops_s=%.0f mb_s=%.1f p50_us=%.1f p99_us=%.1f p999_us=%.1f mean_us=%.1f "
 	       "server_cpu_us_per_op=%.2f server_cpu_pct=%.0f "
 	       "verified=%llu errors=%llu mismatches=%llu%s%s status=%s\n",
-	       cfg.be->name, strncmp(cfg.addr, "unix:", 5) == 0 ? "unix" : "tcp", cfg.workload,
-	       cfg.conns, cfg.depth, cfg.threads, cfg.size, (unsigned long long)r.ops, r.seconds,
-	       (double)r.ops / secs, (double)r.bytes / secs / 1e6, r.p50_us, r.p99_us, r.p999_us,
-	       r.mean_us, r.ops && r.server_cpu_ns ? (double)r.server_cpu_ns / 1e3 / (double)r.ops : -1.0,
-	       r.server_cpu_ns ? (double)r.server_cpu_ns / 1e7 / secs : -1.0,
-	       (unsigned long long)r.verified, (unsigned long long)r.errors,
-	       (unsigned long long)r.mismatches, label ? " label=" : "", label ? label : "",
-	       rc < 0 ? "failed" : r.errors || r.mismatches ? "wrong" : "ok");
+	       cfg->be->name, strncmp(cfg->addr, "unix:", 5) == 0 ? "unix" : "tcp", cfg->workload,
+	       cfg->conns, cfg->depth, cfg->threads, cfg->size, (unsigned long long)r->ops, r->seconds,
+	       (double)r->ops / secs, (double)r->bytes / secs / 1e6, r->p50_us, r->p99_us, r->p999_us,
+	       r->mean_us,
+	       r->ops && r->server_cpu_ns ? (double)r->server_cpu_ns / 1e3 / (double)r->ops : -1.0,
+	       r->server_cpu_ns ? (double)r->server_cpu_ns / 1e7 / secs : -1.0,
+	       (unsigned long long)r->verified, (unsigned long long)r->errors,
+	       (unsigned long long)r->mismatches, label ? " label=" : "", label ? label : "",
+	       rc < 0 ? "failed" : r->errors || r->mismatches ? "wrong" : "ok");
+}
+
+/* One point of the matrix against a server (or the baseline it starts): its exit code. */
+static int
+run_point(struct args *a)
+{
+	struct bench_config *cfg = &a->cfg;
+	bool baseline = cfg->be == &bench_baseline;
+	struct bench_result r;
+	int rc;
+
+	bench_raise_nofile(cfg->conns + 64);
+	cfg->cpu_pid = (long)a->server_pid;
+	if (baseline) {
+		if (bench_baseline_start(a->addr ? a->addr : "127.0.0.1:0", cfg->server_threads,
+					 cfg->server_cpu, cfg->addr, sizeof(cfg->addr)) < 0)
+			return 1;
+		cfg->verify = false; /* its replies are zeros */
+		cfg->cpu_pid = bench_baseline_pid();
+	} else {
+		if (!a->addr) {
+			fprintf(stderr, "dshm-bench: no server: give --addr or set $DSHM_SERVER\n");
+			return 2;
+		}
+		snprintf(cfg->addr, sizeof(cfg->addr), "%s", a->addr);
+	}
+	rc = bench_run(cfg, &r);
+	if (baseline)
+		bench_baseline_stop();
+	print_result(cfg, &r, a->label, rc);
 	return rc < 0 || r.errors || r.mismatches ? 1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct args a = {
+		.cfg = {
+			.be = &bench_dshm,
+			.conns = 1,
+			.depth = 1,
+			.size = 4096,
+			.keys = 64,
+			.workload = "read",
+			.seconds = -1,
+			.frame_size = 4096,
+			.pid_base = 900000,
+			.server_threads = 2,
+			.verify = true,
+			.client_cpu = -1,
+			.server_cpu = -1,
+		},
+		.fc = {.rounds = 20},
+		.write_pct = -1,
+	};
+	int rc;
+
+	if ((rc = parse_args(argc, argv, &a)) >= 0)
+		return rc;
+	signal(SIGPIPE, SIG_IGN);
+	if (!a.addr)
+		a.addr = getenv("DSHM_SERVER");
+	if (a.idle) {
+		if (!a.addr) {
+			fprintf(stderr, "dshm-bench: --idle needs --addr or $DSHM_SERVER\n");
+			return 2;
+		}
+		return run_idle(a.addr, (unsigned)a.idle, (pid_t)a.server_pid, (unsigned)a.hold);
+	}
+	if (a.faults) {
+		if (!a.addr || !a.fc.home || !a.fc.local) {
+			fprintf(stderr, "dshm-bench: --faults needs --addr (the home over TCP), --home and "
+					"--local\n");
+			return 2;
+		}
+		a.fc.addr = a.addr;
+		a.fc.pages = a.have_keys ? a.cfg.keys : 256;
+		a.fc.seconds = a.cfg.seconds < 0 ? 2 : a.cfg.seconds;
+		return bench_faults(&a.fc);
+	}
+	if ((rc = settle_config(&a)) != 0)
+		return rc;
+	return run_point(&a);
 }
