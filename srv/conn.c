@@ -56,11 +56,12 @@ out_len(const struct conn *c)
 
 /* proto_check_header, with the body capped by --max-data rather than the protocol's most. */
 static int
-check_header(const struct proto_header *h)
+check_header(const struct conn *c, const struct proto_header *h)
 {
 	int rc = proto_check_header(h);
 
-	if (rc == DSHM_SUCCESS && h->len > dispatch_max_data + (PROTO_MAX_BODY - PROTO_MAX_DATA))
+	if (rc == DSHM_SUCCESS &&
+	    h->len > dispatch_config(&c->peer)->max_data + (PROTO_MAX_BODY - PROTO_MAX_DATA))
 		rc = DSHM_TOO_LARGE;
 	return rc;
 }
@@ -96,7 +97,7 @@ conn_has_request(const struct conn *c)
 	if (c->closing || buf_len(&c->in) < PROTO_HEADER_LEN)
 		return false;
 	proto_get_header(c->in.data + c->in.start, &h);
-	return check_header(&h) != DSHM_SUCCESS || refused_before_auth(c, &h) ||
+	return check_header(c, &h) != DSHM_SUCCESS || refused_before_auth(c, &h) ||
 	       buf_len(&c->in) >= PROTO_HEADER_LEN + (size_t)h.len;
 }
 
@@ -112,7 +113,7 @@ conn_read(struct conn *c, struct conn_stats *st)
 		/* A large request gets room for all of itself at once. */
 		if (c->swallow == 0 && buf_len(&c->in) >= PROTO_HEADER_LEN) {
 			proto_get_header(c->in.data + c->in.start, &h);
-			if (check_header(&h) == DSHM_SUCCESS) {
+			if (check_header(c, &h) == DSHM_SUCCESS) {
 				size_t need = PROTO_HEADER_LEN + (size_t)h.len;
 
 				if (refused_before_auth(c, &h))
@@ -195,7 +196,7 @@ conn_wants_input(const struct conn *c, size_t ahead)
 		struct proto_header h;
 
 		proto_get_header(c->in.data + c->in.start, &h);
-		if (check_header(&h) == DSHM_SUCCESS && !refused_before_auth(c, &h))
+		if (check_header(c, &h) == DSHM_SUCCESS && !refused_before_auth(c, &h))
 			first = PROTO_HEADER_LEN + (size_t)h.len;
 	}
 	return buf_len(&c->in) < first + ahead;
@@ -219,7 +220,7 @@ conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 		if (served == CONN_BUDGET)
 			return true;
 		proto_get_header(c->in.data + c->in.start, &h);
-		rc = check_header(&h);
+		rc = check_header(c, &h);
 		if (rc == DSHM_BAD_REQUEST || rc == DSHM_VERSION_MISMATCH) {
 			/* The stream cannot be trusted past this header: answer, then close. */
 			answer(c, h.opcode, h.id, rc);

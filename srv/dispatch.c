@@ -13,16 +13,22 @@
 #include "procs.h"
 #include "stats.h"
 
-uint32_t dispatch_max_data = PROTO_MAX_DATA;
-uint32_t dispatch_peer_port;
+const struct serve_config *
+dispatch_config(const struct peer *p)
+{
+	static const struct serve_config defaults = {PROTO_MAX_DATA, 0};
+
+	return p->config != NULL ? p->config : &defaults;
+}
 
 static bool
-reply_hello(struct table *t, const struct proto_request *r, struct buf *out)
+reply_hello(struct table *t, const struct peer *p, const struct proto_request *r,
+	    struct buf *out)
 {
 	unsigned char *at = buf_reserve(out, PROTO_HEADER_LEN + PROTO_HELLO_LEN);
 	struct proto_hello hello = {
 		.frame_size = t->hdr->frame_size,
-		.max_data = dispatch_max_data,
+		.max_data = dispatch_config(p)->max_data,
 		.nframes = t->hdr->nframes,
 		.frames_free = t->hdr->frames_free, /* a snapshot, read without the lock */
 	};
@@ -49,10 +55,6 @@ reply_read(struct table *t, uint32_t who, const struct proto_request *r, struct 
 	unsigned char *at;
 	int rc;
 
-	if (size < 0)
-		return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
-	if ((uint32_t)size > dispatch_max_data)
-		return reply_status(out, r->opcode, r->id, DSHM_TOO_LARGE);
 	if ((at = buf_reserve(out, PROTO_HEADER_LEN + (size_t)size)) == NULL)
 		return false;
 	rc = procs_read(t, who, r->arg[0], r->arg[1], r->arg[2], at + PROTO_HEADER_LEN, size);
@@ -80,21 +82,46 @@ reply_stats(struct table *t, const struct proto_request *r, struct buf *out)
 	return true;
 }
 
-bool
-dispatch(struct table *t, const struct proto_request *r, struct peer *p, struct buf *out)
+/*
+ * The checks every paging request passes once, after decoding and before
+ * any path serves it (copied or sent from the arena): who may ask, and
+ * the sizes against this worker's --max-data.  DSHM_SUCCESS, or the code
+ * to answer with.
+ */
+static int
+admissible(const struct proto_request *r, const struct peer *p)
+{
+	uint32_t max = dispatch_config(p)->max_data;
+
+	/* A peer that must authenticate gets an error for anything else. */
+	if (p->auth_required && r->opcode != OP_AUTH)
+		return DSHM_AUTH_REQUIRED;
+	switch (r->opcode) {
+	case OP_PROC_READ:
+		if (r->arg[3] < 0)
+			return DSHM_BAD_REQUEST;
+		return (uint32_t)r->arg[3] > max ? DSHM_TOO_LARGE : DSHM_SUCCESS;
+	case OP_PROC_WRITE:
+		/* The body's cap leaves room for arguments; the data itself stops at max_data. */
+		return r->data_len > max ? DSHM_TOO_LARGE : DSHM_SUCCESS;
+	default:
+		return DSHM_SUCCESS;
+	}
+}
+
+/* dispatch, for a request that passed admissible. */
+static bool
+serve(struct table *t, const struct proto_request *r, struct peer *p, struct buf *out)
 {
 	int rc;
 
-	/* A peer that must authenticate gets an error for anything else. */
 	if (r->opcode == OP_AUTH)
 		return dispatch_auth(r, p, out);
-	if (p->auth_required)
-		return reply_status(out, r->opcode, r->id, DSHM_AUTH_REQUIRED);
 	if (proto_raw_body(r->opcode))
 		return dispatch_shm(t, r, p, out);
 	switch (r->opcode) {
 	case OP_HELLO:
-		return reply_hello(t, r, out);
+		return reply_hello(t, p, r, out);
 	case OP_PROC_READ:
 		return reply_read(t, caller(p), r, out);
 	case OP_STATS:
@@ -109,12 +136,7 @@ dispatch(struct table *t, const struct proto_request *r, struct peer *p, struct 
 		rc = procs_finalize(t, caller(p), r->arg[0]);
 		break;
 	case OP_PROC_WRITE:
-		/* The body's cap leaves room for arguments; the data itself stops at max_data. */
-		if (r->data_len > dispatch_max_data)
-			rc = DSHM_TOO_LARGE;
-		else
-			rc = procs_write(t, caller(p), r->arg[0], r->arg[1], r->arg[2], r->data,
-					 r->data_len);
+		rc = procs_write(t, caller(p), r->arg[0], r->arg[1], r->arg[2], r->data, r->data_len);
 		break;
 	default:
 		rc = DSHM_BAD_REQUEST;
@@ -124,17 +146,26 @@ dispatch(struct table *t, const struct proto_request *r, struct peer *p, struct 
 }
 
 bool
+dispatch(struct table *t, const struct proto_request *r, struct peer *p, struct buf *out)
+{
+	int rc = admissible(r, p);
+
+	return rc == DSHM_SUCCESS ? serve(t, r, p, out) : reply_status(out, r->opcode, r->id, rc);
+}
+
+bool
 dispatch_gathered(struct table *t, const struct proto_request *r, struct peer *p,
 		  struct buf *out, struct gather *g)
 {
 	int64_t pid = r->arg[0], offset = r->arg[2], size = r->arg[3];
 	uint64_t pieces;
+	int rc = admissible(r, p);
 
 	/* Only reads that fit one flush go in place; the rest as dispatch serves them. */
-	if (r->opcode != OP_PROC_READ || p->auth_required || size < 0 ||
-	    (uint32_t)size > dispatch_max_data ||
-	    (pieces = procs_read_pieces(t, offset, size)) > GATHER_MAX)
-		return gather_settle(g, out) && dispatch(t, r, p, out);
+	if (rc != DSHM_SUCCESS)
+		return gather_settle(g, out) && reply_status(out, r->opcode, r->id, rc);
+	if (r->opcode != OP_PROC_READ || (pieces = procs_read_pieces(t, offset, size)) > GATHER_MAX)
+		return gather_settle(g, out) && serve(t, r, p, out);
 	if (!gather_fits(g, pid, pieces) && !gather_settle(g, out))
 		return false;
 	return gather_read(g, t, caller(p), out, r->id, pid, r->arg[1], offset, size);

@@ -20,6 +20,14 @@
  * IDENT, and until then nobody (uid and gid 65534, pid 0) for the
  * segment operations.
  */
+/* What the worker serving a peer was configured with (NULL in a peer: the defaults). */
+struct serve_config {
+	/* The largest read or write taken (--max-data); a body may be 64 bytes more. */
+	uint32_t max_data;
+	/* Where this server's pager takes other hosts' pagers (--peer-listen); 0: none. */
+	uint32_t peer_port;
+};
+
 struct peer {
 	uint32_t uid; /* UINT32_MAX when unknown (TCP before IDENT) */
 	uint32_t gid;
@@ -27,6 +35,7 @@ struct peer {
 	bool cred;    /* uid and gid from the kernel */
 	bool pid_kernel; /* pid from the kernel too (SO_PEERCRED), so it names a live process */
 	int worker;   /* the serving worker's index (t->self) */
+	const struct serve_config *config; /* the serving worker's, or NULL (see dispatch_config) */
 	uint64_t serial; /* the connection's number within its worker */
 	/*
 	 * --auth-file: a peer the kernel cannot identify must authenticate
@@ -56,6 +65,10 @@ struct peer {
 	unsigned char nonce[PROTO_AUTH_NONCE_LEN];
 };
 
+/* p's configuration: its worker's, or PROTO_MAX_DATA and no peer port. */
+const struct serve_config *dispatch_config(const struct peer *p);
+
+
 /*
  * Executes r and appends its reply to out.  Returns false only when out
  * cannot grow (the connection must then be closed).
@@ -80,14 +93,5 @@ bool dispatch_auth(const struct proto_request *r, struct peer *p, struct buf *ou
 /* The segment operations and IDENT (dispatch_shm.c); same contract as dispatch. */
 bool dispatch_shm(struct table *t, const struct proto_request *r, struct peer *p,
 		  struct buf *out);
-
-/*
- * The largest read or write this server takes (--max-data, at most
- * PROTO_MAX_DATA); a request body may be that plus 64 bytes.
- */
-extern uint32_t dispatch_max_data;
-
-/* The TCP port where this server's pager takes other hosts' pagers (--peer-listen); 0: none. */
-extern uint32_t dispatch_peer_port;
 
 #endif /* DSHM_SRV_DISPATCH_H */

@@ -325,7 +325,7 @@ reply_read(struct table *t, const struct proto_request *r, const struct peer *p,
 
 	if (r->data_len != PROTO_SHM_READ_LEN)
 		return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
-	if ((len = proto_get_u64(b + 16)) > dispatch_max_data)
+	if ((len = proto_get_u64(b + 16)) > dispatch_config(p)->max_data)
 		return reply_status(out, r->opcode, r->id, DSHM_TOO_LARGE);
 	if (proto_get_u32(b + 4) & PROTO_SHM_READ_CHANGED)
 		return reply_read_changed(t, r, p, out, len);
@@ -414,7 +414,7 @@ dispatch_shm(struct table *t, const struct proto_request *r, struct peer *p, str
 			return reply_status(out, r->opcode, r->id, DSHM_BAD_REQUEST);
 		if ((at = reply_begin(out, r->opcode, r->id, DSHM_SUCCESS, 4)) == NULL)
 			return false;
-		proto_put_u32(at, dispatch_peer_port);
+		proto_put_u32(at, dispatch_config(p)->peer_port);
 		return true;
 	}
 	case OP_SHM_READ:

@@ -326,6 +326,7 @@ worker_accepted(struct worker *w, struct source *l, int fd)
 	c->counted_uid = c->peer.uid;
 	c->counted = true;
 	c->peer.admit_as = admit_as;
+	c->peer.config = &w->config;
 	c->peer.admit_ctx = w;
 	c->next = w->conns;
 	if (w->conns)
@@ -456,8 +457,7 @@ worker_setup(struct worker *w, const struct worker_args *a, const struct loop_op
 	w->t = a->table;
 	w->limits = a;
 	w->ops = ops;
-	dispatch_max_data = a->max_data;
-	dispatch_peer_port = a->peer_port;
+	w->config = (struct serve_config){a->max_data, a->peer_port};
 	w->t->self = a->index - 1;
 	w->slot = &a->table->workers[a->index - 1];
 	reply_count_into(w->slot);

@@ -322,7 +322,7 @@ expect_stream(struct expect *ex, const unsigned char *s, size_t len, bool must_a
 			return;
 		}
 		/* --max-data caps the body, with room for the arguments. */
-		if (h.len > (uint64_t)dispatch_max_data + (PROTO_MAX_BODY - PROTO_MAX_DATA)) {
+		if (h.len > (uint64_t)PROTO_MAX_BODY) {
 			expect_add(ex, h.opcode, h.id, DSHM_TOO_LARGE, NULL);
 			if (h.len >= len - pos - PROTO_HEADER_LEN)
 				return;
