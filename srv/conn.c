@@ -19,21 +19,11 @@
 #include "dshm.h"
 #include "gather.h"
 
-/*
- * The replies of the connection being served whose bytes are still in
- * the arena (see gather.h).  One per worker: a worker serves and flushes
- * one connection at a time, and the flush settles everything, so at
- * most one connection has pieces pending, and only between its
- * conn_serve and its conn_flush.
- */
-static struct gather pending;
-static struct conn *pending_conn;
-
 bool
 conn_settle(struct conn *c)
 {
-	/* c stays pending_conn: conn_serve may pin again after this, and its flush must know. */
-	return pending_conn != c || gather_settle(&pending, &c->out);
+	/* c stays the pending one: conn_serve may pin again after this, and its flush must know. */
+	return c->pending->conn != c || gather_settle(&c->pending->g, &c->out);
 }
 
 /*
@@ -51,7 +41,7 @@ answer(struct conn *c, uint8_t opcode, uint32_t id, int32_t status)
 static size_t
 out_len(const struct conn *c)
 {
-	return buf_len(&c->out) + (pending_conn == c ? pending.bytes : 0);
+	return buf_len(&c->out) + (c->pending->conn == c ? c->pending->g.bytes : 0);
 }
 
 /* proto_check_header, with the body capped by --max-data rather than the protocol's most. */
@@ -206,8 +196,8 @@ bool
 conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 {
 	/* Every conn_serve is followed by a flush that settles: nobody else's pieces wait. */
-	assert(pending_conn == NULL || pending_conn == c || !pending.pin.held);
-	pending_conn = c;
+	assert(c->pending->conn == NULL || c->pending->conn == c || !c->pending->g.pin.held);
+	c->pending->conn = c;
 	for (int served = 0; !c->closing; served++) {
 		struct proto_header h;
 		struct proto_request r;
@@ -248,7 +238,7 @@ conn_serve(struct conn *c, struct table *t, struct conn_stats *st)
 			break;
 		rc = proto_decode_request(&h, c->in.data + c->in.start + PROTO_HEADER_LEN, &r);
 		if (rc != DSHM_SUCCESS ? !answer(c, h.opcode, h.id, rc)
-				       : !dispatch_gathered(t, &r, &c->peer, &c->out, &pending)) {
+				       : !dispatch_gathered(t, &r, &c->peer, &c->out, &c->pending->g)) {
 			c->closing = true; /* out of memory for the reply */
 			break;
 		}
@@ -323,10 +313,10 @@ conn_flush(struct conn *c, struct conn_stats *st)
 
 		if (c->nfds > 0) {
 			n = send_with_fds(c);
-		} else if (pending_conn == c && pending.pin.held) {
+		} else if (c->pending->conn == c && c->pending->g.pin.held) {
 			/* One sendmsg for the buffer and the arena's pieces; it settles the rest. */
-			n = gather_send(&pending, &c->out, c->fd);
-			pending_conn = NULL;
+			n = gather_send(&c->pending->g, &c->out, c->fd);
+			c->pending->conn = NULL;
 		} else {
 			n = send(c->fd, c->out.data + c->out.start, buf_len(&c->out), MSG_NOSIGNAL);
 			if (n > 0)
@@ -350,9 +340,9 @@ conn_flush(struct conn *c, struct conn_stats *st)
 void
 conn_free_buffers(struct conn *c)
 {
-	if (pending_conn == c) {
-		gather_drop(&pending);
-		pending_conn = NULL;
+	if (c->pending->conn == c) {
+		gather_drop(&c->pending->g);
+		c->pending->conn = NULL;
 	}
 	buf_free(&c->in);
 	buf_free(&c->out);

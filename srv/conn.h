@@ -16,6 +16,7 @@
 
 #include "buf.h"
 #include "dispatch.h"
+#include "gather.h"
 
 #define CONN_READ_CHUNK (64u << 10)
 #define CONN_OUT_HIGH (4u << 20)
@@ -29,10 +30,24 @@
 #define CONN_AUTH_SECONDS 10
 #define CONN_AUTH_MAX_BODY 4096
 
+/*
+ * The replies of the connection being served whose bytes are still in
+ * the arena (see gather.h), and that connection.  One per worker, which
+ * each of its connections points to: a worker serves and flushes one
+ * connection at a time, and the flush settles everything, so at most one
+ * connection has pieces pending, and only between its conn_serve and its
+ * conn_flush.
+ */
+struct conn_pending {
+	struct gather g;
+	struct conn *conn; /* whose pieces g holds; NULL: nobody's */
+};
+
 struct conn {
 	int kind; /* SOURCE_CONN: first, so epoll data can be told apart */
 	int fd;
 	struct peer peer;
+	struct conn_pending *pending; /* the worker's (see struct conn_pending) */
 	struct buf in, out;
 	uint64_t swallow;   /* body bytes still to discard after a rejected header */
 	uint32_t events;    /* the epoll events now registered */

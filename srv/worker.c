@@ -327,6 +327,7 @@ worker_accepted(struct worker *w, struct source *l, int fd)
 	c->counted = true;
 	c->peer.admit_as = admit_as;
 	c->peer.config = &w->config;
+	c->pending = &w->pending;
 	c->peer.admit_ctx = w;
 	c->next = w->conns;
 	if (w->conns)

@@ -64,6 +64,7 @@ struct worker {
 	uint64_t conn_serial; /* numbers this worker's connections, for their attachments */
 	const struct worker_args *limits; /* max_conns, max_conns_per_worker, idle_timeout */
 	struct serve_config config;        /* what its connections are served with (--max-data) */
+	struct conn_pending pending;       /* the replies still in the arena, of one connection */
 	int64_t next_sweep_ms;            /* when timeouts are next looked at */
 	bool accept_paused; /* out of descriptors: accept again after a pause */
 	bool full;          /* at its connection share: not accepting */

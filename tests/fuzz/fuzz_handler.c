@@ -519,6 +519,9 @@ feed(struct fconn *f, const unsigned char *s, size_t len, size_t chunk)
 		fuzz_fail("service", "the end of the stream was not seen");
 }
 
+/* The replies in the arena, of the connection being served: a worker's, shared by its connections. */
+static struct conn_pending pending;
+
 static void
 open_conn(struct fconn *f, unsigned selector, uint64_t serial)
 {
@@ -531,6 +534,7 @@ open_conn(struct fconn *f, unsigned selector, uint64_t serial)
 	}
 	f->c.kind = 3;
 	f->c.fd = sv[0];
+	f->c.pending = &pending; /* one for every connection, as a worker's */
 	f->client = sv[1];
 	fuzz_peer(&f->c.peer, selector & 3, selector & 0x40, serial);
 	f->peer0 = f->c.peer;
