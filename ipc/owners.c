@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "../lib/dshm.h"
+#include "dshm_status.h"
 #include "fault.h"
 #include "frames.h"
 #include "lock.h"

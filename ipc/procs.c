@@ -17,7 +17,7 @@
 #include <assert.h>
 #include <stdbool.h>
 
-#include "../lib/dshm.h"
+#include "dshm_status.h"
 #include "owners.h"
 
 /* Finds pid's slot, locked: DSHM_SUCCESS, else DSHM_NO_SUCH_PROCESS or DSHM_BUSY (nothing held). */

@@ -7,7 +7,7 @@
  */
 #include "quota.h"
 
-#include "../lib/dshm.h"
+#include "dshm_status.h"
 #include "layout.h"
 
 #define OWNERS_RESERVED_MAX 16

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../lib/dshm.h"
+#include "dshm_status.h"
 #include "fault.h"
 
 #define NAME_PREFIX "dshm.seg."

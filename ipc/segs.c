@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../lib/dshm.h"
+#include "dshm_status.h"
 #include "owners.h"
 #include "quota.h"
 #include "segfile.h"

@@ -1,6 +1,6 @@
 /*
  * dispatch_shm.c — IDENT and the segment operations: decodes their
- * bodies (layouts in ipc/proto.h), calls ipc/segs.c with the peer's
+ * bodies (layouts in ipc/common/proto.h), calls ipc/segs.c with the peer's
  * identity, and encodes the replies.
  *
  * Invariant: a body whose length is not exactly its layout's (or whose

@@ -9,7 +9,7 @@
  * spans.  Setup: HELLO (checks the frame size), PROC_FINALIZE (a leftover
  * from an earlier run; its error is ignored), PROC_INIT.  Teardown:
  * PROC_FINALIZE.  The codec has no op for these, so they are encoded with
- * ipc/proto.h; every reply is parsed by dshm_reply_parse.  A write's
+ * ipc/common/proto.h; every reply is parsed by dshm_reply_parse.  A write's
  * value is generated in place after its head and a read's is left where
  * it arrived, so the harness pays what it pays the other backends.
  */

@@ -1,7 +1,7 @@
 /*
  * harness.h — what the integration tests share: starting and stopping a
  * real dshmd, reading its log, finding its workers, bounded waits, forked
- * client processes and raw sockets that speak ipc/proto.h.
+ * client processes and raw sockets that speak ipc/common/proto.h.
  *
  * Every dshmd runs in a scratch directory of its own (under
  * $DSHM_TEST_DIR, else a mkdtemp directory in /tmp) with its own Unix

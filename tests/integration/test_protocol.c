@@ -1,5 +1,5 @@
 /*
- * test_protocol.c — dshmd's side of the wire protocol (ipc/proto.h,
+ * test_protocol.c — dshmd's side of the wire protocol (ipc/common/proto.h,
  * docs/PROTOCOL.md), spoken over raw sockets: headers it rejects and what
  * becomes of the stream after each, exact body lengths, argument checks
  * the server makes itself, pipelining and requests split into bytes; and

@@ -1,6 +1,6 @@
 /*
  * test_recovery.c — a worker that dies in the middle of changing the
- * shared table (killed at one of ipc/'s fault points, see ipc/fault.h)
+ * shared table (killed at one of ipc/'s fault points, see ipc/common/fault.h)
  * leaves nothing half-done that a client could see: the master respawns
  * it, and the next worker to take the lock repairs what the dead one held.
  *

@@ -22,7 +22,7 @@ cleanup() {
 trap cleanup EXIT
 
 make -s -C "$top" install PREFIX="$prefix" >/dev/null
-for f in bin/dshmd bin/dshm-ipcs bin/dshm-ipcrm bin/dshm-run include/dshm.h \
+for f in bin/dshmd bin/dshm-ipcs bin/dshm-ipcrm bin/dshm-run include/dshm.h include/dshm_status.h \
 	share/man/man8/dshmd.8 share/man/man3/dshm.3 share/man/man1/dshm-ipcs.1 \
 	share/man/man1/dshm-ipcrm.1 share/man/man1/dshm-run.1 lib/libdshm.a lib/libdshm.so \
 	lib/libdshm-preload.so lib/pkgconfig/dshm.pc; do

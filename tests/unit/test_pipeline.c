@@ -1,6 +1,6 @@
 /*
  * test_pipeline.c — libdshm's public codec of reads and writes: a request
- * it encodes is the one the server's decoder (ipc/proto.c) reads, with
+ * it encodes is the one the server's decoder (ipc/common/proto.c) reads, with
  * the same checks as dshm_batch; a reply parses in place, 0 while
  * incomplete, an error when the stream is out of step; and
  * dshm_reply_check tells a reply to its op from one out of step.

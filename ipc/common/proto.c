@@ -6,7 +6,7 @@
  */
 #include "proto.h"
 
-#include "../lib/dshm.h"
+#include "dshm_status.h"
 
 static void
 put_u16(unsigned char *p, uint16_t v)
