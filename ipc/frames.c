@@ -12,6 +12,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "lock.h"
+
+#define POPULATE_PART ((uintptr_t)64 << 20) /* bytes backed between two beats */
+
 static int64_t
 find_clear(bitstr_t *bits, uint64_t nbits, uint64_t from)
 {
@@ -39,13 +43,19 @@ populate(struct table *t, uint64_t first, uint64_t count)
 
 	if (unsupported || t->arena == NULL || count == 0)
 		return true;
-	if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) == 0)
-		return true;
-	if (errno == EINVAL) {
-		unsupported = true;
-		return true;
+	/* In parts, with a beat between them: a large grow takes seconds, and the worker is alive. */
+	for (uintptr_t at = lo; at < hi; at += POPULATE_PART) {
+		size_t n = hi - at < POPULATE_PART ? hi - at : POPULATE_PART;
+
+		if (madvise((void *)at, n, MADV_POPULATE_WRITE) != 0) {
+			if (errno != EINVAL)
+				return false;
+			unsupported = true;
+			return true;
+		}
+		lock_alive();
 	}
-	return false;
+	return true;
 }
 
 /* Populates the pending run, if any. */

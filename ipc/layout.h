@@ -295,7 +295,12 @@ struct table_header {
 	uint32_t owners_used;
 	uint32_t index_tombs;
 	_Atomic uint32_t index_gen;
-	uint32_t pad1;
+	/*
+	 * Set when a removed segment's last detach could not free it (a lock
+	 * stayed held past a worker's bound): the workers' sweep frees it then
+	 * (segs_release_orphans), since nobody may look it up again.
+	 */
+	_Atomic uint32_t releases_pending;
 };
 
 #endif /* DSHM_IPC_LAYOUT_H */

@@ -52,6 +52,23 @@ static const struct dshm_lock *stuck;  /* the last lock whose wait timed out */
 static uint32_t stuck_taken;           /* its taken count then: unchanged, it has not moved */
 static unsigned repairing;             /* repairs under way in this process (they nest) */
 
+static void (*alive_beat)(void *);
+static void *alive_ctx;
+
+void
+lock_set_alive(void (*beat)(void *ctx), void *ctx)
+{
+	alive_beat = beat;
+	alive_ctx = ctx;
+}
+
+void
+lock_alive(void)
+{
+	if (alive_beat != NULL)
+		alive_beat(alive_ctx);
+}
+
 void
 lock_set_wait_ms(unsigned ms)
 {
@@ -89,6 +106,8 @@ take(struct dshm_lock *lock)
 		until.tv_nsec -= 1000000000;
 	}
 	err = pthread_mutex_timedlock(&lock->mutex, &until);
+	/* Waiting is not being stopped: requests behind stuck locks must not look like silence. */
+	lock_alive();
 	if (err == ETIMEDOUT) {
 		stuck = lock;
 		stuck_taken = atomic_load(&lock->taken);

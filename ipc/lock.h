@@ -32,6 +32,18 @@ int lock_init(struct dshm_lock *lock);
  * behind one stopped holder do not each cost the whole bound.
  */
 void lock_set_wait_ms(unsigned ms);
+
+/*
+ * The beat this process gives while it waits on a lock or works long
+ * under one (each bounded wait that ends, each part of a large grow being
+ * backed), so that a master watching heartbeats does not take a worker
+ * that is busy waiting for one that is stopped.  beat(ctx) must be cheap;
+ * NULL: none (tools, tests).
+ */
+void lock_set_alive(void (*beat)(void *ctx), void *ctx);
+
+/* Gives that beat now (nothing when none is set). */
+void lock_alive(void);
 #define LOCK_STUCK_WAIT_MS 10
 
 /*

@@ -70,6 +70,9 @@ release(struct table *t, uint32_t slot)
 	/* A crash between the two leaves a file no segment names: the server's stop removes it. */
 	if (rc == DSHM_SUCCESS)
 		segfile_unlink(t, shmid);
+	/* Busy: kept whole, and freed by the sweep (segs_release_orphans), as nobody may find it. */
+	else if (rc == DSHM_BUSY)
+		atomic_store(&t->hdr->releases_pending, 1);
 	return rc;
 }
 
@@ -95,7 +98,7 @@ find_locked(struct table *t, int32_t shmid, uint32_t *slot)
 	if (rc != DSHM_SUCCESS)
 		return rc == DSHM_NOT_FOUND ? DSHM_INVALID : rc;
 	if ((t->segments[*slot].mode & SEG_MODE_DEST) && count_rows(t, *slot, shmid) == 0) {
-		release(t, *slot); /* if busy, the next finder frees it: gone all the same */
+		release(t, *slot); /* if busy, the sweep frees it: gone all the same */
 		return DSHM_INVALID;
 	}
 	return DSHM_SUCCESS;
@@ -791,4 +794,22 @@ segs_write(struct table *t, const struct seg_cred *c, const struct seg_conn *k, 
 	}
 	owners_unlock(t, slot);
 	return rc;
+}
+
+void
+segs_release_orphans(struct table *t)
+{
+	if (!atomic_exchange(&t->hdr->releases_pending, 0))
+		return;
+	/* find_locked frees a removed segment with no attachment left (or sets the flag again). */
+	for (uint32_t s = 0; s < t->hdr->max_owners; s++) {
+		uint32_t slot;
+
+		if (atomic_load(&t->owners[s].state) != OWNER_USED ||
+		    atomic_load(&t->owners[s].kind) != OWNER_SEGMENT ||
+		    !(t->segments[s].mode & SEG_MODE_DEST))
+			continue;
+		if (find_locked(t, (int32_t)atomic_load(&t->owners[s].id), &slot) == DSHM_SUCCESS)
+			owners_unlock(t, slot);
+	}
 }

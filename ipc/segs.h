@@ -147,4 +147,11 @@ int segs_write(struct table *t, const struct seg_cred *c, const struct seg_conn 
 	       int32_t shmid, const struct byte_run *runs, uint32_t nruns,
 	       const unsigned char *data, uint64_t base_gen, uint64_t *gen, bool *others);
 
+/*
+ * Frees the removed segments whose last detach met a busy lock and left
+ * them whole (nobody can look them up again); called by each worker's
+ * sweep.  Nothing to do, and no scan, unless one was left.
+ */
+void segs_release_orphans(struct table *t);
+
 #endif /* DSHM_IPC_SEGS_H */

@@ -4,9 +4,10 @@
  *
  * A worker's rows form an open-addressed map from uid to count.  A row
  * keeps its uid once claimed, at zero too, until the worker's slot is
- * cleared: rows never move, so another worker reading them while they
- * change reads each count whole, and a probe for a uid stops at the first
- * free row.
+ * cleared: rows never become free again, so a probe for a uid stops at
+ * the first free row and misses nothing.  Once no row is free, a new uid
+ * takes over a row whose count is zero (a probe then scans them all, and
+ * a uid that lost its row had nothing to count).
  */
 #include "usershare.h"
 
@@ -48,12 +49,22 @@ usershare_count(const struct table *t, uint32_t uid)
 	return total;
 }
 
+/* A row at zero to give a new uid when none is free; NULL when every user holds one. */
+static struct user_conns *
+idle_row(struct worker_slot *s)
+{
+	for (uint32_t i = 0; i < WORKER_USER_ROWS; i++)
+		if (atomic_load(&s->users[i].conns) == 0)
+			return &s->users[i];
+	return NULL;
+}
+
 bool
 usershare_add(struct worker_slot *s, uint32_t uid)
 {
 	struct user_conns *r = find_row(s, uid);
 
-	if (r == NULL)
+	if (r == NULL && (r = idle_row(s)) == NULL)
 		return false;
 	/* The count before the key: a reader finding the key reads a count that includes us. */
 	atomic_fetch_add(&r->conns, 1);

@@ -21,7 +21,8 @@ uint32_t usershare_count(const struct table *t, uint32_t uid);
 
 /*
  * Counts one more connection of uid on worker slot s; false when s has no
- * row left for a new user (WORKER_USER_ROWS users on one worker).
+ * row left for a new user (WORKER_USER_ROWS users with connections open
+ * on one worker at once).
  */
 bool usershare_add(struct worker_slot *s, uint32_t uid);
 

@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,8 +204,12 @@ dshm_connect(const char *addr)
 		return DSHM_BAD_ADDRESS;
 	}
 	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		client_set_error("bad address %s: %s", addr, gai_strerror(rc));
-		return DSHM_BAD_ADDRESS;
+		/* Only a name that does not exist is a bad address; a lookup that failed may work later. */
+		bool bad = rc == EAI_NONAME || rc == EAI_SERVICE || rc == EAI_FAMILY;
+
+		client_set_error("%s %s: %s", bad ? "bad address" : "cannot look up", addr,
+				 gai_strerror(rc));
+		return bad ? DSHM_BAD_ADDRESS : DSHM_DISCONNECTED_SERVER;
 	}
 	fd = -1;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {

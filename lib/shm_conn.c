@@ -256,11 +256,19 @@ open_conn(struct shm_link *l, int32_t lpid)
 	if (l->fd >= 0)
 		return l->fd;
 	fd = dshm_connect(server_addr);
-	if (fd < 0 || !identify(fd) || !learn_limits(fd)) {
+	if (fd < 0) {
 		/* A server this process does not trust is refused, not unreachable. */
 		errno = fd == DSHM_WRONG_SERVER ? EACCES : fd == DSHM_BAD_ADDRESS ? EINVAL : EIO;
-		if (fd >= 0)
-			close(fd);
+		return -1;
+	}
+	if (!identify(fd) || !learn_limits(fd)) {
+		/* Taken and closed at once: a limit of the server's, not a failure to connect. */
+		client_set_error("%s closed the connection before answering (as it does at its "
+				 "--max-connections or this user's --max-connections-per-user, or it "
+				 "stopped)",
+				 shm_server_addr() != NULL ? shm_server_addr() : "the default socket");
+		close(fd);
+		errno = EIO;
 		return -1;
 	}
 	l->fd = fd;

@@ -285,22 +285,25 @@ arena_can_be_backed(const struct options *o, size_t size)
 	snprintf(file, sizeof(file), "/dev/shm/dshm-%s", o->persist);
 	limit = backing_limit(o->persist[0] ? "/dev/shm" : NULL, o->persist[0] ? file : NULL, why,
 			      sizeof(why));
+	/* A --persist file holds the workers' undo areas beside the arena. */
+	const char *what = o->persist[0] ? "--memory and the undo areas of --workers" : "--memory";
+
 	if (size <= limit)
 		return true;
 	/* 6 bytes: autoscaling picks the smallest unit that fits, so "24G", not "25276166K". */
 	humanize_number(want, 6, (int64_t)size, "", HN_AUTOSCALE, HN_B | HN_NOSPACE | HN_DECIMAL);
 	humanize_number(have, 6, (int64_t)limit, "", HN_AUTOSCALE, HN_B | HN_NOSPACE | HN_DECIMAL);
 	if (o->overcommit) {
-		log_warn("--memory %s (%zu bytes) is more than this host can back, %s (%" PRIu64
+		log_warn("%s %s (%zu bytes) is more than this host can back, %s (%" PRIu64
 			 " bytes: %s); --overcommit: starting anyway, and a request for frames "
 			 "the host cannot back will get NO_SPACE",
-			 want, size, have, limit, why);
+			 what, want, size, have, limit, why);
 		return true;
 	}
-	log_error("--memory %s (%zu bytes) is more than this host can back, %s (%" PRIu64
+	log_error("%s %s (%zu bytes) is more than this host can back, %s (%" PRIu64
 		  " bytes: %s): the arena would fail in the middle of serving. Give a smaller "
 		  "--memory, or --overcommit to start anyway",
-		  want, size, have, limit, why);
+		  what, want, size, have, limit, why);
 	return false;
 }
 
@@ -473,10 +476,11 @@ start(struct master *m)
 	}
 
 	m->arena_size = (size_t)(o->memory / o->frame_size) * o->frame_size;
-	if (!arena_can_be_backed(o, m->arena_size))
-		return EXIT_FAILED;
 	/* Each worker's write-undo area: untouched pages cost nothing (MAP_NORESERVE). */
 	m->undo_size = (size_t)o->workers * OWNERS_UNDO_EACH;
+	/* A --persist arena's file holds the undo areas too, and is reserved whole. */
+	if (!arena_can_be_backed(o, m->arena_size + (o->persist[0] ? m->undo_size : 0)))
+		return EXIT_FAILED;
 	tp = (struct table_params){
 		.key = o->key,
 		.frame_size = o->frame_size,

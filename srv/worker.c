@@ -269,12 +269,15 @@ admit_as(void *ctx, struct peer *p, uint32_t uid)
 			 "connections; refused", uid, w->limits->max_conns_per_user);
 		return false;
 	}
-	if (!usershare_add(w->slot, uid))
+	bool counted = usershare_add(w->slot, uid);
+
+	/* No row left for a new user: only root and dshmd's own user go on, uncounted. */
+	if (!counted && !exempt(uid))
 		return false;
 	if (c->counted)
 		usershare_remove(w->slot, c->counted_uid);
 	c->counted_uid = uid;
-	c->counted = true;
+	c->counted = counted;
 	return true;
 }
 
@@ -315,7 +318,7 @@ worker_accepted(struct worker *w, struct source *l, int fd)
 	c->peer.serial = ++w->conn_serial;
 	set_identity(c, l == &w->listeners[1]);
 	/* The limits that depend on who the peer is, now that the kernel has said. */
-	if (!user_may_connect(w, c->peer.uid, false) || !usershare_add(w->slot, c->peer.uid)) {
+	if (!user_may_connect(w, c->peer.uid, false)) {
 		log_debug("connection of uid %u refused: its share of connections, or the reserve",
 			  c->peer.uid);
 		close(fd);
@@ -323,8 +326,17 @@ worker_accepted(struct worker *w, struct source *l, int fd)
 		atomic_fetch_add(&w->slot->conns_refused, 1);
 		return NULL;
 	}
+	/* Counted, unless every row holds a user's live connections; root gets in even then. */
+	c->counted = usershare_add(w->slot, c->peer.uid);
 	c->counted_uid = c->peer.uid;
-	c->counted = true;
+	if (!c->counted && !exempt(c->peer.uid)) {
+		log_warn("connection of uid %u refused: %d users hold connections on this worker",
+			 c->peer.uid, WORKER_USER_ROWS);
+		close(fd);
+		free(c);
+		atomic_fetch_add(&w->slot->conns_refused, 1);
+		return NULL;
+	}
 	c->peer.admit_as = admit_as;
 	c->peer.config = &w->config;
 	c->pending = &w->pending;
@@ -355,6 +367,7 @@ sweep_timeouts(struct worker *w)
 	/* A freed segment's memory is not kept by the descriptor this worker used last. */
 	segfile_sweep(w->t);
 	retry_undetached(w);
+	segs_release_orphans(w->t);
 	for (struct conn *c = w->conns, *next; c; c = next) {
 		bool pending = buf_len(&c->in) > 0 || buf_len(&c->out) > 0;
 		int64_t idle = (int64_t)w->limits->idle_timeout;
@@ -449,6 +462,13 @@ worker_stop_step(struct worker *w)
 	}
 }
 
+/* The heartbeat given while waiting on a lock or backing a large grow (lock_set_alive). */
+static void
+beat(void *slot)
+{
+	atomic_store(&((struct worker_slot *)slot)->heartbeat_ms, clock_now_ms());
+}
+
 void
 worker_setup(struct worker *w, const struct worker_args *a, const struct loop_ops *ops)
 {
@@ -472,6 +492,7 @@ worker_setup(struct worker *w, const struct worker_args *a, const struct loop_op
 	 * lock still held then is answered DSHM_BUSY.
 	 */
 	lock_set_wait_ms(a->lock_wait_ms);
+	lock_set_alive(beat, w->slot);
 	w->master = a->master;
 	/* Exit with the master: it is the one that cleans up. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);

@@ -280,6 +280,27 @@ test_a_segment_marked_remote_refuses_reads_and_writes(void **state)
 	assert_int_equal(segs_set_remote(&f->t, id + 1, true), DSHM_INVALID);
 }
 
+static void
+test_a_removed_segment_left_whole_by_a_busy_release_is_freed_by_the_sweep(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t slot;
+	int32_t id;
+
+	assert_int_equal(segs_get(&f->t, &ROOT, IPC_PRIVATE, FS, 0600, &id), DSHM_SUCCESS);
+	slot = (uint32_t)id % MAXOWNERS;
+	/* As a last detach leaves it when its release meets a busy lock: removed, unattached, whole. */
+	f->t.segments[slot].mode |= SEG_MODE_DEST;
+	assert_int_equal(file_size(&f->t, id), 2 * FS);
+	segs_release_orphans(&f->t); /* nothing pending: no scan, nothing freed */
+	assert_int_equal(atomic_load(&f->t.owners[slot].state), OWNER_USED);
+	atomic_store(&f->t.hdr->releases_pending, 1);
+	segs_release_orphans(&f->t);
+	assert_int_equal(atomic_load(&f->t.owners[slot].state), OWNER_FREE);
+	assert_int_equal(file_size(&f->t, id), -1);
+	assert_int_equal(atomic_load(&f->t.hdr->releases_pending), 0);
+}
+
 int
 main(void)
 {
@@ -291,6 +312,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_the_files_of_a_table_go_with_segfile_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_segment_marked_remote_refuses_reads_and_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_notices_name_only_the_pages_changed_since_a_generation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_removed_segment_left_whole_by_a_busy_release_is_freed_by_the_sweep, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("segs", tests, NULL, NULL);
