@@ -63,20 +63,12 @@ quota_may_create(const struct table *t, uint32_t uid)
 }
 
 int
-quota_may_attach(const struct table *t, uint32_t uid)
+quota_may_attach(const struct table *t, uint32_t uid, uint32_t mine, uint32_t used)
 {
 	const struct table_header *h = t->hdr;
-	uint32_t mine = 0, used = 0;
 
 	if (exempt(t, uid))
 		return DSHM_SUCCESS;
-	for (uint32_t i = 0; i < h->max_attach; i++) {
-		if (atomic_load(&t->attach[i].state) == 0)
-			continue;
-		used++;
-		if (t->attach[i].uid == uid)
-			mine++;
-	}
 	if (used + h->attach_reserved >= h->max_attach)
 		return DSHM_ATTACH_FULL;
 	return h->attach_per_user != 0 && mine >= h->attach_per_user ? DSHM_USER_LIMIT

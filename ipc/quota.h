@@ -33,11 +33,13 @@ void quota_set(struct table *t, const struct quota_params *p);
 int quota_may_create(const struct table *t, uint32_t uid);
 
 /*
- * Whether a connection of uid may hold one more attachment:
- * DSHM_SUCCESS, DSHM_ATTACH_FULL (only the reserve is left) or
- * DSHM_USER_LIMIT.  Rows are claimed without a common lock, so workers
- * attaching at the same moment may pass a share by one each.
+ * Whether a connection of uid may hold one more attachment, given the
+ * rows uid holds (mine) and the rows in use (used), which the caller
+ * counted in its own pass over the rows: DSHM_SUCCESS, DSHM_ATTACH_FULL
+ * (only the reserve is left) or DSHM_USER_LIMIT.  Rows are claimed
+ * without a common lock, so workers attaching at the same moment may
+ * pass a share by one each.
  */
-int quota_may_attach(const struct table *t, uint32_t uid);
+int quota_may_attach(const struct table *t, uint32_t uid, uint32_t mine, uint32_t used);
 
 #endif /* DSHM_IPC_QUOTA_H */

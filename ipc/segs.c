@@ -454,13 +454,25 @@ segs_attach(struct table *t, const struct seg_cred *c, const struct seg_conn *k,
 		owners_unlock(t, slot);
 		return DSHM_ACCESS;
 	}
+	/* One pass over the rows counts this connection's, this user's and all in use. */
+	uint32_t conn_rows = 0, user_rows = 0, used = 0;
+
+	for (uint32_t i = 0; i < t->hdr->max_attach; i++) {
+		uint32_t state = atomic_load(&t->attach[i].state);
+
+		if (state == 0)
+			continue;
+		used++;
+		user_rows += t->attach[i].uid == c->uid;
+		conn_rows += state == (uint32_t)k->worker + 1 && t->attach[i].conn == k->serial;
+	}
 	/* One connection may not take the whole table from everyone else. */
-	if (segs_conn_attachments(t, k) >= SEGS_ATTACH_PER_CONN) {
+	if (conn_rows >= SEGS_ATTACH_PER_CONN) {
 		owners_unlock(t, slot);
 		return DSHM_ATTACH_FULL;
 	}
 	/* Nor one user the whole table (the kernel has no such limit to reach). */
-	if ((rc = quota_may_attach(t, c->uid)) != DSHM_SUCCESS) {
+	if ((rc = quota_may_attach(t, c->uid, user_rows, used)) != DSHM_SUCCESS) {
 		owners_unlock(t, slot);
 		return rc;
 	}
